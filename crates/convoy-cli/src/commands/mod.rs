@@ -1,0 +1,17 @@
+//! One module per subcommand; each turns its arguments into a library call.
+
+mod serve;
+mod token;
+
+use std::process::ExitCode;
+
+use crate::cli::{Command, TokenCommand};
+
+/// Runs a parsed command. `Ok` carries the exit code for commands whose
+/// "no" is not an error (such as `check` finding problems).
+pub fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(args) => serve::exec(args),
+        Command::Token(TokenCommand::Create(args)) => token::create(args),
+    }
+}
