@@ -1,1 +1,251 @@
-//! placeholder
+//! Where a Convoy registry keeps its state.
+//!
+//! The server is stateless apart from two stores, so that an instance can be
+//! restarted (or, with a shared backend, replicated) without losing anything:
+//!
+//! - [`Store`]: metadata — users, tokens, crates, versions, owners and the
+//!   rendered sparse-index files. Every mutation is one transaction, and the
+//!   index file of a crate is rewritten inside the same transaction as the
+//!   version row, so readers never see one without the other.
+//! - [`BlobStore`]: the `.crate` files, addressed by their sha256. Content
+//!   addressing is what makes a crash harmless: a blob written before a crash
+//!   whose metadata never committed is just garbage, and a retry of the same
+//!   bytes lands on the same key, while different bytes land on another.
+//!
+//! The publish protocol is therefore: write the blob durably, then commit the
+//! metadata. An index line can never name a missing blob.
+//!
+//! The embedded backend is [`sqlite::SqliteStore`] plus [`fs::FsBlobStore`].
+
+pub mod fs;
+pub mod sqlite;
+mod token;
+
+use std::time::SystemTime;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use convoy_protocol::api::{Owner, SearchHit};
+use convoy_protocol::index::IndexPackage;
+use convoy_protocol::scope::{CrateGlob, EndpointScope};
+
+pub use token::{TokenSecret, hash_token};
+
+/// A user's numeric id.
+pub type UserId = i64;
+
+/// A rendered sparse-index file, ready to serve.
+#[derive(Debug, Clone)]
+pub struct IndexFile {
+    /// The file's bytes: one JSON line per version.
+    pub content: Bytes,
+    /// Strong validator, quoted as HTTP wants it.
+    pub etag: String,
+    /// When the file last changed.
+    pub last_modified: SystemTime,
+}
+
+/// A version to publish, already validated by the caller.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    /// The line the index will hold; carries name, version and checksum.
+    pub line: IndexPackage,
+    /// Shown by search.
+    pub description: Option<String>,
+    /// Who publishes.
+    pub publisher: UserId,
+    /// Whether the token may create a crate that does not exist yet.
+    pub may_create: bool,
+    /// Whether the token may add a version to an existing crate.
+    pub may_update: bool,
+}
+
+/// What a successful publish did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishOutcome {
+    /// The crate is new, and the publisher now owns it.
+    NewCrate,
+    /// A version was added to an existing crate.
+    NewVersion,
+}
+
+/// A token that matched, with what it allows.
+#[derive(Debug, Clone)]
+pub struct AuthenticatedToken {
+    /// The token's owner.
+    pub user_id: UserId,
+    /// The owner's login.
+    pub login: String,
+    /// Allowed actions.
+    pub scopes: Vec<EndpointScope>,
+    /// Allowed crates; empty means every crate.
+    pub crates: Vec<CrateGlob>,
+}
+
+impl AuthenticatedToken {
+    /// Whether the token may perform `scope` on `crate_name`.
+    pub fn allows(&self, scope: EndpointScope, crate_name: &str) -> bool {
+        self.scopes.contains(&scope)
+            && (self.crates.is_empty() || self.crates.iter().any(|g| g.matches(crate_name)))
+    }
+}
+
+/// A token to create.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    /// The user, created if missing.
+    pub login: String,
+    /// A label.
+    pub name: String,
+    /// Allowed actions; empty means all.
+    pub scopes: Vec<EndpointScope>,
+    /// Allowed crates; empty means all.
+    pub crates: Vec<CrateGlob>,
+    /// When it stops working.
+    pub expires_at: Option<SystemTime>,
+}
+
+/// Why a store operation failed. The variants that a client caused map to
+/// 4xx responses; [`StoreError::Backend`] is the store's own failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// That exact version (ignoring build metadata) exists.
+    #[error("crate version `{name}@{version}` is already uploaded")]
+    VersionExists {
+        /// Crate name.
+        name: String,
+        /// Version.
+        version: String,
+    },
+    /// The crate exists under another spelling.
+    #[error("crate was previously named `{existing}`, publish it under that name")]
+    NameConflict {
+        /// The existing spelling.
+        existing: String,
+    },
+    /// The user does not own the crate.
+    #[error("you are not an owner of crate `{name}`")]
+    NotOwner {
+        /// Crate name.
+        name: String,
+    },
+    /// The token lacks the scope for this action.
+    #[error("this token does not allow `{scope}` for crate `{name}`")]
+    MissingScope {
+        /// The missing scope.
+        scope: EndpointScope,
+        /// Crate name.
+        name: String,
+    },
+    /// No such crate.
+    #[error("crate `{name}` does not exist")]
+    CrateNotFound {
+        /// Crate name.
+        name: String,
+    },
+    /// No such version.
+    #[error("crate `{name}` has no version `{version}`")]
+    VersionNotFound {
+        /// Crate name.
+        name: String,
+        /// Version.
+        version: String,
+    },
+    /// No such user.
+    #[error("user `{login}` does not exist")]
+    UserNotFound {
+        /// Login.
+        login: String,
+    },
+    /// Dependencies that name no crate of this registry.
+    #[error("no known crate named {}", .names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))]
+    UnknownDependencies {
+        /// The missing names.
+        names: Vec<String>,
+    },
+    /// Removing the last owner would orphan the crate.
+    #[error("cannot remove every owner of crate `{name}`")]
+    LastOwner {
+        /// Crate name.
+        name: String,
+    },
+    /// The backend failed.
+    #[error("storage backend failed: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend(Box::new(e))
+    }
+}
+
+/// Result alias for store operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The registry's metadata. Implementations must make each mutating method
+/// atomic and durable before it returns `Ok`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The index file of a crate by any spelling of its name, or `None`.
+    async fn index_file(&self, name: &str) -> StoreResult<Option<IndexFile>>;
+
+    /// Publishes a version: checks ownership, scopes, name conflicts, version
+    /// uniqueness and dependencies, then records the version and rewrites the
+    /// crate's index file in one transaction.
+    async fn publish(&self, version: NewVersion) -> StoreResult<PublishOutcome>;
+
+    /// Sets or clears `yanked` on a version, as `actor`.
+    async fn set_yanked(
+        &self,
+        name: &str,
+        version: &str,
+        yanked: bool,
+        actor: UserId,
+    ) -> StoreResult<()>;
+
+    /// The checksum of a version's `.crate`, for downloads. Counts the
+    /// download.
+    async fn download(&self, name: &str, version: &str) -> StoreResult<Option<String>>;
+
+    /// The owners of a crate.
+    async fn owners(&self, name: &str) -> StoreResult<Vec<Owner>>;
+
+    /// Adds owners, as `actor`.
+    async fn add_owners(&self, name: &str, logins: &[String], actor: UserId) -> StoreResult<()>;
+
+    /// Removes owners, as `actor`.
+    async fn remove_owners(&self, name: &str, logins: &[String], actor: UserId) -> StoreResult<()>;
+
+    /// One page of crates whose name or description contains `query`, and
+    /// the total count.
+    async fn search(
+        &self,
+        query: &str,
+        page: u32,
+        per_page: u32,
+    ) -> StoreResult<(Vec<SearchHit>, u64)>;
+
+    /// The token that `presented` is, if it is valid and unexpired. The
+    /// comparison is constant-time; see [`token`](TokenSecret).
+    async fn authenticate(&self, presented: &str) -> StoreResult<Option<AuthenticatedToken>>;
+
+    /// Creates a token (and its user if needed) and returns the only copy of
+    /// its secret.
+    async fn create_token(&self, token: NewToken) -> StoreResult<TokenSecret>;
+
+    /// How many times a version was downloaded.
+    async fn download_count(&self, name: &str, version: &str) -> StoreResult<Option<u64>>;
+}
+
+/// The `.crate` files, keyed by their lower-case sha256.
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Stores `bytes` under `cksum` durably before returning. Putting the same
+    /// key twice is allowed and idempotent.
+    async fn put(&self, cksum: &str, bytes: Bytes) -> StoreResult<()>;
+
+    /// The bytes under `cksum`, if any.
+    async fn get(&self, cksum: &str) -> StoreResult<Option<Bytes>>;
+}

@@ -1,0 +1,880 @@
+//! The embedded backend: one SQLite database (bundled, nothing to install).
+//!
+//! Writes go through a single connection, so they are serialized and a
+//! concurrent publish can never lose or duplicate an index line. Reads use a
+//! small pool. Rendered index files are also held in memory: this store is
+//! the only writer of its database while a server runs, so the cache is
+//! updated right after each commit, under the writer lock, and a reader never
+//! waits on SQLite for the hottest request of all.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use convoy_protocol::api::{Owner, SearchHit};
+use convoy_protocol::index::IndexPackage;
+use convoy_protocol::name::canonical_name;
+use convoy_protocol::scope::{CrateGlob, EndpointScope};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use sha2::{Digest, Sha256};
+
+use crate::token::{hashes_match, token_id};
+use crate::{
+    AuthenticatedToken, IndexFile, NewToken, NewVersion, PublishOutcome, Store, StoreError,
+    StoreResult, TokenSecret, UserId, hash_token,
+};
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    login TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    id TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    name TEXT NOT NULL,
+    hash BLOB NOT NULL,
+    scopes TEXT NOT NULL,
+    crates TEXT NOT NULL,
+    expires_at INTEGER,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS crates (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    canonical TEXT NOT NULL UNIQUE,
+    description TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS versions (
+    id INTEGER PRIMARY KEY,
+    crate_id INTEGER NOT NULL REFERENCES crates(id),
+    num TEXT NOT NULL,
+    num_key TEXT NOT NULL,
+    cksum TEXT NOT NULL,
+    yanked INTEGER NOT NULL DEFAULT 0,
+    line TEXT NOT NULL,
+    published_by INTEGER NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    downloads INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (crate_id, num_key)
+);
+CREATE TABLE IF NOT EXISTS owners (
+    crate_id INTEGER NOT NULL REFERENCES crates(id),
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    PRIMARY KEY (crate_id, user_id)
+);
+CREATE TABLE IF NOT EXISTS index_files (
+    crate_id INTEGER PRIMARY KEY REFERENCES crates(id),
+    canonical TEXT NOT NULL UNIQUE,
+    content BLOB NOT NULL,
+    etag TEXT NOT NULL,
+    modified_ms INTEGER NOT NULL
+);
+";
+
+/// How long buffered download counts may wait before they are written.
+const DOWNLOAD_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The SQLite store. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: std::path::PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+    index_cache: RwLock<HashMap<String, IndexFile>>,
+    downloads: Mutex<PendingDownloads>,
+}
+
+struct PendingDownloads {
+    counts: HashMap<i64, u64>,
+    since: Instant,
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding a lock leaves SQLite state consistent (the
+    // transaction rolls back on drop), so a poisoned lock is still usable.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::backend(e)
+}
+
+fn open_connection(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(path).map_err(db)?;
+    conn.busy_timeout(Duration::from_secs(10)).map_err(db)?;
+    // WAL lets readers run beside the writer; FULL makes each commit durable
+    // before publish answers 200.
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(db)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(db)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(StoreError::backend)?;
+        }
+        let writer = open_connection(&path)?;
+        let version: i64 = writer
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(db)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::backend(std::io::Error::other(format!(
+                "database schema version {version} is newer than this Convoy understands ({SCHEMA_VERSION})"
+            ))));
+        }
+        writer.execute_batch(SCHEMA).map_err(db)?;
+        writer
+            .pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(db)?;
+        let cache = load_index_files(&writer)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+                index_cache: RwLock::new(cache),
+                downloads: Mutex::new(PendingDownloads {
+                    counts: HashMap::new(),
+                    since: Instant::now(),
+                }),
+            }),
+        })
+    }
+
+    /// Writes buffered download counts. Call before shutting down.
+    pub fn flush(&self) -> StoreResult<()> {
+        self.inner.flush_downloads()
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(StoreError::backend)?
+    }
+}
+
+fn load_index_files(conn: &Connection) -> StoreResult<HashMap<String, IndexFile>> {
+    let mut stmt = conn
+        .prepare("SELECT canonical, content, etag, modified_ms FROM index_files")
+        .map_err(db)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })
+        .map_err(db)?;
+    let mut map = HashMap::new();
+    for row in rows {
+        let (canonical, content, etag, ms) = row.map_err(db)?;
+        map.insert(
+            canonical,
+            IndexFile {
+                content: Bytes::from(content),
+                etag,
+                last_modified: UNIX_EPOCH + Duration::from_millis(ms as u64),
+            },
+        );
+    }
+    Ok(map)
+}
+
+/// Rewrites a crate's index file from its version rows, inside `tx`, and
+/// returns it for the cache.
+fn render_index_file(
+    tx: &Transaction<'_>,
+    crate_id: i64,
+    canonical: &str,
+) -> StoreResult<IndexFile> {
+    let mut stmt = tx
+        .prepare_cached("SELECT line FROM versions WHERE crate_id = ?1 ORDER BY id")
+        .map_err(db)?;
+    let mut content = Vec::new();
+    let rows = stmt
+        .query_map([crate_id], |r| r.get::<_, String>(0))
+        .map_err(db)?;
+    for line in rows {
+        content.extend_from_slice(line.map_err(db)?.as_bytes());
+        content.push(b'\n');
+    }
+    let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&content))[..32]);
+    let modified = SystemTime::now();
+    let ms = modified
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    tx.execute(
+        "INSERT INTO index_files (crate_id, canonical, content, etag, modified_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (crate_id) DO UPDATE SET content = ?3, etag = ?4, modified_ms = ?5",
+        params![crate_id, canonical, content, etag, ms],
+    )
+    .map_err(db)?;
+    Ok(IndexFile {
+        content: Bytes::from(content),
+        etag,
+        last_modified: modified,
+    })
+}
+
+/// The version's identity for uniqueness: build metadata does not count.
+fn version_key(version: &str) -> String {
+    match semver::Version::parse(version) {
+        Ok(mut v) => {
+            v.build = semver::BuildMetadata::EMPTY;
+            v.to_string()
+        }
+        Err(_) => version.to_owned(),
+    }
+}
+
+struct CrateRow {
+    id: i64,
+    name: String,
+}
+
+fn find_crate(conn: &Connection, name: &str) -> StoreResult<Option<CrateRow>> {
+    conn.prepare_cached("SELECT id, name FROM crates WHERE canonical = ?1")
+        .map_err(db)?
+        .query_row([canonical_name(name)], |r| {
+            Ok(CrateRow {
+                id: r.get(0)?,
+                name: r.get(1)?,
+            })
+        })
+        .optional()
+        .map_err(db)
+}
+
+fn require_crate(conn: &Connection, name: &str) -> StoreResult<CrateRow> {
+    find_crate(conn, name)?.ok_or_else(|| StoreError::CrateNotFound {
+        name: name.to_owned(),
+    })
+}
+
+fn is_owner(conn: &Connection, crate_id: i64, user: UserId) -> StoreResult<bool> {
+    conn.prepare_cached("SELECT 1 FROM owners WHERE crate_id = ?1 AND user_id = ?2")
+        .map_err(db)?
+        .exists(params![crate_id, user])
+        .map_err(db)
+}
+
+fn require_owner(conn: &Connection, krate: &CrateRow, user: UserId) -> StoreResult<()> {
+    if is_owner(conn, krate.id, user)? {
+        Ok(())
+    } else {
+        Err(StoreError::NotOwner {
+            name: krate.name.clone(),
+        })
+    }
+}
+
+fn user_id(conn: &Connection, login: &str) -> StoreResult<Option<UserId>> {
+    conn.prepare_cached("SELECT id FROM users WHERE login = ?1")
+        .map_err(db)?
+        .query_row([login], |r| r.get(0))
+        .optional()
+        .map_err(db)
+}
+
+impl Inner {
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let conn = match lock(&self.readers).pop() {
+            Some(conn) => conn,
+            None => open_connection(&self.path)?,
+        };
+        let result = f(&conn);
+        lock(&self.readers).push(conn);
+        result
+    }
+
+    /// Runs `f` in an immediate transaction on the writer connection and
+    /// commits. `after_commit` runs while the writer lock is still held, so
+    /// cache updates happen in commit order.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>,
+        after_commit: impl FnOnce(&T),
+    ) -> StoreResult<T> {
+        let mut conn = lock(&self.writer);
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let value = f(&tx)?;
+        tx.commit().map_err(db)?;
+        after_commit(&value);
+        Ok(value)
+    }
+
+    fn cache_index(&self, canonical: &str, file: &IndexFile) {
+        self.index_cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(canonical.to_owned(), file.clone());
+    }
+
+    fn publish(&self, new: NewVersion) -> StoreResult<PublishOutcome> {
+        let line = &new.line;
+        let canonical = canonical_name(&line.name);
+        let (outcome, file) = self.write(
+            |tx| {
+                let existing = find_crate(tx, &line.name)?;
+                let (crate_id, outcome) = match existing {
+                    Some(krate) => {
+                        if krate.name != line.name {
+                            return Err(StoreError::NameConflict {
+                                existing: krate.name,
+                            });
+                        }
+                        if !new.may_update {
+                            return Err(StoreError::MissingScope {
+                                scope: EndpointScope::PublishUpdate,
+                                name: krate.name,
+                            });
+                        }
+                        require_owner(tx, &krate, new.publisher)?;
+                        (krate.id, PublishOutcome::NewVersion)
+                    }
+                    None => {
+                        if !new.may_create {
+                            return Err(StoreError::MissingScope {
+                                scope: EndpointScope::PublishNew,
+                                name: line.name.clone(),
+                            });
+                        }
+                        (0, PublishOutcome::NewCrate)
+                    }
+                };
+                check_dependencies(tx, line, &canonical)?;
+                let crate_id = if outcome == PublishOutcome::NewCrate {
+                    tx.execute(
+                        "INSERT INTO crates (name, canonical, description, created_at) VALUES (?1, ?2, ?3, ?4)",
+                        params![line.name, canonical, new.description, now_secs()],
+                    )
+                    .map_err(db)?;
+                    let id = tx.last_insert_rowid();
+                    tx.execute(
+                        "INSERT INTO owners (crate_id, user_id) VALUES (?1, ?2)",
+                        params![id, new.publisher],
+                    )
+                    .map_err(db)?;
+                    id
+                } else {
+                    tx.execute(
+                        "UPDATE crates SET description = ?2 WHERE id = ?1",
+                        params![crate_id, new.description],
+                    )
+                    .map_err(db)?;
+                    crate_id
+                };
+                let key = version_key(&line.vers);
+                let taken = tx
+                    .prepare_cached("SELECT 1 FROM versions WHERE crate_id = ?1 AND num_key = ?2")
+                    .map_err(db)?
+                    .exists(params![crate_id, key])
+                    .map_err(db)?;
+                if taken {
+                    return Err(StoreError::VersionExists {
+                        name: line.name.clone(),
+                        version: line.vers.clone(),
+                    });
+                }
+                let json = serde_json::to_string(line).map_err(StoreError::backend)?;
+                tx.execute(
+                    "INSERT INTO versions (crate_id, num, num_key, cksum, yanked, line, published_by, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![crate_id, line.vers, key, line.cksum, line.yanked, json, new.publisher, now_secs()],
+                )
+                .map_err(db)?;
+                let file = render_index_file(tx, crate_id, &canonical)?;
+                Ok((outcome, file))
+            },
+            |(_, file)| self.cache_index(&canonical, file),
+        )?;
+        drop(file);
+        Ok(outcome)
+    }
+
+    fn set_yanked(
+        &self,
+        name: &str,
+        version: &str,
+        yanked: bool,
+        actor: UserId,
+    ) -> StoreResult<()> {
+        let canonical = canonical_name(name);
+        self.write(
+            |tx| {
+                let krate = require_crate(tx, name)?;
+                require_owner(tx, &krate, actor)?;
+                let row: Option<(i64, String)> = tx
+                    .prepare_cached(
+                        "SELECT id, line FROM versions WHERE crate_id = ?1 AND num = ?2",
+                    )
+                    .map_err(db)?
+                    .query_row(params![krate.id, version], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+                    .map_err(db)?;
+                let Some((version_id, line)) = row else {
+                    return Err(StoreError::VersionNotFound {
+                        name: krate.name,
+                        version: version.to_owned(),
+                    });
+                };
+                let mut line: IndexPackage =
+                    serde_json::from_str(&line).map_err(StoreError::backend)?;
+                line.yanked = yanked;
+                let json = serde_json::to_string(&line).map_err(StoreError::backend)?;
+                tx.execute(
+                    "UPDATE versions SET yanked = ?2, line = ?3 WHERE id = ?1",
+                    params![version_id, yanked, json],
+                )
+                .map_err(db)?;
+                render_index_file(tx, krate.id, &canonical)
+            },
+            |file| self.cache_index(&canonical, file),
+        )?;
+        Ok(())
+    }
+
+    fn download(&self, name: &str, version: &str) -> StoreResult<Option<String>> {
+        let found: Option<(i64, String)> = self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT v.id, v.cksum FROM versions v JOIN crates c ON c.id = v.crate_id
+                 WHERE c.canonical = ?1 AND v.num = ?2",
+            )
+            .map_err(db)?
+            .query_row(params![canonical_name(name), version], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(db)
+        })?;
+        let Some((version_id, cksum)) = found else {
+            return Ok(None);
+        };
+        let due = {
+            let mut pending = lock(&self.downloads);
+            *pending.counts.entry(version_id).or_default() += 1;
+            pending.since.elapsed() >= DOWNLOAD_FLUSH_INTERVAL
+        };
+        if due {
+            self.flush_downloads()?;
+        }
+        Ok(Some(cksum))
+    }
+
+    fn flush_downloads(&self) -> StoreResult<()> {
+        let counts = {
+            let mut pending = lock(&self.downloads);
+            pending.since = Instant::now();
+            std::mem::take(&mut pending.counts)
+        };
+        if counts.is_empty() {
+            return Ok(());
+        }
+        self.write(
+            |tx| {
+                let mut stmt = tx
+                    .prepare_cached("UPDATE versions SET downloads = downloads + ?2 WHERE id = ?1")
+                    .map_err(db)?;
+                for (id, n) in &counts {
+                    stmt.execute(params![id, *n as i64]).map_err(db)?;
+                }
+                Ok(())
+            },
+            |_| {},
+        )
+    }
+
+    fn download_count(&self, name: &str, version: &str) -> StoreResult<Option<u64>> {
+        let row: Option<(i64, i64)> = self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT v.id, v.downloads FROM versions v JOIN crates c ON c.id = v.crate_id
+                 WHERE c.canonical = ?1 AND v.num = ?2",
+            )
+            .map_err(db)?
+            .query_row(params![canonical_name(name), version], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(db)
+        })?;
+        Ok(row.map(|(id, stored)| {
+            let pending = lock(&self.downloads).counts.get(&id).copied().unwrap_or(0);
+            stored as u64 + pending
+        }))
+    }
+
+    fn owners(&self, name: &str) -> StoreResult<Vec<Owner>> {
+        self.read(|conn| {
+            let krate = require_crate(conn, name)?;
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT u.id, u.login FROM owners o JOIN users u ON u.id = o.user_id
+                     WHERE o.crate_id = ?1 ORDER BY u.login",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([krate.id], |r| {
+                    Ok(Owner {
+                        id: r.get::<_, i64>(0)? as u32,
+                        login: r.get(1)?,
+                        name: None,
+                    })
+                })
+                .map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)
+        })
+    }
+
+    fn change_owners(
+        &self,
+        name: &str,
+        logins: &[String],
+        actor: UserId,
+        add: bool,
+    ) -> StoreResult<()> {
+        self.write(
+            |tx| {
+                let krate = require_crate(tx, name)?;
+                require_owner(tx, &krate, actor)?;
+                for login in logins {
+                    let Some(user) = user_id(tx, login)? else {
+                        return Err(StoreError::UserNotFound {
+                            login: login.clone(),
+                        });
+                    };
+                    let sql = if add {
+                        "INSERT OR IGNORE INTO owners (crate_id, user_id) VALUES (?1, ?2)"
+                    } else {
+                        "DELETE FROM owners WHERE crate_id = ?1 AND user_id = ?2"
+                    };
+                    tx.execute(sql, params![krate.id, user]).map_err(db)?;
+                }
+                let left: i64 = tx
+                    .query_row(
+                        "SELECT COUNT(*) FROM owners WHERE crate_id = ?1",
+                        [krate.id],
+                        |r| r.get(0),
+                    )
+                    .map_err(db)?;
+                if left == 0 {
+                    return Err(StoreError::LastOwner { name: krate.name });
+                }
+                Ok(())
+            },
+            |_| {},
+        )
+    }
+
+    fn search(&self, query: &str, page: u32, per_page: u32) -> StoreResult<(Vec<SearchHit>, u64)> {
+        let escaped: String = query
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let name_pattern = format!("%{}%", canonical_name(&escaped));
+        let text_pattern = format!("%{escaped}%");
+        let exact = canonical_name(query);
+        let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
+        self.read(|conn| {
+            let filter = "(c.canonical LIKE ?1 ESCAPE '\\' OR c.description LIKE ?2 ESCAPE '\\')";
+            let total: i64 = conn
+                .query_row(
+                    &format!("SELECT COUNT(*) FROM crates c WHERE {filter}"),
+                    params![name_pattern, text_pattern],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT c.id, c.name, c.description FROM crates c WHERE {filter}
+                     ORDER BY c.canonical = ?3 DESC, c.canonical LIMIT ?4 OFFSET ?5"
+                ))
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(
+                    params![name_pattern, text_pattern, exact, per_page, offset],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, Option<String>>(2)?,
+                        ))
+                    },
+                )
+                .map_err(db)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db)?;
+            let mut hits = Vec::with_capacity(rows.len());
+            for (id, name, description) in rows {
+                hits.push(SearchHit {
+                    name,
+                    max_version: max_version(conn, id)?,
+                    description,
+                });
+            }
+            Ok((hits, total as u64))
+        })
+    }
+
+    fn authenticate(&self, presented: &str) -> StoreResult<Option<AuthenticatedToken>> {
+        let Some(id) = token_id(presented) else {
+            return Ok(None);
+        };
+        type Row = (i64, String, Vec<u8>, String, String, Option<i64>);
+        let row: Option<Row> = self.read(|conn| {
+            conn.prepare_cached(
+                "SELECT t.user_id, u.login, t.hash, t.scopes, t.crates, t.expires_at
+                 FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?1",
+            )
+            .map_err(db)?
+            .query_row([id], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .optional()
+            .map_err(db)
+        })?;
+        let Some((user_id, login, hash, scopes, crates, expires_at)) = row else {
+            return Ok(None);
+        };
+        if !hashes_match(presented, &hash) {
+            return Ok(None);
+        }
+        if expires_at.is_some_and(|t| t <= now_secs()) {
+            return Ok(None);
+        }
+        Ok(Some(AuthenticatedToken {
+            user_id,
+            login,
+            scopes: split_list(&scopes).filter_map(|s| s.parse().ok()).collect(),
+            crates: split_list(&crates)
+                .filter_map(|s| CrateGlob::new(s).ok())
+                .collect(),
+        }))
+    }
+
+    fn create_token(&self, token: NewToken) -> StoreResult<TokenSecret> {
+        let secret = TokenSecret::generate();
+        let scopes = if token.scopes.is_empty() {
+            EndpointScope::ALL.to_vec()
+        } else {
+            token.scopes.clone()
+        };
+        let scopes = scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let crates = token
+            .crates
+            .iter()
+            .map(|g| g.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let expires = token.expires_at.map(|t| {
+            t.duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0)
+        });
+        let hash = hash_token(secret.expose());
+        self.write(
+            |tx| {
+                tx.execute(
+                    "INSERT OR IGNORE INTO users (login, created_at) VALUES (?1, ?2)",
+                    params![token.login, now_secs()],
+                )
+                .map_err(db)?;
+                let user = user_id(tx, &token.login)?.ok_or_else(|| StoreError::UserNotFound {
+                    login: token.login.clone(),
+                })?;
+                tx.execute(
+                    "INSERT INTO tokens (id, user_id, name, hash, scopes, crates, expires_at, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![secret.id(), user, token.name, hash.as_slice(), scopes, crates, expires, now_secs()],
+                )
+                .map_err(db)?;
+                Ok(())
+            },
+            |_| {},
+        )?;
+        Ok(secret)
+    }
+}
+
+fn split_list(s: &str) -> impl Iterator<Item = &str> {
+    s.split(',').filter(|p| !p.is_empty())
+}
+
+/// Every dependency on this registry must name a crate that exists here (or
+/// the crate itself), as on crates.io: otherwise the version is unusable.
+fn check_dependencies(tx: &Transaction<'_>, line: &IndexPackage, own: &str) -> StoreResult<()> {
+    let mut missing = Vec::new();
+    for dep in line.deps.iter().filter(|d| d.registry.is_none()) {
+        let real = dep.package.as_deref().unwrap_or(&dep.name);
+        if canonical_name(real) == own {
+            continue;
+        }
+        if find_crate(tx, real)?.is_none() && !missing.iter().any(|m| m == real) {
+            missing.push(real.to_owned());
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::UnknownDependencies { names: missing })
+    }
+}
+
+fn max_version(conn: &Connection, crate_id: i64) -> StoreResult<String> {
+    let mut stmt = conn
+        .prepare_cached("SELECT num, yanked FROM versions WHERE crate_id = ?1")
+        .map_err(db)?;
+    let versions = stmt
+        .query_map([crate_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?))
+        })
+        .map_err(db)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db)?;
+    let parsed = |live_only: bool| {
+        versions
+            .iter()
+            .filter(|(_, yanked)| !live_only || !yanked)
+            .filter_map(|(v, _)| semver::Version::parse(v).ok())
+            .max()
+    };
+    Ok(parsed(true)
+        .or_else(|| parsed(false))
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "0.0.0".to_owned()))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn index_file(&self, name: &str) -> StoreResult<Option<IndexFile>> {
+        let cache = self
+            .inner
+            .index_cache
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(cache.get(&canonical_name(name)).cloned())
+    }
+
+    async fn publish(&self, version: NewVersion) -> StoreResult<PublishOutcome> {
+        self.blocking(move |s| s.publish(version)).await
+    }
+
+    async fn set_yanked(
+        &self,
+        name: &str,
+        version: &str,
+        yanked: bool,
+        actor: UserId,
+    ) -> StoreResult<()> {
+        let (name, version) = (name.to_owned(), version.to_owned());
+        self.blocking(move |s| s.set_yanked(&name, &version, yanked, actor))
+            .await
+    }
+
+    async fn download(&self, name: &str, version: &str) -> StoreResult<Option<String>> {
+        let (name, version) = (name.to_owned(), version.to_owned());
+        self.blocking(move |s| s.download(&name, &version)).await
+    }
+
+    async fn owners(&self, name: &str) -> StoreResult<Vec<Owner>> {
+        let name = name.to_owned();
+        self.blocking(move |s| s.owners(&name)).await
+    }
+
+    async fn add_owners(&self, name: &str, logins: &[String], actor: UserId) -> StoreResult<()> {
+        let (name, logins) = (name.to_owned(), logins.to_vec());
+        self.blocking(move |s| s.change_owners(&name, &logins, actor, true))
+            .await
+    }
+
+    async fn remove_owners(&self, name: &str, logins: &[String], actor: UserId) -> StoreResult<()> {
+        let (name, logins) = (name.to_owned(), logins.to_vec());
+        self.blocking(move |s| s.change_owners(&name, &logins, actor, false))
+            .await
+    }
+
+    async fn search(
+        &self,
+        query: &str,
+        page: u32,
+        per_page: u32,
+    ) -> StoreResult<(Vec<SearchHit>, u64)> {
+        let query = query.to_owned();
+        self.blocking(move |s| s.search(&query, page, per_page))
+            .await
+    }
+
+    async fn authenticate(&self, presented: &str) -> StoreResult<Option<AuthenticatedToken>> {
+        let presented = presented.to_owned();
+        self.blocking(move |s| s.authenticate(&presented)).await
+    }
+
+    async fn create_token(&self, token: NewToken) -> StoreResult<TokenSecret> {
+        self.blocking(move |s| s.create_token(token)).await
+    }
+
+    async fn download_count(&self, name: &str, version: &str) -> StoreResult<Option<u64>> {
+        let (name, version) = (name.to_owned(), version.to_owned());
+        self.blocking(move |s| s.download_count(&name, &version))
+            .await
+    }
+}
+
+impl SqliteStore {
+    /// Creates a token without a runtime; used by `cargo convoy token create`,
+    /// which may run while a server holds the same database.
+    pub fn create_token_blocking(&self, token: NewToken) -> StoreResult<TokenSecret> {
+        self.inner.create_token(token)
+    }
+}
+
+#[cfg(test)]
+mod tests;
