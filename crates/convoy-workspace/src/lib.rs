@@ -1,0 +1,28 @@
+//! The workspace as a publisher sees it.
+//!
+//! [`Workspace`] is built once from `cargo metadata --no-deps` (so workspace
+//! inheritance is already resolved by cargo, and no network is needed). It
+//! keeps every member with its `publish` setting and every dependency edge with
+//! the facts that decide whether and when a crate can be uploaded: kind, path,
+//! requirement, registry, rename, target and the optional flag.
+//!
+//! On top of the model:
+//! - [`select`] picks packages the way `cargo publish` does (`-p`,
+//!   `--exclude`, `publish = false`).
+//! - [`PublishOrder`] orders the selection by normal and build edges only, in
+//!   waves. Dev-dependencies never order anything: that is what lets cycles
+//!   such as `serde` ↔ `serde_derive` publish at all.
+//! - [`process`] runs the user's cargo, with errors that carry the command,
+//!   its exit status and stderr.
+
+mod load;
+mod model;
+mod order;
+pub mod process;
+mod select;
+pub mod testing;
+
+pub use load::{LoadError, load, package_file_list};
+pub use model::{DepKind, DepSource, Dependency, Member, Publish, Workspace};
+pub use order::{OrderError, Ordered, PublishOrder, is_ordering_edge};
+pub use select::{SelectError, Selection, select};

@@ -1,0 +1,147 @@
+//! Running the user's cargo.
+//!
+//! Every subprocess goes through [`Cmd`] so that a failure always says which
+//! command ran, how it exited and what it printed on stderr; a bare
+//! "cargo failed" is useless when a release breaks in CI.
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Output};
+
+/// A command line to run, captured rather than inherited.
+#[derive(Debug, Clone)]
+pub struct Cmd {
+    program: OsString,
+    args: Vec<OsString>,
+    cwd: Option<PathBuf>,
+    env: Vec<(OsString, OsString)>,
+}
+
+/// Why a command did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    /// The program could not be started at all.
+    #[error("could not run `{command}`")]
+    Spawn {
+        /// The command line.
+        command: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The program ran and failed.
+    #[error("`{command}` failed ({status})\n--- stderr\n{}", stderr.trim_end())]
+    Failed {
+        /// The command line.
+        command: String,
+        /// How it exited.
+        status: ExitStatus,
+        /// What it printed on stdout.
+        stdout: String,
+        /// What it printed on stderr.
+        stderr: String,
+    },
+}
+
+/// The cargo to run: `$CARGO` when we run as a cargo subcommand (so the
+/// toolchain the user picked with `cargo +nightly convoy` is honoured), else
+/// `cargo` from `PATH`.
+pub fn cargo_program() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"))
+}
+
+impl Cmd {
+    /// A command running `program`.
+    pub fn new(program: impl AsRef<OsStr>) -> Self {
+        Self {
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            cwd: None,
+            env: Vec::new(),
+        }
+    }
+
+    /// The user's cargo ([`cargo_program`]).
+    pub fn cargo() -> Self {
+        Self::new(cargo_program())
+    }
+
+    /// Appends one argument.
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    /// Appends arguments.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// Runs in `dir`.
+    pub fn cwd(mut self, dir: impl AsRef<Path>) -> Self {
+        self.cwd = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    /// Sets an environment variable for the child.
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.env
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    /// Runs to completion and returns the output when the exit status is
+    /// success.
+    pub fn output(&self) -> Result<Output, ProcessError> {
+        let mut command = Command::new(&self.program);
+        command.args(&self.args);
+        if let Some(dir) = &self.cwd {
+            command.current_dir(dir);
+        }
+        for (k, v) in &self.env {
+            command.env(k, v);
+        }
+        let output = command.output().map_err(|source| ProcessError::Spawn {
+            command: self.to_string(),
+            source,
+        })?;
+        if output.status.success() {
+            Ok(output)
+        } else {
+            Err(ProcessError::Failed {
+                command: self.to_string(),
+                status: output.status,
+                stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            })
+        }
+    }
+
+    /// Runs and returns stdout as text.
+    pub fn stdout(&self) -> Result<String, ProcessError> {
+        let output = self.output()?;
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+}
+
+impl fmt::Display for Cmd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.program.to_string_lossy())?;
+        for arg in &self.args {
+            let arg = arg.to_string_lossy();
+            if arg.contains(' ') || arg.is_empty() {
+                write!(f, " \"{arg}\"")?;
+            } else {
+                write!(f, " {arg}")?;
+            }
+        }
+        Ok(())
+    }
+}
