@@ -1,0 +1,204 @@
+//! Tests of `convoy-index-client`: registry resolution from cargo config in
+//! `resolve`, HTTP reads against a local fixture in `sparse`.
+#![allow(clippy::unwrap_used)]
+
+mod resolve {
+    use convoy_index_client::{CRATES_IO_INDEX, RegistryRequest, resolve_registry_with};
+
+    fn env(home: &std::path::Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut v = vec![("CARGO_HOME".to_owned(), home.display().to_string())];
+        v.extend(
+            extra
+                .iter()
+                .map(|(k, val)| ((*k).to_owned(), (*val).to_owned())),
+        );
+        v
+    }
+
+    #[test]
+    fn default_is_crates_io() {
+        let home = tempfile::tempdir().unwrap();
+        let t = resolve_registry_with(
+            &RegistryRequest::default(),
+            home.path(),
+            Some(env(home.path(), &[])),
+            Some(home.path().into()),
+        )
+        .unwrap();
+        assert_eq!(t.index, CRATES_IO_INDEX);
+        assert_eq!(t.name.as_deref(), Some("crates-io"));
+        assert!(t.is_crates_io());
+        assert_eq!(t.token, None);
+    }
+
+    #[test]
+    fn registry_from_env_with_token() {
+        let home = tempfile::tempdir().unwrap();
+        let e = env(
+            home.path(),
+            &[
+                (
+                    "CARGO_REGISTRIES_MY_REG_INDEX",
+                    "sparse+http://127.0.0.1:1/index",
+                ),
+                ("CARGO_REGISTRIES_MY_REG_TOKEN", "s3cret"),
+            ],
+        );
+        let req = RegistryRequest {
+            registry: Some("my-reg".into()),
+            ..Default::default()
+        };
+        let t =
+            resolve_registry_with(&req, home.path(), Some(e), Some(home.path().into())).unwrap();
+        assert_eq!(t.index, "sparse+http://127.0.0.1:1/index/");
+        assert_eq!(t.token.as_deref(), Some("s3cret"));
+        assert!(!format!("{t:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn registry_from_config_and_credentials_file() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(
+            home.path().join("config.toml"),
+            "[registries.mine]\nindex = \"sparse+https://reg.invalid/\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            home.path().join("credentials.toml"),
+            "[registries.mine]\ntoken = \"from-file\"\n",
+        )
+        .unwrap();
+        let req = RegistryRequest {
+            registry: Some("mine".into()),
+            ..Default::default()
+        };
+        let t = resolve_registry_with(
+            &req,
+            home.path(),
+            Some(env(home.path(), &[])),
+            Some(home.path().into()),
+        )
+        .unwrap();
+        assert_eq!(t.index, "sparse+https://reg.invalid/");
+        assert_eq!(t.token.as_deref(), Some("from-file"));
+        // `--index` finds the name (and so the token) by URL.
+        let req = RegistryRequest {
+            index: Some("sparse+https://reg.invalid/".into()),
+            ..Default::default()
+        };
+        let t = resolve_registry_with(
+            &req,
+            home.path(),
+            Some(env(home.path(), &[])),
+            Some(home.path().into()),
+        )
+        .unwrap();
+        assert_eq!(t.name.as_deref(), Some("mine"));
+        assert_eq!(t.token.as_deref(), Some("from-file"));
+        // `--token` wins.
+        let req = RegistryRequest {
+            registry: Some("mine".into()),
+            token: Some("cli".into()),
+            ..Default::default()
+        };
+        let t = resolve_registry_with(
+            &req,
+            home.path(),
+            Some(env(home.path(), &[])),
+            Some(home.path().into()),
+        )
+        .unwrap();
+        assert_eq!(t.token.as_deref(), Some("cli"));
+    }
+
+    #[test]
+    fn errors() {
+        let home = tempfile::tempdir().unwrap();
+        let req = RegistryRequest {
+            registry: Some("nope".into()),
+            ..Default::default()
+        };
+        let err = resolve_registry_with(
+            &req,
+            home.path(),
+            Some(env(home.path(), &[])),
+            Some(home.path().into()),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "registry `nope` is not defined in cargo configuration, set `registries.nope.index` or `CARGO_REGISTRIES_NOPE_INDEX`"
+        );
+        let req = RegistryRequest {
+            index: Some("https://git.invalid/index".into()),
+            ..Default::default()
+        };
+        let err = resolve_registry_with(
+            &req,
+            home.path(),
+            Some(env(home.path(), &[])),
+            Some(home.path().into()),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "index `https://git.invalid/index` is not a sparse index, expected `sparse+http(s)://…/`"
+        );
+    }
+}
+
+mod sparse {
+    use convoy_index_client::SparseIndex;
+    use convoy_index_client::testing::StaticIndex;
+
+    #[test]
+    fn reads_config_versions_and_downloads() {
+        let fixture = StaticIndex::start().unwrap();
+        fixture.add_version("Serde_Core", "1.0.0", "abc", Some(b"crate bytes".to_vec()));
+        fixture.add_version("Serde_Core", "1.0.1", "def", None);
+        // A line cargo could not parse is skipped, not fatal.
+        fixture.set_file(
+            "se/rd/serde_core",
+            200,
+            b"{\"name\":\"Serde_Core\",\"vers\":\"1.0.0\",\"deps\":[],\"cksum\":\"abc\"}\nnot json\n".to_vec(),
+        );
+        let index = SparseIndex::new(&fixture.index_url(), None).unwrap();
+        assert!(index.config().unwrap().dl.ends_with("/dl"));
+        let versions = index.versions("Serde_Core").unwrap().unwrap();
+        assert_eq!(versions.len(), 1);
+        assert_eq!(versions[0].vers, "1.0.0");
+        assert_eq!(index.download(&versions[0]).unwrap(), b"crate bytes");
+        assert_eq!(index.versions("missing").unwrap(), None);
+    }
+
+    #[test]
+    fn unreachable_registry_is_a_network_error() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let index = SparseIndex::new(&format!("sparse+http://127.0.0.1:{port}/"), None).unwrap();
+        let err = index.versions("a").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("failed to fetch `http://127.0.0.1:{port}/config.json`")
+        );
+    }
+
+    #[test]
+    fn auth_required_without_token() {
+        let fixture = StaticIndex::start().unwrap();
+        fixture.set_file("config.json", 401, Vec::new());
+        let index = SparseIndex::new(&fixture.index_url(), None).unwrap();
+        assert!(matches!(
+            index.versions("a"),
+            Err(convoy_index_client::IndexError::Unauthorized { .. })
+        ));
+    }
+
+    #[test]
+    fn not_sparse() {
+        assert!(SparseIndex::new("https://x.invalid/", None).is_err());
+    }
+}
