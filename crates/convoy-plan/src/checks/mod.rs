@@ -1,0 +1,47 @@
+//! The preflight checks. Each module holds one family; each function pushes
+//! findings at their default severity, and [`crate::CheckReport::new`]
+//! applies the workspace's overrides.
+
+mod deps;
+mod files;
+mod manifest;
+
+use std::collections::BTreeMap;
+
+use convoy_index_client::RegistryTarget;
+use convoy_workspace::{Member, Workspace};
+
+use crate::diagnostic::Diagnostic;
+
+pub use files::FileEntry;
+
+/// The packaged files of one package, or why they could not be listed.
+pub type FileList = Result<Vec<FileEntry>, String>;
+
+/// Everything the checks look at. Gathering it is I/O ([`crate::ops`]);
+/// checking it is not.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckContext<'a> {
+    /// The workspace.
+    pub workspace: &'a Workspace,
+    /// The packages being released.
+    pub selected: &'a [&'a Member],
+    /// Where they go.
+    pub target: &'a RegistryTarget,
+    /// `cargo package --list` per package, with sizes. A package missing
+    /// from the map is not checked for files.
+    pub files: &'a BTreeMap<String, FileList>,
+}
+
+/// Runs every check on every selected package.
+pub fn run_checks(cx: &CheckContext<'_>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for member in cx.selected {
+        manifest::check(member, &mut out);
+        deps::check(cx, member, &mut out);
+        if let Some(list) = cx.files.get(&member.name) {
+            files::check(member, list, &mut out);
+        }
+    }
+    out
+}

@@ -1,0 +1,265 @@
+//! The entry points with I/O: load the workspace, read the registry, ask
+//! cargo for file lists and packages, then call the pure planners.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use convoy_index_client::{RegistryRequest, RegistryTarget, ResolveError, SparseIndex};
+use convoy_workspace::process::Cmd;
+use convoy_workspace::{
+    LoadError, Member, OrderError, SelectError, Selection, Workspace, package_file_list,
+};
+use sha2::{Digest, Sha256};
+
+use crate::checks::{CheckContext, FileEntry, FileList, run_checks};
+use crate::diagnostic::{CheckReport, Code, Diagnostic};
+use crate::plan::{Action, Plan, RegistryInfo, RegistryState, RegistryView, build_plan};
+
+/// Options shared by `plan` and `check`.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOpts {
+    /// `--manifest-path`; the current directory's workspace otherwise.
+    pub manifest_path: Option<PathBuf>,
+    /// `-p` / `--exclude`.
+    pub selection: Selection,
+    /// `--registry` / `--index` / `--token`.
+    pub registry: RegistryRequest,
+    /// Do not read the registry (`--offline`); the plan says so.
+    pub offline: bool,
+    /// Package versions that are already published and compare checksums.
+    /// Costs one `cargo package` run.
+    pub compare_content: bool,
+}
+
+/// Why planning could not even start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// The workspace could not be read.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The selection is invalid.
+    #[error(transparent)]
+    Select(#[from] SelectError),
+    /// Normal or build dependencies form a cycle.
+    #[error(transparent)]
+    Order(#[from] OrderError),
+    /// The target registry could not be determined.
+    #[error(transparent)]
+    Registry(#[from] ResolveError),
+}
+
+/// `cargo convoy plan`: the release plan for the selected packages.
+pub fn plan(opts: &PlanOpts) -> Result<Plan, PlanError> {
+    let ws = convoy_workspace::load(opts.manifest_path.as_deref())?;
+    let selected = convoy_workspace::select(&ws, &opts.selection)?;
+    let target = convoy_index_client::resolve_registry(&opts.registry, &ws.root)?;
+    plan_loaded(&ws, &selected, &target, opts)
+}
+
+/// The plan for an already loaded workspace and resolved registry; what the
+/// release engine calls.
+pub fn plan_loaded(
+    ws: &Workspace,
+    selected: &[&Member],
+    target: &RegistryTarget,
+    opts: &PlanOpts,
+) -> Result<Plan, PlanError> {
+    let names: Vec<&str> = selected.iter().map(|m| m.name.as_str()).collect();
+    let registry = read_registry(target, &names, opts.offline);
+    let checksums = if opts.compare_content {
+        let published: Vec<&Member> = selected
+            .iter()
+            .copied()
+            .filter(|m| is_published(&registry.state, m))
+            .collect();
+        package_checksums(ws, &published)
+    } else {
+        BTreeMap::new()
+    };
+    Ok(build_plan(ws, selected, &registry, &checksums)?)
+}
+
+/// `cargo convoy check`: every preflight check, plus the plan's own findings
+/// (content mismatches, an unreadable registry, cycles).
+pub fn check(opts: &PlanOpts) -> Result<CheckReport, PlanError> {
+    let ws = convoy_workspace::load(opts.manifest_path.as_deref())?;
+    let selected = convoy_workspace::select(&ws, &opts.selection)?;
+    let target = convoy_index_client::resolve_registry(&opts.registry, &ws.root)?;
+    let files: BTreeMap<String, FileList> = selected
+        .iter()
+        .map(|m| (m.name.clone(), file_list(&ws, m)))
+        .collect();
+    let mut diagnostics = run_checks(&CheckContext {
+        workspace: &ws,
+        selected: &selected,
+        target: &target,
+        files: &files,
+    });
+    match plan_loaded(&ws, &selected, &target, opts) {
+        Ok(plan) => diagnostics.extend(plan.diagnostics),
+        Err(PlanError::Order(e)) => diagnostics.push(Diagnostic::new(
+            Code::DependencyCycle,
+            None,
+            e.to_string(),
+            "break the cycle, for example by making one edge a dev-dependency",
+        )),
+        Err(e) => return Err(e),
+    }
+    Ok(CheckReport::new(&ws.convoy_metadata, selected.len(), diagnostics))
+}
+
+fn is_published(state: &RegistryState, m: &Member) -> bool {
+    match state {
+        RegistryState::Known(map) => map.get(&m.name).is_some_and(|versions| {
+            versions.iter().any(|v| {
+                semver::Version::parse(&v.vers).is_ok_and(|v| {
+                    v.major == m.version.major
+                        && v.minor == m.version.minor
+                        && v.patch == m.version.patch
+                        && v.pre == m.version.pre
+                })
+            })
+        }),
+        RegistryState::Unknown { .. } => false,
+    }
+}
+
+/// Reads the index entries of `names`. Any failure makes the whole state
+/// unknown: a half-read registry would make the plan guess.
+pub fn read_registry(target: &RegistryTarget, names: &[&str], offline: bool) -> RegistryView {
+    let mut info = RegistryInfo {
+        name: target.name.clone(),
+        index: target.index.clone(),
+        checked: false,
+        error: None,
+    };
+    if offline {
+        let reason = "`--offline` was given".to_owned();
+        info.error = Some(reason.clone());
+        return RegistryView {
+            info,
+            state: RegistryState::Unknown { reason },
+        };
+    }
+    let result = SparseIndex::new(&target.index, target.token.clone()).and_then(|index| {
+        let mut map = BTreeMap::new();
+        for name in names {
+            if let Some(versions) = index.versions(name)? {
+                map.insert((*name).to_owned(), versions);
+            }
+        }
+        Ok(map)
+    });
+    match result {
+        Ok(map) => {
+            info.checked = true;
+            RegistryView {
+                info,
+                state: RegistryState::Known(map),
+            }
+        }
+        Err(e) => {
+            let reason = error_chain(&e);
+            info.error = Some(reason.clone());
+            RegistryView {
+                info,
+                state: RegistryState::Unknown { reason },
+            }
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
+}
+
+/// `cargo package --list` for one package, with sizes and a binary sniff.
+pub fn file_list(ws: &Workspace, m: &Member) -> FileList {
+    let paths = package_file_list(ws, &m.name).map_err(|e| error_chain(&e))?;
+    Ok(paths
+        .iter()
+        .map(|p| file_entry(m.dir(), p))
+        .collect())
+}
+
+fn file_entry(dir: &Path, rel: &Path) -> FileEntry {
+    let full = dir.join(rel);
+    let size = std::fs::metadata(&full).map(|m| m.len()).unwrap_or(0);
+    let mut binary = false;
+    if size > 0
+        && let Ok(file) = std::fs::File::open(&full)
+    {
+        let mut head = Vec::with_capacity(8192);
+        if file.take(8192).read_to_end(&mut head).is_ok() {
+            binary = head.contains(&0);
+        }
+    }
+    FileEntry {
+        path: rel.to_string_lossy().replace('\\', "/"),
+        size,
+        binary,
+    }
+}
+
+/// Packages `members` with `cargo package --no-verify` into a temporary
+/// target directory and returns the sha256 of each `.crate`, or why it
+/// could not be made. All are packaged in one cargo run so that
+/// dependencies between them resolve against each other, as in
+/// `cargo publish --workspace`.
+pub fn package_checksums(ws: &Workspace, members: &[&Member]) -> BTreeMap<String, Result<String, String>> {
+    let mut out = BTreeMap::new();
+    if members.is_empty() {
+        return out;
+    }
+    let fail_all = |out: &mut BTreeMap<String, Result<String, String>>, reason: String| {
+        for m in members {
+            out.insert(m.name.clone(), Err(reason.clone()));
+        }
+    };
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            fail_all(&mut out, format!("failed to create a temporary directory: {e}"));
+            return out;
+        }
+    };
+    let mut cmd = Cmd::cargo()
+        .args(["package", "--no-verify", "--allow-dirty", "--quiet"])
+        .arg("--manifest-path")
+        .arg(ws.root.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(dir.path())
+        .cwd(&ws.root);
+    for m in members {
+        cmd = cmd.arg("-p").arg(&m.name);
+    }
+    if let Err(e) = cmd.output() {
+        fail_all(&mut out, format!("packaging failed: {}", error_chain(&e)));
+        return out;
+    }
+    for m in members {
+        let file = dir
+            .path()
+            .join("package")
+            .join(format!("{}-{}.crate", m.name, m.version));
+        let result = std::fs::read(&file)
+            .map(|bytes| hex::encode(Sha256::digest(&bytes)))
+            .map_err(|e| format!("failed to read `{}`: {e}", file.display()));
+        out.insert(m.name.clone(), result);
+    }
+    out
+}
+
+/// Whether anything in the plan will be uploaded.
+pub fn has_work(plan: &Plan) -> bool {
+    plan.packages.iter().any(|p| p.action != Action::Skip)
+}
