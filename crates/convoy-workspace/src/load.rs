@@ -36,6 +36,11 @@ pub fn load(manifest_path: Option<&Path>) -> Result<Workspace, LoadError> {
     let mut cmd = Cmd::cargo().args(["metadata", "--format-version", "1", "--no-deps"]);
     if let Some(path) = manifest_path {
         cmd = cmd.arg("--manifest-path").arg(path);
+        // Cargo reads `.cargo/config.toml` from the current directory up, so
+        // run where the user would: in the workspace.
+        if let Some(dir) = path.parent().filter(|d| d.is_dir()) {
+            cmd = cmd.cwd(dir);
+        }
     }
     let json = cmd.stdout().map_err(LoadError::Metadata)?;
     let metadata = cargo_metadata::MetadataCommand::parse(json).map_err(LoadError::Parse)?;

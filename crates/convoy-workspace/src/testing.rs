@@ -18,6 +18,7 @@ pub struct Pkg {
     files: Vec<(String, Vec<u8>)>,
     dir: Option<String>,
     metadata_fields: bool,
+    raw: String,
 }
 
 impl Pkg {
@@ -31,6 +32,7 @@ impl Pkg {
             files: Vec::new(),
             dir: None,
             metadata_fields: true,
+            raw: String::new(),
         }
     }
 
@@ -67,6 +69,19 @@ impl Pkg {
             None => self.sections.push((section.to_owned(), vec![line])),
         }
         self
+    }
+
+    /// Raw TOML appended to the manifest (such as a whole `[features]`
+    /// table).
+    pub fn entry_raw(mut self, toml: &str) -> Self {
+        self.raw.push_str(toml);
+        self.raw.push('\n');
+        self
+    }
+
+    /// The package name.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// A `[dependencies]` entry.
@@ -132,6 +147,8 @@ impl Pkg {
                 s.push('\n');
             }
         }
+        s.push('\n');
+        s.push_str(&self.raw);
         s
     }
 }
