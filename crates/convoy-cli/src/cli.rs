@@ -24,6 +24,11 @@ pub enum Command {
     /// Manage API tokens of a Convoy registry's data directory.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Show what would be published, in which order, and what the registry
+    /// already has.
+    Plan(PlanArgs),
+    /// Run the preflight checks; exits 1 when any check fails.
+    Check(CheckArgs),
 }
 
 /// `cargo convoy serve`.
@@ -90,4 +95,80 @@ pub fn args_without_cargo_subcommand(
         args.remove(1);
     }
     args.into_iter()
+}
+
+/// Which packages and which registry: flags shared by `plan` and `check`,
+/// named as in `cargo publish`.
+#[derive(Debug, Args)]
+pub struct ReleaseScopeArgs {
+    /// Path to the workspace's `Cargo.toml`.
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// Package to release; repeatable. Default: every publishable member.
+    #[arg(short = 'p', long = "package", value_name = "SPEC")]
+    pub packages: Vec<String>,
+    /// Release every publishable member (the default; accepted for cargo
+    /// compatibility).
+    #[arg(long)]
+    pub workspace: bool,
+    /// Leave a package out; repeatable.
+    #[arg(long, value_name = "SPEC")]
+    pub exclude: Vec<String>,
+    /// Registry name from cargo config.
+    #[arg(long, value_name = "NAME", conflicts_with = "index")]
+    pub registry: Option<String>,
+    /// Sparse index URL of the registry (`sparse+https://…/`).
+    #[arg(long, value_name = "URL")]
+    pub index: Option<String>,
+    /// Token for the registry; otherwise cargo config and credentials.
+    #[arg(long, value_name = "TOKEN", env = "CONVOY_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Do not read the registry; actions become `unknown`.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+/// Output format of `plan`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PlanFormat {
+    /// Cargo-style text.
+    Human,
+    /// JSON, schema in docs/PLANNING.md.
+    Json,
+    /// Graphviz dot.
+    Dot,
+    /// Mermaid flowchart.
+    Mermaid,
+}
+
+/// Output format of `check`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CheckFormat {
+    /// Cargo-style text.
+    Human,
+    /// JSON, schema in docs/PLANNING.md.
+    Json,
+}
+
+/// `cargo convoy plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub scope: ReleaseScopeArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: PlanFormat,
+    /// Do not package already-published versions to compare checksums.
+    #[arg(long)]
+    pub no_content_check: bool,
+}
+
+/// `cargo convoy check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub scope: ReleaseScopeArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: CheckFormat,
 }

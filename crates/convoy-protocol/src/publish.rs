@@ -119,7 +119,9 @@ pub struct PublishBody<'a> {
 #[non_exhaustive]
 pub enum PublishBodyError {
     /// The body ended before a length prefix or before the bytes it announced.
-    #[error("publish body is truncated: expected {expected} more bytes for the {part}, found {found}")]
+    #[error(
+        "publish body is truncated: expected {expected} more bytes for the {part}, found {found}"
+    )]
     Truncated {
         /// Which part was cut off.
         part: &'static str,

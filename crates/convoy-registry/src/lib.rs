@@ -1,1 +1,92 @@
-//! placeholder
+//! The Convoy registry: a Cargo registry that stock cargo uses for
+//! everything a private registry is used for.
+//!
+//! It speaks the sparse index under `/index/` and the Cargo Web API under
+//! `/api/v1/`. All state lives in a [`Store`] and a [`BlobStore`], so the
+//! server itself holds nothing that a restart could lose.
+//!
+//! [`router`] builds the whole application; tests drive it directly or
+//! through a real socket, and `cargo convoy serve` binds it with
+//! [`serve`].
+
+mod auth;
+mod error;
+mod routes;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use convoy_store::{BlobStore, Store};
+use tokio::net::TcpListener;
+
+pub use error::ApiError;
+
+/// Size limits applied to uploads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest `.crate` file, in bytes (crates.io: 10 MiB).
+    pub max_upload_bytes: u64,
+    /// Largest unpacked crate, in bytes (crates.io: 512 MiB).
+    pub max_unpacked_bytes: u64,
+    /// Largest JSON metadata, in bytes (crates.io: 1 MiB).
+    pub max_metadata_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 10 * 1024 * 1024,
+            max_unpacked_bytes: 512 * 1024 * 1024,
+            max_metadata_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// How the registry presents itself.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Root URL clients use, without a trailing slash, e.g.
+    /// `http://127.0.0.1:8000`. `config.json` is built from it.
+    pub public_url: String,
+    /// Whether reads need a token too.
+    pub auth_required: bool,
+    /// Upload limits.
+    pub limits: Limits,
+}
+
+/// Everything a handler needs; cloned per request, so the fields are shared.
+#[derive(Clone)]
+pub struct App {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) blobs: Arc<dyn BlobStore>,
+    pub(crate) settings: Arc<Settings>,
+}
+
+impl App {
+    /// Assembles an application over the given stores.
+    pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>, settings: Settings) -> Self {
+        Self {
+            store,
+            blobs,
+            settings: Arc::new(settings),
+        }
+    }
+}
+
+/// The whole HTTP surface.
+pub fn router(app: App) -> Router {
+    routes::router(app)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets
+/// in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -191,6 +191,10 @@ pub trait Store: Send + Sync + 'static {
     /// The index file of a crate by any spelling of its name, or `None`.
     async fn index_file(&self, name: &str) -> StoreResult<Option<IndexFile>>;
 
+    /// Runs every check of [`Store::publish`] without writing, so a doomed
+    /// upload is refused before its blob is stored.
+    async fn check_publish(&self, version: &NewVersion) -> StoreResult<PublishOutcome>;
+
     /// Publishes a version: checks ownership, scopes, name conflicts, version
     /// uniqueness and dependencies, then records the version and rewrites the
     /// crate's index file in one transaction.

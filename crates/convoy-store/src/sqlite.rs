@@ -345,77 +345,45 @@ impl Inner {
             .insert(canonical.to_owned(), file.clone());
     }
 
+    fn check_publish(&self, new: &NewVersion) -> StoreResult<PublishOutcome> {
+        self.read(|conn| validate_publish(conn, new).map(|(outcome, _)| outcome))
+    }
+
     fn publish(&self, new: NewVersion) -> StoreResult<PublishOutcome> {
         let line = &new.line;
         let canonical = canonical_name(&line.name);
-        let (outcome, file) = self.write(
+        let (outcome, _file) = self.write(
             |tx| {
-                let existing = find_crate(tx, &line.name)?;
-                let (crate_id, outcome) = match existing {
-                    Some(krate) => {
-                        if krate.name != line.name {
-                            return Err(StoreError::NameConflict {
-                                existing: krate.name,
-                            });
-                        }
-                        if !new.may_update {
-                            return Err(StoreError::MissingScope {
-                                scope: EndpointScope::PublishUpdate,
-                                name: krate.name,
-                            });
-                        }
-                        require_owner(tx, &krate, new.publisher)?;
-                        (krate.id, PublishOutcome::NewVersion)
+                let (outcome, existing) = validate_publish(tx, &new)?;
+                let crate_id = match existing {
+                    Some(id) => {
+                        tx.execute(
+                            "UPDATE crates SET description = ?2 WHERE id = ?1",
+                            params![id, new.description],
+                        )
+                        .map_err(db)?;
+                        id
                     }
                     None => {
-                        if !new.may_create {
-                            return Err(StoreError::MissingScope {
-                                scope: EndpointScope::PublishNew,
-                                name: line.name.clone(),
-                            });
-                        }
-                        (0, PublishOutcome::NewCrate)
+                        tx.execute(
+                            "INSERT INTO crates (name, canonical, description, created_at) VALUES (?1, ?2, ?3, ?4)",
+                            params![line.name, canonical, new.description, now_secs()],
+                        )
+                        .map_err(db)?;
+                        let id = tx.last_insert_rowid();
+                        tx.execute(
+                            "INSERT INTO owners (crate_id, user_id) VALUES (?1, ?2)",
+                            params![id, new.publisher],
+                        )
+                        .map_err(db)?;
+                        id
                     }
                 };
-                check_dependencies(tx, line, &canonical)?;
-                let crate_id = if outcome == PublishOutcome::NewCrate {
-                    tx.execute(
-                        "INSERT INTO crates (name, canonical, description, created_at) VALUES (?1, ?2, ?3, ?4)",
-                        params![line.name, canonical, new.description, now_secs()],
-                    )
-                    .map_err(db)?;
-                    let id = tx.last_insert_rowid();
-                    tx.execute(
-                        "INSERT INTO owners (crate_id, user_id) VALUES (?1, ?2)",
-                        params![id, new.publisher],
-                    )
-                    .map_err(db)?;
-                    id
-                } else {
-                    tx.execute(
-                        "UPDATE crates SET description = ?2 WHERE id = ?1",
-                        params![crate_id, new.description],
-                    )
-                    .map_err(db)?;
-                    crate_id
-                };
-                let key = version_key(&line.vers);
-                let taken = tx
-                    .prepare_cached("SELECT 1 FROM versions WHERE crate_id = ?1 AND num_key = ?2")
-                    .map_err(db)?
-                    .exists(params![crate_id, key])
-                    .map_err(db)?;
-                if taken {
-                    return Err(StoreError::VersionExists {
-                        name: line.name.clone(),
-                        version: line.vers.clone(),
-                    });
-                }
                 let json = serde_json::to_string(line).map_err(StoreError::backend)?;
                 tx.execute(
                     "INSERT INTO versions (crate_id, num, num_key, cksum, yanked, line, published_by, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![crate_id, line.vers, key, line.cksum, line.yanked, json, new.publisher, now_secs()],
+                    params![crate_id, line.vers, version_key(&line.vers), line.cksum, line.yanked, json, new.publisher, now_secs()],
                 )
                 .map_err(db)?;
                 let file = render_index_file(tx, crate_id, &canonical)?;
@@ -423,7 +391,6 @@ impl Inner {
             },
             |(_, file)| self.cache_index(&canonical, file),
         )?;
-        drop(file);
         Ok(outcome)
     }
 
@@ -748,16 +715,65 @@ fn split_list(s: &str) -> impl Iterator<Item = &str> {
     s.split(',').filter(|p| !p.is_empty())
 }
 
+/// Every rule a publish must pass, read-only, so that the server can refuse
+/// before it writes a blob and the write transaction can re-check under the
+/// lock with the very same code. Returns the existing crate's id, if any.
+fn validate_publish(
+    conn: &Connection,
+    new: &NewVersion,
+) -> StoreResult<(PublishOutcome, Option<i64>)> {
+    let line = &new.line;
+    let (outcome, existing) = match find_crate(conn, &line.name)? {
+        Some(krate) => {
+            if krate.name != line.name {
+                return Err(StoreError::NameConflict {
+                    existing: krate.name,
+                });
+            }
+            if !new.may_update {
+                return Err(StoreError::MissingScope {
+                    scope: EndpointScope::PublishUpdate,
+                    name: krate.name,
+                });
+            }
+            require_owner(conn, &krate, new.publisher)?;
+            let taken = conn
+                .prepare_cached("SELECT 1 FROM versions WHERE crate_id = ?1 AND num_key = ?2")
+                .map_err(db)?
+                .exists(params![krate.id, version_key(&line.vers)])
+                .map_err(db)?;
+            if taken {
+                return Err(StoreError::VersionExists {
+                    name: line.name.clone(),
+                    version: line.vers.clone(),
+                });
+            }
+            (PublishOutcome::NewVersion, Some(krate.id))
+        }
+        None => {
+            if !new.may_create {
+                return Err(StoreError::MissingScope {
+                    scope: EndpointScope::PublishNew,
+                    name: line.name.clone(),
+                });
+            }
+            (PublishOutcome::NewCrate, None)
+        }
+    };
+    check_dependencies(conn, line, &canonical_name(&line.name))?;
+    Ok((outcome, existing))
+}
+
 /// Every dependency on this registry must name a crate that exists here (or
 /// the crate itself), as on crates.io: otherwise the version is unusable.
-fn check_dependencies(tx: &Transaction<'_>, line: &IndexPackage, own: &str) -> StoreResult<()> {
+fn check_dependencies(conn: &Connection, line: &IndexPackage, own: &str) -> StoreResult<()> {
     let mut missing = Vec::new();
     for dep in line.deps.iter().filter(|d| d.registry.is_none()) {
         let real = dep.package.as_deref().unwrap_or(&dep.name);
         if canonical_name(real) == own {
             continue;
         }
-        if find_crate(tx, real)?.is_none() && !missing.iter().any(|m| m == real) {
+        if find_crate(conn, real)?.is_none() && !missing.iter().any(|m| m == real) {
             missing.push(real.to_owned());
         }
     }
@@ -801,6 +817,11 @@ impl Store for SqliteStore {
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         Ok(cache.get(&canonical_name(name)).cloned())
+    }
+
+    async fn check_publish(&self, version: &NewVersion) -> StoreResult<PublishOutcome> {
+        let version = version.clone();
+        self.blocking(move |s| s.check_publish(&version)).await
     }
 
     async fn publish(&self, version: NewVersion) -> StoreResult<PublishOutcome> {

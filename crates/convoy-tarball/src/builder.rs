@@ -24,9 +24,8 @@ impl TarballBuilder {
 
     /// A minimal valid crate: `Cargo.toml` and `src/lib.rs`.
     pub fn minimal(name: &str, version: &str) -> Self {
-        let manifest = format!(
-            "[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\n"
-        );
+        let manifest =
+            format!("[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\n");
         Self::new()
             .file(&format!("{name}-{version}/Cargo.toml"), manifest.as_bytes())
             .file(&format!("{name}-{version}/src/lib.rs"), b"")

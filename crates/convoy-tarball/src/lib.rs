@@ -75,7 +75,9 @@ pub enum TarballError {
         prefix: String,
     },
     /// A symlink, hard link, device or other special entry.
-    #[error("unexpected {kind} entry `{path}` in crate file, only regular files and directories are allowed")]
+    #[error(
+        "unexpected {kind} entry `{path}` in crate file, only regular files and directories are allowed"
+    )]
     UnexpectedEntryType {
         /// The offending path.
         path: String,
@@ -182,7 +184,6 @@ pub fn inspect(
             files.push(rel);
         }
     }
-    drop(entries);
     // Drain whatever trails the last entry, so a bomb hidden after the end
     // marker still counts against the limit.
     let mut rest = archive.into_inner();
@@ -304,7 +305,8 @@ fn check_pax_size<R: Read>(entry: &mut tar::Entry<'_, R>, path: &str) -> Result<
 const LIMIT_MESSAGE: &str = "convoy: unpacked size limit exceeded";
 
 fn is_limit_error(e: &io::Error) -> bool {
-    e.get_ref().is_some_and(|inner| inner.to_string() == LIMIT_MESSAGE)
+    e.get_ref()
+        .is_some_and(|inner| inner.to_string() == LIMIT_MESSAGE)
 }
 
 /// Counts decompressed bytes and fails once past the limit.

@@ -34,7 +34,8 @@ fn refuses_paths_outside_the_prefix() {
 fn refuses_links() {
     let tb = TarballBuilder::minimal("foo", "1.0.0").symlink("foo-1.0.0/link", "/etc/passwd");
     assert_snapshot!(err(&tb.build()), @"unexpected symlink entry `foo-1.0.0/link` in crate file, only regular files and directories are allowed");
-    let tb = TarballBuilder::minimal("foo", "1.0.0").hardlink("foo-1.0.0/hard", "foo-1.0.0/Cargo.toml");
+    let tb =
+        TarballBuilder::minimal("foo", "1.0.0").hardlink("foo-1.0.0/hard", "foo-1.0.0/Cargo.toml");
     assert_snapshot!(err(&tb.build()), @"unexpected hard link entry `foo-1.0.0/hard` in crate file, only regular files and directories are allowed");
 }
 
@@ -57,7 +58,8 @@ fn needs_exactly_one_well_spelled_manifest() {
     let tb = TarballBuilder::new().file("foo-1.0.0/Cargo.toml", b"not toml [");
     assert!(err(&tb.build()).starts_with("`Cargo.toml` in crate file is invalid"));
     // A nested Cargo.toml (a vendored example, say) is just a file.
-    let tb = TarballBuilder::minimal("foo", "1.0.0").file("foo-1.0.0/examples/Cargo.toml", MANIFEST);
+    let tb =
+        TarballBuilder::minimal("foo", "1.0.0").file("foo-1.0.0/examples/Cargo.toml", MANIFEST);
     assert!(check(&tb.build()).is_ok());
 }
 
@@ -84,7 +86,10 @@ fn enforces_size_limits() {
 
 #[test]
 fn refuses_garbage() {
-    assert!(matches!(check(b"not gzip"), Err(TarballError::Malformed(_))));
+    assert!(matches!(
+        check(b"not gzip"),
+        Err(TarballError::Malformed(_))
+    ));
     let bytes = TarballBuilder::minimal("foo", "1.0.0").build();
     assert!(check(&bytes[..bytes.len() / 2]).is_err());
 }

@@ -1,1 +1,274 @@
-//! placeholder
+//! Fixtures for tests that run the real thing: a `cargo convoy serve`
+//! process on 127.0.0.1 with an ephemeral port, and real `cargo` invocations
+//! in an isolated `CARGO_HOME` that knows the registry only through
+//! `CARGO_REGISTRIES_<NAME>_*` variables.
+//!
+//! Panicking is how a fixture reports a broken environment, so this crate
+//! allows `expect` freely; it is never linked into a shipped binary.
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+/// The registry name tests configure cargo with.
+pub const REGISTRY: &str = "convoy";
+
+/// A running `cargo convoy serve`, killed when dropped.
+pub struct Server {
+    bin: PathBuf,
+    child: Option<Child>,
+    data: PathBuf,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    extra_args: Vec<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Starts a server on a fresh data directory.
+    pub fn start(bin: &str, extra_args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let mut server = Self {
+            bin: PathBuf::from(bin),
+            child: None,
+            data,
+            url: String::new(),
+            extra_args: extra_args.iter().map(|s| (*s).to_owned()).collect(),
+            _dir: Some(dir),
+        };
+        server.spawn("127.0.0.1:0");
+        server
+    }
+
+    fn spawn(&mut self, addr: &str) {
+        let mut child = Command::new(&self.bin)
+            .args(["serve", "--data"])
+            .arg(&self.data)
+            .args(["--addr", addr])
+            .args(&self.extra_args)
+            .env("CONVOY_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn cargo-convoy serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read listening line");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
+            .to_owned();
+        self.url = url;
+        self.child = Some(child);
+    }
+
+    /// The data directory.
+    pub fn data(&self) -> &Path {
+        &self.data
+    }
+
+    /// `sparse+http://…/index/`.
+    pub fn index_url(&self) -> String {
+        format!("sparse+{}/index/", self.url)
+    }
+
+    /// Creates a token through the CLI, as an administrator would.
+    pub fn token(&self, user: &str, args: &[&str]) -> String {
+        let out = Command::new(&self.bin)
+            .args(["token", "create", "--data"])
+            .arg(&self.data)
+            .args(["--user", user])
+            .args(args)
+            .output()
+            .expect("run token create");
+        assert!(
+            out.status.success(),
+            "token create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf8")
+            .trim()
+            .to_owned()
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, and wait for a clean exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("server running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+        child.wait().expect("wait for server")
+    }
+
+    /// Starts the server again on the same data directory and port.
+    pub fn restart(&mut self) {
+        self.kill9();
+        let addr = self.url.trim_start_matches("http://").to_owned();
+        // The port was ours a moment ago; retry briefly while the OS frees it.
+        for _ in 0..50 {
+            if std::net::TcpListener::bind(&addr).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.spawn(&addr);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// An isolated cargo: its own `CARGO_HOME`, a scratch directory for
+/// projects, and the registry configured only through environment variables.
+pub struct Cargo {
+    dir: tempfile::TempDir,
+    env: BTreeMap<String, String>,
+}
+
+impl Cargo {
+    /// A sandbox pointing registry [`REGISTRY`] at `server`, with `token`
+    /// (if any) in `CARGO_REGISTRIES_CONVOY_TOKEN`.
+    pub fn new(server: &Server, token: Option<&str>) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let home = dir.path().join("cargo-home");
+        std::fs::create_dir_all(&home).expect("cargo home");
+        let upper = REGISTRY.to_uppercase();
+        let mut env = BTreeMap::new();
+        env.insert("CARGO_HOME".into(), home.display().to_string());
+        env.insert(
+            format!("CARGO_REGISTRIES_{upper}_INDEX"),
+            server.index_url(),
+        );
+        if let Some(token) = token {
+            env.insert(format!("CARGO_REGISTRIES_{upper}_TOKEN"), token.to_owned());
+        }
+        env.insert("CARGO_TERM_COLOR".into(), "never".into());
+        env.insert(
+            "CARGO_TARGET_DIR".into(),
+            dir.path().join("target").display().to_string(),
+        );
+        Self { dir, env }
+    }
+
+    /// Sets an environment variable for every later command.
+    pub fn env(&mut self, key: &str, value: &str) -> &mut Self {
+        self.env.insert(key.into(), value.into());
+        self
+    }
+
+    /// Removes an environment variable.
+    pub fn env_remove(&mut self, key: &str) -> &mut Self {
+        self.env.remove(key);
+        self
+    }
+
+    /// The scratch root.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The shared target directory of every project in the sandbox.
+    pub fn target_dir(&self) -> PathBuf {
+        self.dir.path().join("target")
+    }
+
+    /// Writes files (relative path → contents) under `root()/name`.
+    pub fn project(&self, name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let root = self.dir.path().join(name);
+        for (path, contents) in files {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&path, contents).expect("write file");
+        }
+        root
+    }
+
+    /// Runs the real cargo with `args` in `cwd`.
+    pub fn run(&self, cwd: &Path, args: &[&str]) -> Output {
+        self.command(cwd, args).output().expect("run cargo")
+    }
+
+    /// A cargo command with the sandbox's environment, for callers that need
+    /// stdin or other settings.
+    pub fn command(&self, cwd: &Path, args: &[&str]) -> Command {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args(args).current_dir(cwd);
+        // Drop what the outer `cargo test` put in the environment, so the
+        // inner cargo sees only the sandbox.
+        for (key, _) in std::env::vars() {
+            if (key.starts_with("CARGO_") || key.starts_with("RUSTC") || key == "RUSTFLAGS")
+                && key != "CARGO_HOME"
+            {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.envs(&self.env);
+        cmd
+    }
+
+    /// Runs cargo and panics with its output unless it succeeded.
+    pub fn ok(&self, cwd: &Path, args: &[&str]) -> Output {
+        let out = self.run(cwd, args);
+        if !out.status.success() {
+            panic!(
+                "cargo {} failed ({})\n--- stdout\n{}\n--- stderr\n{}",
+                args.join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        out
+    }
+
+    /// Runs cargo and panics unless it failed; returns stderr.
+    pub fn fails(&self, cwd: &Path, args: &[&str]) -> String {
+        let out = self.run(cwd, args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !out.status.success(),
+            "cargo {} unexpectedly succeeded\n{stderr}",
+            args.join(" ")
+        );
+        stderr
+    }
+}
+
+/// A blocking HTTP client for raw protocol requests.
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
+
+/// A manifest for a small package, with `description` and `license` so that
+/// publish-side checks pass.
+pub fn manifest(name: &str, version: &str, extra: &str) -> String {
+    format!(
+        "[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\ndescription = \"{name} test crate\"\nlicense = \"MIT\"\n{extra}"
+    )
+}

@@ -1,5 +1,7 @@
 //! One module per subcommand; each turns its arguments into a library call.
 
+mod check;
+mod plan;
 mod serve;
 mod token;
 
@@ -13,5 +15,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => serve::exec(args),
         Command::Token(TokenCommand::Create(args)) => token::create(args),
+        Command::Plan(args) => plan::exec(args),
+        Command::Check(args) => check::exec(args),
     }
 }

@@ -1,0 +1,45 @@
+//! `cargo convoy plan`: glue over `convoy_plan::ops::plan`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::cli::{PlanArgs, PlanFormat, ReleaseScopeArgs};
+
+/// Maps the shared flags onto the library's options.
+pub fn opts(scope: ReleaseScopeArgs, compare_content: bool) -> convoy_plan::ops::PlanOpts {
+    convoy_plan::ops::PlanOpts {
+        manifest_path: scope.manifest_path,
+        selection: convoy_workspace::Selection {
+            packages: scope.packages,
+            exclude: scope.exclude,
+        },
+        registry: convoy_index_client::RegistryRequest {
+            registry: scope.registry,
+            index: scope.index,
+            token: scope.token,
+        },
+        offline: scope.offline,
+        compare_content,
+    }
+}
+
+pub fn exec(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let plan = convoy_plan::ops::plan(&opts(args.scope, !args.no_content_check))
+        .context("failed to plan the release")?;
+    let text = match args.format {
+        PlanFormat::Human => convoy_plan::render::plan_human(&plan),
+        PlanFormat::Json => convoy_plan::render::plan_json(&plan) + "\n",
+        PlanFormat::Dot => convoy_plan::render::plan_dot(&plan),
+        PlanFormat::Mermaid => convoy_plan::render::plan_mermaid(&plan),
+    };
+    anstream::stdout()
+        .write_all(text.as_bytes())
+        .context("failed to write the plan")?;
+    let errors = plan
+        .diagnostics
+        .iter()
+        .any(|d| d.severity == convoy_plan::Severity::Error);
+    Ok(if errors { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}

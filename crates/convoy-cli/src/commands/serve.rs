@@ -1,0 +1,99 @@
+//! `cargo convoy serve`.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use convoy_registry::{App, Limits, Settings};
+use convoy_store::fs::FsBlobStore;
+use convoy_store::sqlite::SqliteStore;
+
+use crate::cli::ServeArgs;
+
+/// The database inside a data directory.
+pub(crate) fn database_path(data: &Path) -> std::path::PathBuf {
+    data.join("convoy.sqlite")
+}
+
+pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&args.data)
+        .with_context(|| format!("failed to create data directory `{}`", args.data.display()))?;
+    // One server per data directory: the in-memory index cache relies on
+    // being the only writer.
+    let lock_path = args.data.join("serve.lock");
+    let lock = std::fs::File::create(&lock_path)
+        .with_context(|| format!("failed to open `{}`", lock_path.display()))?;
+    lock.try_lock().map_err(|_| {
+        anyhow::anyhow!(
+            "another `cargo convoy serve` is using data directory `{}`",
+            args.data.display()
+        )
+    })?;
+
+    let store = SqliteStore::open(database_path(&args.data))
+        .with_context(|| format!("failed to open the database in `{}`", args.data.display()))?;
+    let blobs = FsBlobStore::open(args.data.join("crates"))?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.addr)
+            .await
+            .with_context(|| format!("failed to listen on `{}`", args.addr))?;
+        let local = listener.local_addr()?;
+        let public_url = args
+            .public_url
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("http://{local}"));
+        let settings = Settings {
+            public_url,
+            auth_required: args.auth_required,
+            limits: Limits {
+                max_upload_bytes: args.max_upload_bytes,
+                max_unpacked_bytes: args.max_unpacked_bytes,
+                ..Limits::default()
+            },
+        };
+        let app = App::new(Arc::new(store.clone()), Arc::new(blobs), settings);
+        announce(&format!("listening on http://{local}"))?;
+        convoy_registry::serve(listener, convoy_registry::router(app), shutdown_signal()).await?;
+        store.flush()?;
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })?;
+    drop(lock);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The one line on stdout that scripts and tests wait for.
+#[allow(clippy::print_stdout)]
+fn announce(line: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

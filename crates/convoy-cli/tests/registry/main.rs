@@ -1,0 +1,75 @@
+//! The registry, driven by the real `cargo` against `cargo convoy serve` on
+//! 127.0.0.1. One binary, modules by feature area:
+//!
+//! - `cargo_flow`: publish, build, yank, owner, search and login with cargo;
+//! - `private`: `--auth-required`;
+//! - `validation`: every refused upload, sent as raw HTTP;
+//! - `durability`: kill -9 during publishes, and concurrent publishers.
+#![allow(clippy::unwrap_used, clippy::print_stderr, clippy::print_stdout)]
+
+mod cargo_flow;
+mod durability;
+mod private;
+mod validation;
+
+use convoy_test_support::Server;
+
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_cargo-convoy");
+
+pub(crate) fn server(args: &[&str]) -> Server {
+    Server::start(BIN, args)
+}
+
+/// Publishes `tarball` with `meta` over raw HTTP; returns status and body.
+pub(crate) fn publish_raw(
+    server: &Server,
+    token: Option<&str>,
+    meta: &serde_json::Value,
+    tarball: &[u8],
+) -> (u16, String) {
+    let body = convoy_protocol::publish::encode_publish_body(
+        serde_json::to_vec(meta).unwrap().as_slice(),
+        tarball,
+    );
+    send_publish(server, token, body)
+}
+
+pub(crate) fn send_publish(server: &Server, token: Option<&str>, body: Vec<u8>) -> (u16, String) {
+    let mut req = convoy_test_support::http()
+        .put(format!("{}/api/v1/crates/new", server.url))
+        .body(body);
+    if let Some(token) = token {
+        req = req.header("Authorization", token);
+    }
+    let resp = req.send().expect("send publish");
+    (resp.status().as_u16(), resp.text().unwrap_or_default())
+}
+
+/// Minimal publish metadata, as cargo would send it.
+pub(crate) fn meta(name: &str, vers: &str) -> serde_json::Value {
+    serde_json::json!({
+        "name": name, "vers": vers, "deps": [], "features": {}, "authors": [],
+        "description": "test", "license": "MIT", "keywords": [], "categories": [],
+        "badges": {}, "links": null, "rust_version": null
+    })
+}
+
+/// The index file of `name`, or `None` on 404.
+pub(crate) fn index_lines(server: &Server, name: &str) -> Option<Vec<serde_json::Value>> {
+    let url = format!(
+        "{}/index/{}",
+        server.url,
+        convoy_protocol::index::index_path(name)
+    );
+    let resp = convoy_test_support::http().get(url).send().unwrap();
+    if resp.status() == 404 {
+        return None;
+    }
+    assert_eq!(resp.status(), 200);
+    let text = resp.text().unwrap();
+    Some(
+        text.lines()
+            .map(|l| serde_json::from_str(l).expect("index line is JSON"))
+            .collect(),
+    )
+}

@@ -1,0 +1,101 @@
+//! Errors as cargo shows them: `{"errors":[{"detail":"…"}]}` with a status
+//! that says whose fault it was.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use convoy_protocol::api::ErrorResponse;
+use convoy_store::StoreError;
+
+/// An error response. Server-side failures are logged in full and shown to
+/// the client only as "internal server error", so no backend detail leaks.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    detail: String,
+    /// For 401: where a user can get a token.
+    login_url: Option<String>,
+}
+
+impl ApiError {
+    /// An error with this status and message.
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            detail: detail.into(),
+            login_url: None,
+        }
+    }
+
+    /// 400.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, detail)
+    }
+
+    /// 401 with cargo's `WWW-Authenticate: Cargo login_url=…` challenge.
+    pub fn unauthorized(detail: impl Into<String>, login_url: String) -> Self {
+        Self {
+            login_url: Some(login_url),
+            ..Self::new(StatusCode::UNAUTHORIZED, detail)
+        }
+    }
+
+    /// 403.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, detail)
+    }
+
+    /// 404.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, detail)
+    }
+
+    /// 413.
+    pub fn too_large(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, detail)
+    }
+
+    /// 500; `cause` goes to the log only.
+    pub fn internal(cause: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let status = match &e {
+            StoreError::VersionExists { .. } | StoreError::NameConflict { .. } => {
+                StatusCode::CONFLICT
+            }
+            StoreError::NotOwner { .. } | StoreError::MissingScope { .. } => StatusCode::FORBIDDEN,
+            StoreError::CrateNotFound { .. }
+            | StoreError::VersionNotFound { .. }
+            | StoreError::UserNotFound { .. } => StatusCode::NOT_FOUND,
+            StoreError::UnknownDependencies { .. } | StoreError::LastOwner { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            _ => return Self::internal(&e),
+        };
+        Self::new(status, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response =
+            (self.status, axum::Json(ErrorResponse::single(self.detail))).into_response();
+        if let Some(url) = self.login_url
+            && let Ok(value) = HeaderValue::from_str(&format!("Cargo login_url=\"{url}\""))
+        {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    }
+}

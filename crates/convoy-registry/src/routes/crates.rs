@@ -1,0 +1,158 @@
+//! Per-crate endpoints: downloads, yank, owners, search.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use convoy_protocol::api::{
+    OkResponse, OwnersChangeResponse, OwnersList, OwnersRequest, SearchMeta, SearchResponse,
+};
+use convoy_protocol::scope::EndpointScope;
+use serde::Deserialize;
+
+use crate::auth::require_scope;
+use crate::{ApiError, App};
+
+/// `GET /api/v1/crates/{name}/{version}/download`: the `.crate` bytes.
+pub(crate) async fn download(
+    State(app): State<App>,
+    Path((name, version)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    app.authorize_read(&headers).await?;
+    let not_found = || ApiError::not_found(format!("crate `{name}@{version}` does not exist"));
+    let Some(cksum) = app.store.download(&name, &version).await? else {
+        return Err(not_found());
+    };
+    let Some(bytes) = app.blobs.get(&cksum).await? else {
+        // The store guarantees the blob before the version row; a missing
+        // blob means the data directory was damaged from outside.
+        tracing::error!(krate = %name, %version, %cksum, "blob missing for a published version");
+        return Err(not_found());
+    };
+    let mut response = Body::from(bytes).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/gzip"),
+    );
+    Ok(response)
+}
+
+/// `DELETE /api/v1/crates/{name}/{version}/yank`, used by `cargo yank`.
+pub(crate) async fn yank(
+    state: State<App>,
+    path: Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    set_yanked(state, path, headers, true).await
+}
+
+/// `PUT /api/v1/crates/{name}/{version}/unyank`, used by `cargo yank --undo`.
+pub(crate) async fn unyank(
+    state: State<App>,
+    path: Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    set_yanked(state, path, headers, false).await
+}
+
+async fn set_yanked(
+    State(app): State<App>,
+    Path((name, version)): Path<(String, String)>,
+    headers: HeaderMap,
+    yanked: bool,
+) -> Result<Response, ApiError> {
+    let token = app.authenticate(&headers).await?;
+    require_scope(&token, EndpointScope::Yank, &name)?;
+    app.store
+        .set_yanked(&name, &version, yanked, token.user_id)
+        .await?;
+    Ok(axum::Json(OkResponse { ok: true }).into_response())
+}
+
+/// `GET /api/v1/crates/{name}/owners`, used by `cargo owner --list`.
+pub(crate) async fn list_owners(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    app.authenticate(&headers).await?;
+    let users = app.store.owners(&name).await?;
+    Ok(axum::Json(OwnersList { users }).into_response())
+}
+
+/// `PUT /api/v1/crates/{name}/owners`, used by `cargo owner --add`.
+pub(crate) async fn add_owners(
+    state: State<App>,
+    path: Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    change_owners(state, path, headers, body, true).await
+}
+
+/// `DELETE /api/v1/crates/{name}/owners`, used by `cargo owner --remove`.
+pub(crate) async fn remove_owners(
+    state: State<App>,
+    path: Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    change_owners(state, path, headers, body, false).await
+}
+
+async fn change_owners(
+    State(app): State<App>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+    add: bool,
+) -> Result<Response, ApiError> {
+    let token = app.authenticate(&headers).await?;
+    require_scope(&token, EndpointScope::ChangeOwners, &name)?;
+    let request: OwnersRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("invalid owners request: {e}")))?;
+    let logins = request.users.join("`, `");
+    let msg = if add {
+        app.store
+            .add_owners(&name, &request.users, token.user_id)
+            .await?;
+        format!("user `{logins}` is now an owner of crate `{name}`")
+    } else {
+        app.store
+            .remove_owners(&name, &request.users, token.user_id)
+            .await?;
+        format!("user `{logins}` is no longer an owner of crate `{name}`")
+    };
+    Ok(axum::Json(OwnersChangeResponse { ok: true, msg }).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    per_page: Option<u32>,
+    page: Option<u32>,
+}
+
+/// `GET /api/v1/crates?q=…&per_page=…`, used by `cargo search`.
+pub(crate) async fn search(
+    State(app): State<App>,
+    Query(query): Query<SearchQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    app.authorize_read(&headers).await?;
+    let per_page = query.per_page.unwrap_or(10).clamp(1, 100);
+    let page = query.page.unwrap_or(1).max(1);
+    let (crates, total) = app.store.search(&query.q, page, per_page).await?;
+    Ok(axum::Json(SearchResponse {
+        crates,
+        meta: SearchMeta { total },
+    })
+    .into_response())
+}
+
+/// `GET /me`: where `cargo login` points people.
+pub(crate) async fn me() -> &'static str {
+    "Convoy registry: tokens are created by the registry's administrator with\n\n    cargo convoy token create --data DIR --user NAME\n\nthen stored with `cargo login --registry NAME`.\n"
+}

@@ -1,0 +1,50 @@
+//! Routes, grouped by the cargo command that calls them.
+
+mod crates;
+mod index;
+mod publish;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, put};
+use tower_http::trace::TraceLayer;
+
+use crate::App;
+
+pub(crate) fn router(app: App) -> Router {
+    // The publish handler reads its body with its own limit and answers 413
+    // in cargo's JSON envelope, so axum's default limit must not cut in first.
+    Router::new()
+        // Used by every cargo command that resolves dependencies.
+        .route("/index/config.json", get(index::config))
+        .route("/index/{*path}", get(index::file))
+        // `cargo publish`.
+        .route(
+            "/api/v1/crates/new",
+            put(publish::publish).layer(DefaultBodyLimit::disable()),
+        )
+        // `cargo search`.
+        .route("/api/v1/crates", get(crates::search))
+        // Downloads, through the `dl` template.
+        .route(
+            "/api/v1/crates/{name}/{version}/download",
+            get(crates::download),
+        )
+        // `cargo yank [--undo]`.
+        .route("/api/v1/crates/{name}/{version}/yank", delete(crates::yank))
+        .route(
+            "/api/v1/crates/{name}/{version}/unyank",
+            put(crates::unyank),
+        )
+        // `cargo owner`.
+        .route(
+            "/api/v1/crates/{name}/owners",
+            get(crates::list_owners)
+                .put(crates::add_owners)
+                .delete(crates::remove_owners),
+        )
+        // Where `cargo login` sends people for a token.
+        .route("/me", get(crates::me))
+        .layer(TraceLayer::new_for_http())
+        .with_state(app)
+}

@@ -1,0 +1,163 @@
+//! `PUT /api/v1/crates/new`, used by `cargo publish`.
+//!
+//! Everything is checked before anything is stored; then the blob is written
+//! durably, and only then is the version committed. A failure at any step
+//! leaves the index as it was.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use convoy_protocol::CrateName;
+use convoy_protocol::api::PublishResponse;
+use convoy_protocol::publish::{NewCrate, split_publish_body};
+use convoy_protocol::scope::EndpointScope;
+use convoy_store::NewVersion;
+use convoy_tarball::{TarballError, TarballLimits};
+use sha2::{Digest, Sha256};
+
+use crate::{ApiError, App};
+
+/// crates.io's limit on version strings.
+const MAX_VERSION_LENGTH: usize = 150;
+/// crates.io's limits on features and dependencies.
+const MAX_FEATURES: usize = 300;
+const MAX_DEPENDENCIES: usize = 500;
+
+pub(crate) async fn publish(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let token = app.authenticate(&headers).await?;
+    let limits = app.settings.limits;
+    // Four bytes of framing for each of the two parts.
+    let max_body = limits.max_upload_bytes + limits.max_metadata_bytes + 8;
+    let body = axum::body::to_bytes(body, usize::try_from(max_body).unwrap_or(usize::MAX))
+        .await
+        .map_err(|_| {
+            ApiError::too_large(format!(
+                "upload is larger than the limit of {} bytes for a crate file",
+                limits.max_upload_bytes
+            ))
+        })?;
+    let parts = split_publish_body(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if parts.metadata.len() as u64 > limits.max_metadata_bytes {
+        return Err(ApiError::too_large(format!(
+            "publish metadata is larger than the limit of {} bytes",
+            limits.max_metadata_bytes
+        )));
+    }
+    let meta: NewCrate = serde_json::from_slice(parts.metadata)
+        .map_err(|e| ApiError::bad_request(format!("invalid publish metadata: {e}")))?;
+    let name =
+        CrateName::new(meta.name.clone()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    validate_metadata(&meta)?;
+
+    let may_create = token.allows(EndpointScope::PublishNew, name.as_str());
+    let may_update = token.allows(EndpointScope::PublishUpdate, name.as_str());
+    if !may_create && !may_update {
+        return Err(ApiError::forbidden(format!(
+            "this token does not allow publishing crate `{name}`"
+        )));
+    }
+
+    let tarball = body.slice_ref(parts.tarball);
+    let manifest = check_tarball(&meta, tarball.clone(), limits).await?;
+    if manifest.name != meta.name || manifest.version != meta.vers {
+        return Err(ApiError::bad_request(format!(
+            "metadata names `{}@{}` but the crate's Cargo.toml says `{}@{}`",
+            meta.name, meta.vers, manifest.name, manifest.version
+        )));
+    }
+
+    let cksum = hex::encode(Sha256::digest(&tarball));
+    let version = NewVersion {
+        line: meta.to_index_package(cksum.clone(), Some(pubtime())),
+        description: meta.description.clone(),
+        publisher: token.user_id,
+        may_create,
+        may_update,
+    };
+    // Refuse before the blob is written, so a refused upload stores nothing;
+    // the commit re-checks under the write lock.
+    app.store.check_publish(&version).await?;
+    app.blobs.put(&cksum, tarball).await?;
+    let outcome = app.store.publish(version).await?;
+    tracing::info!(krate = %name, version = %meta.vers, user = %token.login, ?outcome, "published");
+    Ok(axum::Json(PublishResponse::default()).into_response())
+}
+
+fn validate_metadata(meta: &NewCrate) -> Result<(), ApiError> {
+    if meta.vers.len() > MAX_VERSION_LENGTH {
+        return Err(ApiError::bad_request(format!(
+            "version `{}` is longer than {MAX_VERSION_LENGTH} characters",
+            meta.vers
+        )));
+    }
+    semver::Version::parse(&meta.vers)
+        .map_err(|e| ApiError::bad_request(format!("invalid version `{}`, {e}", meta.vers)))?;
+    if meta.features.len() > MAX_FEATURES {
+        return Err(ApiError::bad_request(format!(
+            "crate has {} features, the maximum is {MAX_FEATURES}",
+            meta.features.len()
+        )));
+    }
+    if meta.deps.len() > MAX_DEPENDENCIES {
+        return Err(ApiError::bad_request(format!(
+            "crate has {} dependencies, the maximum is {MAX_DEPENDENCIES}",
+            meta.deps.len()
+        )));
+    }
+    for dep in &meta.deps {
+        CrateName::new(dep.name.clone())
+            .map_err(|e| ApiError::bad_request(format!("invalid dependency name: {e}")))?;
+        let req = semver::VersionReq::parse(&dep.version_req).map_err(|e| {
+            ApiError::bad_request(format!(
+                "invalid version requirement `{}` for dependency `{}`, {e}",
+                dep.version_req, dep.name
+            ))
+        })?;
+        if req == semver::VersionReq::STAR {
+            return Err(ApiError::bad_request(format!(
+                "wildcard (`*`) dependency constraints are not allowed, dependency `{}` needs a version",
+                dep.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Tarball checks decompress the whole upload, so they run off the async
+/// workers.
+async fn check_tarball(
+    meta: &NewCrate,
+    tarball: Bytes,
+    limits: crate::Limits,
+) -> Result<convoy_tarball::CrateManifest, ApiError> {
+    let (name, vers) = (meta.name.clone(), meta.vers.clone());
+    let limits = TarballLimits {
+        max_compressed: limits.max_upload_bytes,
+        max_unpacked: limits.max_unpacked_bytes,
+    };
+    let checked = tokio::task::spawn_blocking(move || {
+        convoy_tarball::inspect(&name, &vers, &tarball, limits)
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))?;
+    checked.map_err(|e| match e {
+        TarballError::TooLarge { .. } | TarballError::TooLargeUnpacked { .. } => {
+            ApiError::too_large(e.to_string())
+        }
+        e => ApiError::bad_request(e.to_string()),
+    })
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, the exact shape cargo parses.
+fn pubtime() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    now.format(&format).unwrap_or_default()
+}
