@@ -124,7 +124,12 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// A finding at the code's default severity.
-    pub fn new(code: Code, package: Option<&str>, message: String, hint: impl Into<String>) -> Self {
+    pub fn new(
+        code: Code,
+        package: Option<&str>,
+        message: String,
+        hint: impl Into<String>,
+    ) -> Self {
         Self {
             code,
             severity: code.default_severity(),
@@ -232,12 +237,17 @@ impl CheckReport {
     /// Applies the workspace's `[workspace.metadata.convoy.lints]` to raw
     /// findings and sorts them: workspace-wide first, then by package,
     /// errors before warnings, then by code.
-    pub fn new(convoy_metadata: &serde_json::Value, packages_checked: usize, diagnostics: Vec<Diagnostic>) -> Self {
+    pub fn new(
+        convoy_metadata: &serde_json::Value,
+        packages_checked: usize,
+        diagnostics: Vec<Diagnostic>,
+    ) -> Self {
         let config = LintConfig::from_metadata(convoy_metadata);
         let mut diagnostics = config.apply(diagnostics);
         diagnostics.extend(config.problems);
         diagnostics.sort_by(|a, b| {
-            (&a.package, a.severity, a.code, &a.message).cmp(&(&b.package, b.severity, b.code, &b.message))
+            (&a.package, a.severity, a.code, &a.message)
+                .cmp(&(&b.package, b.severity, b.code, &b.message))
         });
         Self {
             packages_checked,

@@ -107,7 +107,11 @@ pub fn check(opts: &PlanOpts) -> Result<CheckReport, PlanError> {
         )),
         Err(e) => return Err(e),
     }
-    Ok(CheckReport::new(&ws.convoy_metadata, selected.len(), diagnostics))
+    Ok(CheckReport::new(
+        &ws.convoy_metadata,
+        selected.len(),
+        diagnostics,
+    ))
 }
 
 fn is_published(state: &RegistryState, m: &Member) -> bool {
@@ -185,10 +189,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// `cargo package --list` for one package, with sizes and a binary sniff.
 pub fn file_list(ws: &Workspace, m: &Member) -> FileList {
     let paths = package_file_list(ws, &m.name).map_err(|e| error_chain(&e))?;
-    Ok(paths
-        .iter()
-        .map(|p| file_entry(m.dir(), p))
-        .collect())
+    Ok(paths.iter().map(|p| file_entry(m.dir(), p)).collect())
 }
 
 fn file_entry(dir: &Path, rel: &Path) -> FileEntry {
@@ -215,7 +216,10 @@ fn file_entry(dir: &Path, rel: &Path) -> FileEntry {
 /// could not be made. All are packaged in one cargo run so that
 /// dependencies between them resolve against each other, as in
 /// `cargo publish --workspace`.
-pub fn package_checksums(ws: &Workspace, members: &[&Member]) -> BTreeMap<String, Result<String, String>> {
+pub fn package_checksums(
+    ws: &Workspace,
+    members: &[&Member],
+) -> BTreeMap<String, Result<String, String>> {
     let mut out = BTreeMap::new();
     if members.is_empty() {
         return out;
@@ -228,7 +232,10 @@ pub fn package_checksums(ws: &Workspace, members: &[&Member]) -> BTreeMap<String
     let dir = match tempfile::tempdir() {
         Ok(d) => d,
         Err(e) => {
-            fail_all(&mut out, format!("failed to create a temporary directory: {e}"));
+            fail_all(
+                &mut out,
+                format!("failed to create a temporary directory: {e}"),
+            );
             return out;
         }
     };

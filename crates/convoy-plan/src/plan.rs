@@ -138,7 +138,10 @@ impl Plan {
 
 /// Whether the index lists `version` (build metadata ignored, as registries
 /// compare versions).
-fn published<'a>(versions: &'a [IndexPackage], version: &semver::Version) -> Option<&'a IndexPackage> {
+fn published<'a>(
+    versions: &'a [IndexPackage],
+    version: &semver::Version,
+) -> Option<&'a IndexPackage> {
     versions.iter().find(|v| {
         semver::Version::parse(&v.vers).is_ok_and(|p| {
             p.major == version.major
@@ -275,7 +278,8 @@ fn dev_dependencies_to_strip(
             let on_registry = match state {
                 RegistryState::Known(map) => map.get(&d.name).is_some_and(|versions| {
                     versions.iter().any(|v| {
-                        !v.yanked && semver::Version::parse(&v.vers).is_ok_and(|v| d.req.matches(&v))
+                        !v.yanked
+                            && semver::Version::parse(&v.vers).is_ok_and(|v| d.req.matches(&v))
                     })
                 }),
                 RegistryState::Unknown { .. } => false,

@@ -28,8 +28,16 @@ pub fn diagnostics_human(diagnostics: &[Diagnostic]) -> String {
             Severity::Error => (ERROR, "error"),
             Severity::Warning => (WARNING, "warning"),
         };
-        let pkg = d.package.as_deref().map(|p| format!(" `{p}`:")).unwrap_or_default();
-        let _ = writeln!(out, "{style}{word}[{}]{style:#}{BOLD}:{BOLD:#}{pkg} {}", d.code, d.message);
+        let pkg = d
+            .package
+            .as_deref()
+            .map(|p| format!(" `{p}`:"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{style}{word}[{}]{style:#}{BOLD}:{BOLD:#}{pkg} {}",
+            d.code, d.message
+        );
         let _ = writeln!(out, "  {BOLD}= help:{BOLD:#} {}", d.hint);
     }
     out
@@ -60,7 +68,10 @@ pub fn plan_human(plan: &Plan) -> String {
             notes.push(format!("after {}", p.depends_on.join(", ")));
         }
         if !p.strip_dev_dependencies.is_empty() {
-            notes.push(format!("dev-dependencies stripped: {}", p.strip_dev_dependencies.join(", ")));
+            notes.push(format!(
+                "dev-dependencies stripped: {}",
+                p.strip_dev_dependencies.join(", ")
+            ));
         }
         let (style, word) = match p.action {
             Action::Publish => (STATUS, "Publish"),
@@ -73,10 +84,20 @@ pub fn plan_human(plan: &Plan) -> String {
                 (WARNING, "Unknown")
             }
         };
-        status(&mut out, style, word, &format!("{} v{} ({})", p.name, p.version, notes.join("; ")));
+        status(
+            &mut out,
+            style,
+            word,
+            &format!("{} v{} ({})", p.name, p.version, notes.join("; ")),
+        );
     }
     if !plan.critical_path.is_empty() {
-        status(&mut out, STATUS, "Critical", &format!("path {}", plan.critical_path.join(" → ")));
+        status(
+            &mut out,
+            STATUS,
+            "Critical",
+            &format!("path {}", plan.critical_path.join(" → ")),
+        );
     }
     out.push_str(&diagnostics_human(&plan.diagnostics));
     out
@@ -89,11 +110,20 @@ pub fn check_human(report: &CheckReport) -> String {
     let summary = format!(
         "{} package{}: {e} error{}, {w} warning{}",
         report.packages_checked,
-        if report.packages_checked == 1 { "" } else { "s" },
+        if report.packages_checked == 1 {
+            ""
+        } else {
+            "s"
+        },
         if e == 1 { "" } else { "s" },
         if w == 1 { "" } else { "s" },
     );
-    status(&mut out, if e == 0 { STATUS } else { ERROR }, "Checked", &summary);
+    status(
+        &mut out,
+        if e == 0 { STATUS } else { ERROR },
+        "Checked",
+        &summary,
+    );
     out
 }
 
@@ -133,14 +163,22 @@ fn action_colour(a: Action) -> &'static str {
 /// The publish graph for Graphviz: one cluster per wave, nodes coloured by
 /// action, edges from a package to what it waits for.
 pub fn plan_dot(plan: &Plan) -> String {
-    let mut out = String::from("digraph convoy {\n  rankdir=BT;\n  node [shape=box, style=filled];\n");
+    let mut out =
+        String::from("digraph convoy {\n  rankdir=BT;\n  node [shape=box, style=filled];\n");
     for wave in 0..plan.waves {
-        let _ = writeln!(out, "  subgraph cluster_wave_{wave} {{\n    label=\"wave {wave}\";");
+        let _ = writeln!(
+            out,
+            "  subgraph cluster_wave_{wave} {{\n    label=\"wave {wave}\";"
+        );
         for p in plan.packages.iter().filter(|p| p.wave == wave) {
             let _ = writeln!(
                 out,
                 "    \"{}\" [label=\"{}\\n{}\\n{}\", fillcolor={}];",
-                p.name, p.name, p.version, p.action.as_str(), action_colour(p.action)
+                p.name,
+                p.name,
+                p.version,
+                p.action.as_str(),
+                action_colour(p.action)
             );
         }
         out.push_str("  }\n");
@@ -161,7 +199,15 @@ pub fn plan_mermaid(plan: &Plan) -> String {
     for wave in 0..plan.waves {
         let _ = writeln!(out, "  subgraph wave{wave}[\"wave {wave}\"]");
         for p in plan.packages.iter().filter(|p| p.wave == wave) {
-            let _ = writeln!(out, "    {}[\"{} {}<br/>{}\"]:::{}", id(&p.name), p.name, p.version, p.action.as_str(), p.action.as_str());
+            let _ = writeln!(
+                out,
+                "    {}[\"{} {}<br/>{}\"]:::{}",
+                id(&p.name),
+                p.name,
+                p.version,
+                p.action.as_str(),
+                p.action.as_str()
+            );
         }
         out.push_str("  end\n");
     }

@@ -13,7 +13,11 @@ use convoy_workspace::testing::{Pkg, WorkspaceBuilder};
 use convoy_workspace::{Selection, Workspace, load, select};
 
 fn crates_io() -> RegistryTarget {
-    RegistryTarget { name: Some("crates-io".into()), index: CRATES_IO_INDEX.into(), token: None }
+    RegistryTarget {
+        name: Some("crates-io".into()),
+        index: CRATES_IO_INDEX.into(),
+        token: None,
+    }
 }
 
 fn generate(builder: WorkspaceBuilder, config: Option<&str>) -> (tempfile::TempDir, Workspace) {
@@ -35,7 +39,12 @@ fn diagnose(ws: &Workspace, target: &RegistryTarget) -> Vec<Diagnostic> {
         .filter(|m| m.name.contains("files"))
         .map(|m| (m.name.clone(), ops::file_list(ws, m)))
         .collect();
-    let raw = run_checks(&CheckContext { workspace: ws, selected: &selected, target, files: &files });
+    let raw = run_checks(&CheckContext {
+        workspace: ws,
+        selected: &selected,
+        target,
+        files: &files,
+    });
     CheckReport::new(&ws.convoy_metadata, selected.len(), raw).diagnostics
 }
 
@@ -46,8 +55,14 @@ mod checks {
         let big_text = vec![b'a'; 11 * 1024 * 1024];
         let mut big_binary = vec![0u8; 1100 * 1024];
         big_binary[1] = 1;
-        let many_features = (0..301).map(|i| format!("f{i} = []")).collect::<Vec<_>>().join(", ");
-        let few_features = (0..300).map(|i| format!("f{i} = []")).collect::<Vec<_>>().join(", ");
+        let many_features = (0..301)
+            .map(|i| format!("f{i} = []"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let few_features = (0..300)
+            .map(|i| format!("f{i} = []"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let mut many_deps = Pkg::new("bad-too-many-dependencies");
         let mut few_deps = Pkg::new("good-too-many-dependencies");
         for i in 0..501 {
@@ -56,57 +71,186 @@ mod checks {
                 few_deps = few_deps.dep(&format!("d{i}"), "\"1\"");
             }
         }
-        let p = |code: &str| (Pkg::new(&format!("bad-{code}")), Pkg::new(&format!("good-{code}")));
+        let p = |code: &str| {
+            (
+                Pkg::new(&format!("bad-{code}")),
+                Pkg::new(&format!("good-{code}")),
+            )
+        };
         let mut v = Vec::new();
         let (b, g) = p("missing-description");
-        v.push((Code::MissingDescription, b.bare().field("license", "\"MIT\"").field("repository", "\"https://x.invalid\""), g));
+        v.push((
+            Code::MissingDescription,
+            b.bare()
+                .field("license", "\"MIT\"")
+                .field("repository", "\"https://x.invalid\""),
+            g,
+        ));
         let (b, g) = p("missing-license");
-        v.push((Code::MissingLicense, b.bare().field("description", "\"d\"").field("repository", "\"https://x.invalid\""),
-            g.bare().field("description", "\"d\"").field("repository", "\"https://x.invalid\"").field("license-file", "\"LICENSE\"").file("LICENSE", "text")));
+        v.push((
+            Code::MissingLicense,
+            b.bare()
+                .field("description", "\"d\"")
+                .field("repository", "\"https://x.invalid\""),
+            g.bare()
+                .field("description", "\"d\"")
+                .field("repository", "\"https://x.invalid\"")
+                .field("license-file", "\"LICENSE\"")
+                .file("LICENSE", "text"),
+        ));
         let (b, g) = p("invalid-license");
-        v.push((Code::InvalidLicense, b.bare().field("description", "\"d\"").field("repository", "\"https://x.invalid\"").field("license", "\"MIT OR Apache 2\""),
-            g.bare().field("description", "\"d\"").field("repository", "\"https://x.invalid\"").field("license", "\"MIT/Apache-2.0 AND GPL-2.0+\"")));
+        v.push((
+            Code::InvalidLicense,
+            b.bare()
+                .field("description", "\"d\"")
+                .field("repository", "\"https://x.invalid\"")
+                .field("license", "\"MIT OR Apache 2\""),
+            g.bare()
+                .field("description", "\"d\"")
+                .field("repository", "\"https://x.invalid\"")
+                .field("license", "\"MIT/Apache-2.0 AND GPL-2.0+\""),
+        ));
         let (b, g) = p("missing-repository");
-        v.push((Code::MissingRepository, b.bare().field("description", "\"d\"").field("license", "\"MIT\""), g));
+        v.push((
+            Code::MissingRepository,
+            b.bare()
+                .field("description", "\"d\"")
+                .field("license", "\"MIT\""),
+            g,
+        ));
         let (b, g) = p("readme-not-found");
-        v.push((Code::ReadmeNotFound, b.field("readme", "\"NOPE.md\""), g.field("readme", "\"docs/README.md\"").file("docs/README.md", "# hi")));
+        v.push((
+            Code::ReadmeNotFound,
+            b.field("readme", "\"NOPE.md\""),
+            g.field("readme", "\"docs/README.md\"")
+                .file("docs/README.md", "# hi"),
+        ));
         let (b, g) = p("license-file-not-found");
-        v.push((Code::LicenseFileNotFound, b.field("license-file", "\"NOPE\""), g.field("license-file", "\"LICENSE\"").file("LICENSE", "text")));
+        v.push((
+            Code::LicenseFileNotFound,
+            b.field("license-file", "\"NOPE\""),
+            g.field("license-file", "\"LICENSE\"")
+                .file("LICENSE", "text"),
+        ));
         let (b, g) = p("too-many-keywords");
-        v.push((Code::TooManyKeywords, b.field("keywords", r#"["a", "b", "c", "d", "e", "f"]"#), g.field("keywords", r#"["a", "b", "c", "d", "e"]"#)));
+        v.push((
+            Code::TooManyKeywords,
+            b.field("keywords", r#"["a", "b", "c", "d", "e", "f"]"#),
+            g.field("keywords", r#"["a", "b", "c", "d", "e"]"#),
+        ));
         let (b, g) = p("invalid-keyword");
-        v.push((Code::InvalidKeyword, b.field("keywords", r#"["-dash-first", "abcdefghijklmnopqrstu"]"#), g.field("keywords", r#"["c++", "no_std", "abcdefghijklmnopqrst"]"#)));
+        v.push((
+            Code::InvalidKeyword,
+            b.field("keywords", r#"["-dash-first", "abcdefghijklmnopqrstu"]"#),
+            g.field("keywords", r#"["c++", "no_std", "abcdefghijklmnopqrst"]"#),
+        ));
         let (b, g) = p("too-many-categories");
-        v.push((Code::TooManyCategories, b.field("categories", r#"["algorithms", "caching", "config", "email", "games", "gui"]"#), g.field("categories", r#"["algorithms", "caching", "config", "email", "games"]"#)));
+        v.push((
+            Code::TooManyCategories,
+            b.field(
+                "categories",
+                r#"["algorithms", "caching", "config", "email", "games", "gui"]"#,
+            ),
+            g.field(
+                "categories",
+                r#"["algorithms", "caching", "config", "email", "games"]"#,
+            ),
+        ));
         let (b, g) = p("unknown-category");
-        v.push((Code::UnknownCategory, b.field("categories", r#"["web"]"#), g.field("categories", r#"["development-tools::testing"]"#)));
+        v.push((
+            Code::UnknownCategory,
+            b.field("categories", r#"["web"]"#),
+            g.field("categories", r#"["development-tools::testing"]"#),
+        ));
         let (_, g) = p("invalid-crate-name");
         v.push((Code::InvalidCrateName, Pkg::new("nul"), g));
         let (b, g) = p("local-version-mismatch");
-        v.push((Code::LocalVersionMismatch, b.dep("tortilla", "\"1.3\""), g.dep("tortilla", "\"2\"")));
+        v.push((
+            Code::LocalVersionMismatch,
+            b.dep("tortilla", "\"1.3\""),
+            g.dep("tortilla", "\"2\""),
+        ));
         let (b, g) = p("path-dependency-without-version");
-        v.push((Code::PathDependencyWithoutVersion, b.dep("tortilla", r#"{ path = "../tortilla" }"#), g.dev_dep("tortilla", r#"{ path = "../tortilla" }"#)));
+        v.push((
+            Code::PathDependencyWithoutVersion,
+            b.dep("tortilla", r#"{ path = "../tortilla" }"#),
+            g.dev_dep("tortilla", r#"{ path = "../tortilla" }"#),
+        ));
         let (b, g) = p("dependency-on-unpublishable");
-        v.push((Code::DependencyOnUnpublishable, b.dep("private-helper", r#"{ path = "../private-helper", version = "0.1" }"#), g.dev_dep("private-helper", r#"{ path = "../private-helper" }"#)));
+        v.push((
+            Code::DependencyOnUnpublishable,
+            b.dep(
+                "private-helper",
+                r#"{ path = "../private-helper", version = "0.1" }"#,
+            ),
+            g.dev_dep("private-helper", r#"{ path = "../private-helper" }"#),
+        ));
         let (b, g) = p("git-dependency");
-        v.push((Code::GitDependency, b.dep("g", r#"{ git = "https://example.invalid/g" }"#), g.dev_dep("g", r#"{ git = "https://example.invalid/g" }"#)));
+        v.push((
+            Code::GitDependency,
+            b.dep("g", r#"{ git = "https://example.invalid/g" }"#),
+            g.dev_dep("g", r#"{ git = "https://example.invalid/g" }"#),
+        ));
         let (b, g) = p("git-dependency-with-version");
-        v.push((Code::GitDependencyWithVersion, b.dep("g", r#"{ git = "https://example.invalid/g", version = "1" }"#), g.dep("g", "\"1\"")));
+        v.push((
+            Code::GitDependencyWithVersion,
+            b.dep(
+                "g",
+                r#"{ git = "https://example.invalid/g", version = "1" }"#,
+            ),
+            g.dep("g", "\"1\""),
+        ));
         let (b, g) = p("wildcard-dependency");
-        v.push((Code::WildcardDependency, b.dep("w", "\"*\""), g.dep("w", "\"1.*\"")));
+        v.push((
+            Code::WildcardDependency,
+            b.dep("w", "\"*\""),
+            g.dep("w", "\"1.*\""),
+        ));
         let (b, g) = p("registry-not-allowed");
-        v.push((Code::RegistryNotAllowed, b.field("publish", r#"["other"]"#), g.field("publish", r#"["crates-io", "other"]"#)));
+        v.push((
+            Code::RegistryNotAllowed,
+            b.field("publish", r#"["other"]"#),
+            g.field("publish", r#"["crates-io", "other"]"#),
+        ));
         let (b, g) = p("cross-registry-dependency");
-        v.push((Code::CrossRegistryDependency, b.dep("x", r#"{ version = "1", registry = "other" }"#), g.dep("x", "\"1\"")));
+        v.push((
+            Code::CrossRegistryDependency,
+            b.dep("x", r#"{ version = "1", registry = "other" }"#),
+            g.dep("x", "\"1\""),
+        ));
         let (b, g) = p("files-too-large");
-        v.push((Code::PackageTooLarge, b.file("data.txt", big_text), g.file("data.txt", vec![b'a'; 1024 * 1024])));
+        v.push((
+            Code::PackageTooLarge,
+            b.file("data.txt", big_text),
+            g.file("data.txt", vec![b'a'; 1024 * 1024]),
+        ));
         let (b, g) = p("files-secret");
-        v.push((Code::PackagedSecret, b.file(".env", "TOKEN=1").file("certs/server.pem", "x"), g.file(".env.example", "TOKEN=").file("src/keys.rs", "")));
+        v.push((
+            Code::PackagedSecret,
+            b.file(".env", "TOKEN=1").file("certs/server.pem", "x"),
+            g.file(".env.example", "TOKEN=").file("src/keys.rs", ""),
+        ));
         let (b, g) = p("files-junk");
-        v.push((Code::PackagedJunk, b.file("node_modules/x/index.js", "x"), g.file("src/targets.rs", "")));
+        v.push((
+            Code::PackagedJunk,
+            b.file("node_modules/x/index.js", "x"),
+            g.file("src/targets.rs", ""),
+        ));
         let (b, g) = p("files-large-binary");
-        v.push((Code::LargeBinaryFile, b.file("blob.bin", big_binary), g.file("small.bin", vec![0u8; 1024])));
-        v.push((Code::TooManyFeatures, Pkg::new("bad-too-many-features").entry_raw(&format!("[features]\n{}", many_features.replace(", ", "\n"))), Pkg::new("good-too-many-features").entry_raw(&format!("[features]\n{}", few_features.replace(", ", "\n")))));
+        v.push((
+            Code::LargeBinaryFile,
+            b.file("blob.bin", big_binary),
+            g.file("small.bin", vec![0u8; 1024]),
+        ));
+        v.push((
+            Code::TooManyFeatures,
+            Pkg::new("bad-too-many-features").entry_raw(&format!(
+                "[features]\n{}",
+                many_features.replace(", ", "\n")
+            )),
+            Pkg::new("good-too-many-features")
+                .entry_raw(&format!("[features]\n{}", few_features.replace(", ", "\n"))),
+        ));
         v.push((Code::TooManyDependencies, many_deps, few_deps));
         v
     }
@@ -120,28 +264,53 @@ mod checks {
         for (_, bad, good) in &cases {
             builder = builder.package(bad.clone()).package(good.clone());
         }
-        let (_d, ws) = generate(builder, Some("[registries.other]\nindex = \"sparse+http://127.0.0.1:1/\"\n"));
+        let (_d, ws) = generate(
+            builder,
+            Some("[registries.other]\nindex = \"sparse+http://127.0.0.1:1/\"\n"),
+        );
         let diags = diagnose(&ws, &crates_io());
-        let of = |pkg: &str| diags.iter().filter(|d| d.package.as_deref() == Some(pkg)).collect::<Vec<_>>();
+        let of = |pkg: &str| {
+            diags
+                .iter()
+                .filter(|d| d.package.as_deref() == Some(pkg))
+                .collect::<Vec<_>>()
+        };
         let mut seen = std::collections::BTreeSet::new();
         for (code, bad, good) in &cases {
             let bad_name = bad.name();
             let good_name = good.name();
-            assert!(of(bad_name).iter().any(|d| d.code == *code), "{code} not raised for {bad_name}: {:#?}", of(bad_name));
-            assert!(of(good_name).is_empty(), "{good_name} should be clean: {:#?}", of(good_name));
+            assert!(
+                of(bad_name).iter().any(|d| d.code == *code),
+                "{code} not raised for {bad_name}: {:#?}",
+                of(bad_name)
+            );
+            assert!(
+                of(good_name).is_empty(),
+                "{good_name} should be clean: {:#?}",
+                of(good_name)
+            );
             seen.insert(*code);
         }
         assert!(of("tortilla").is_empty());
         // Nothing outside the cases fired.
         for d in &diags {
-            assert!(d.package.as_deref().is_some_and(|p| p.starts_with("bad-") || p == "nul"), "unexpected {d:#?}");
+            assert!(
+                d.package
+                    .as_deref()
+                    .is_some_and(|p| p.starts_with("bad-") || p == "nul"),
+                "unexpected {d:#?}"
+            );
         }
         // Every package-level check code is covered here or in `registry`/`config`.
         for code in Code::ALL {
             let elsewhere = matches!(
                 code,
-                Code::VersionContentMismatch | Code::ContentUnchecked | Code::RegistryUnreachable
-                    | Code::DependencyCycle | Code::FileListUnavailable | Code::UnknownLint
+                Code::VersionContentMismatch
+                    | Code::ContentUnchecked
+                    | Code::RegistryUnreachable
+                    | Code::DependencyCycle
+                    | Code::FileListUnavailable
+                    | Code::UnknownLint
             );
             assert!(seen.contains(code) || elsewhere, "{code} has no test case");
         }
@@ -152,11 +321,28 @@ mod checks {
         let (_d, ws) = generate(
             WorkspaceBuilder::new()
                 .package(Pkg::new("tortilla").version("2.0.0"))
-                .package(Pkg::new("taco").dep("tortilla", "\"1.3\"").bare().field("license", "\"Apache 2\"")),
+                .package(
+                    Pkg::new("taco")
+                        .dep("tortilla", "\"1.3\"")
+                        .bare()
+                        .field("license", "\"Apache 2\""),
+                ),
             None,
         );
         let diags = diagnose(&ws, &crates_io());
-        let text: Vec<String> = diags.iter().map(|d| format!("{}[{}] {}: {} / {}", d.severity.as_str(), d.code, d.package.as_deref().unwrap_or("-"), d.message, d.hint)).collect();
+        let text: Vec<String> = diags
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}[{}] {}: {} / {}",
+                    d.severity.as_str(),
+                    d.code,
+                    d.package.as_deref().unwrap_or("-"),
+                    d.message,
+                    d.hint
+                )
+            })
+            .collect();
         insta::assert_snapshot!(text.join("\n").replace(&ws.root.display().to_string(), "[ROOT]"), @r#"
         error[missing-description] taco: `taco` has no `description` / add `description = "…"` to `[package]` in `[ROOT]/crates/taco/Cargo.toml`
         error[invalid-license] taco: `license = "Apache 2"` is not a valid SPDX expression, unknown term / use SPDX identifiers joined by `OR`/`AND`, see https://spdx.org/licenses/, or use `license-file`
@@ -168,16 +354,37 @@ mod checks {
     #[test]
     fn file_list_unavailable_and_cross_registry_only_for_crates_io() {
         let (_d, ws) = generate(
-            WorkspaceBuilder::new().package(Pkg::new("a").dep("x", r#"{ version = "1", registry = "other" }"#)),
+            WorkspaceBuilder::new()
+                .package(Pkg::new("a").dep("x", r#"{ version = "1", registry = "other" }"#)),
             Some("[registries.other]\nindex = \"sparse+http://127.0.0.1:1/\"\n"),
         );
         let selected = select(&ws, &Selection::default()).unwrap();
         let files: BTreeMap<String, FileList> = [("a".to_owned(), Err("boom".to_owned()))].into();
-        let other = RegistryTarget { name: Some("other".into()), index: "sparse+http://127.0.0.1:1/".into(), token: None };
-        let raw = run_checks(&CheckContext { workspace: &ws, selected: &selected, target: &other, files: &files });
-        assert_eq!(raw.iter().map(|d| d.code).collect::<Vec<_>>(), [Code::FileListUnavailable]);
-        let raw = run_checks(&CheckContext { workspace: &ws, selected: &selected, target: &crates_io(), files: &BTreeMap::new() });
-        assert_eq!(raw.iter().map(|d| d.code).collect::<Vec<_>>(), [Code::CrossRegistryDependency]);
+        let other = RegistryTarget {
+            name: Some("other".into()),
+            index: "sparse+http://127.0.0.1:1/".into(),
+            token: None,
+        };
+        let raw = run_checks(&CheckContext {
+            workspace: &ws,
+            selected: &selected,
+            target: &other,
+            files: &files,
+        });
+        assert_eq!(
+            raw.iter().map(|d| d.code).collect::<Vec<_>>(),
+            [Code::FileListUnavailable]
+        );
+        let raw = run_checks(&CheckContext {
+            workspace: &ws,
+            selected: &selected,
+            target: &crates_io(),
+            files: &BTreeMap::new(),
+        });
+        assert_eq!(
+            raw.iter().map(|d| d.code).collect::<Vec<_>>(),
+            [Code::CrossRegistryDependency]
+        );
     }
 
     #[test]
@@ -212,8 +419,18 @@ mod config {
             None,
         );
         let diags = diagnose(&ws, &crates_io());
-        let got: Vec<(Code, &str)> = diags.iter().map(|d| (d.code, d.severity.as_str())).collect();
-        assert_eq!(got, [(Code::UnknownLint, "warning"), (Code::UnknownLint, "warning"), (Code::MissingRepository, "error")]);
+        let got: Vec<(Code, &str)> = diags
+            .iter()
+            .map(|d| (d.code, d.severity.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Code::UnknownLint, "warning"),
+                (Code::UnknownLint, "warning"),
+                (Code::MissingRepository, "error")
+            ]
+        );
     }
 }
 
@@ -225,7 +442,10 @@ mod registry {
     fn opts(dir: &Path, fixture: &StaticIndex) -> ops::PlanOpts {
         ops::PlanOpts {
             manifest_path: Some(dir.join("Cargo.toml")),
-            registry: convoy_index_client::RegistryRequest { index: Some(fixture.index_url()), ..Default::default() },
+            registry: convoy_index_client::RegistryRequest {
+                index: Some(fixture.index_url()),
+                ..Default::default()
+            },
             compare_content: true,
             ..Default::default()
         }
@@ -235,7 +455,15 @@ mod registry {
     fn package(dir: &Path, name: &str, version: &str) -> Vec<u8> {
         let target = dir.join("pkg-target");
         let status = std::process::Command::new("cargo")
-            .args(["package", "--no-verify", "--allow-dirty", "--quiet", "-p", name, "--target-dir"])
+            .args([
+                "package",
+                "--no-verify",
+                "--allow-dirty",
+                "--quiet",
+                "-p",
+                name,
+                "--target-dir",
+            ])
             .arg(&target)
             .current_dir(dir)
             .status()
@@ -255,7 +483,11 @@ mod registry {
             WorkspaceBuilder::new()
                 .package(Pkg::new("same"))
                 .package(Pkg::new("changed"))
-                .package(Pkg::new("fresh").local("same", "0.1.0").dev_dep("late", r#"{ path = "../late", version = "0.1.0" }"#))
+                .package(
+                    Pkg::new("fresh")
+                        .local("same", "0.1.0")
+                        .dev_dep("late", r#"{ path = "../late", version = "0.1.0" }"#),
+                )
                 .package(Pkg::new("late").local("fresh", "0.1.0")),
             None,
         );
@@ -274,13 +506,28 @@ mod registry {
         assert_eq!(row("fresh").action, Action::Publish);
         assert_eq!(row("fresh").strip_dev_dependencies, ["late"]);
         assert_eq!(row("late").action, Action::Publish);
-        let codes: Vec<(Code, Option<&str>)> = plan.diagnostics.iter().map(|d| (d.code, d.package.as_deref())).collect();
+        let codes: Vec<(Code, Option<&str>)> = plan
+            .diagnostics
+            .iter()
+            .map(|d| (d.code, d.package.as_deref()))
+            .collect();
         assert_eq!(codes, [(Code::VersionContentMismatch, Some("changed"))]);
-        assert_eq!(plan.packages.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["changed", "same", "fresh", "late"]);
+        assert_eq!(
+            plan.packages
+                .iter()
+                .map(|p| p.name.as_str())
+                .collect::<Vec<_>>(),
+            ["changed", "same", "fresh", "late"]
+        );
 
         let report = ops::check(&opts(dir.path(), &fixture)).unwrap();
         assert!(!report.passed());
-        assert!(report.diagnostics.iter().any(|d| d.code == Code::VersionContentMismatch));
+        assert!(
+            report
+                .diagnostics
+                .iter()
+                .any(|d| d.code == Code::VersionContentMismatch)
+        );
     }
 
     #[test]
@@ -304,10 +551,17 @@ mod registry {
     #[test]
     fn unreachable_registry_is_not_guessed() {
         let (dir, _ws) = generate(WorkspaceBuilder::new().package(Pkg::new("a")), None);
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let o = ops::PlanOpts {
             manifest_path: Some(dir.path().join("Cargo.toml")),
-            registry: convoy_index_client::RegistryRequest { index: Some(format!("sparse+http://127.0.0.1:{port}/")), ..Default::default() },
+            registry: convoy_index_client::RegistryRequest {
+                index: Some(format!("sparse+http://127.0.0.1:{port}/")),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let plan = ops::plan(&o).unwrap();

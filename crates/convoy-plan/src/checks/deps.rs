@@ -30,7 +30,11 @@ pub(super) fn check(cx: &CheckContext<'_>, m: &Member, out: &mut Vec<Diagnostic>
     let target_name = target.name.as_deref();
     if !m.publish.allows(target_name) {
         let allowed = match &m.publish {
-            Publish::Only(list) => list.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", "),
+            Publish::Only(list) => list
+                .iter()
+                .map(|r| format!("`{r}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
             _ => "none".to_owned(),
         };
         out.push(Diagnostic::new(
@@ -89,7 +93,9 @@ pub(super) fn check(cx: &CheckContext<'_>, m: &Member, out: &mut Vec<Diagnostic>
                 out.push(Diagnostic::new(
                     Code::GitDependency,
                     name,
-                    format!("{what} comes from git (`{url}`) with no `version`, registries refuse it"),
+                    format!(
+                        "{what} comes from git (`{url}`) with no `version`, registries refuse it"
+                    ),
                     "publish the dependency to the registry and add a `version`",
                 ));
             } else if d.has_version {

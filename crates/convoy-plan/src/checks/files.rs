@@ -28,13 +28,23 @@ pub struct FileEntry {
 fn secret_reason(path: &str) -> Option<&'static str> {
     let file = path.rsplit('/').next().unwrap_or(path);
     let lower = file.to_ascii_lowercase();
-    if lower == ".env" || (lower.starts_with(".env.") && !lower.ends_with(".example") && !lower.ends_with(".sample")) {
+    if lower == ".env"
+        || (lower.starts_with(".env.")
+            && !lower.ends_with(".example")
+            && !lower.ends_with(".sample"))
+    {
         return Some("an environment file");
     }
-    if [".pem", ".key", ".p12", ".pfx", ".jks", ".keystore"].iter().any(|ext| lower.ends_with(ext)) {
+    if [".pem", ".key", ".p12", ".pfx", ".jks", ".keystore"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+    {
         return Some("a key or certificate");
     }
-    if ["id_rsa", "id_dsa", "id_ecdsa", "id_ed25519"].iter().any(|k| lower == *k || lower == format!("{k}.pub")) {
+    if ["id_rsa", "id_dsa", "id_ecdsa", "id_ed25519"]
+        .iter()
+        .any(|k| lower == *k || lower == format!("{k}.pub"))
+    {
         return Some("an SSH key");
     }
     if lower == "credentials.toml" || lower == ".npmrc" || lower == ".netrc" || lower == ".pypirc" {
@@ -78,7 +88,11 @@ pub(super) fn check(m: &Member, list: &FileList, out: &mut Vec<Diagnostic>) {
         out.push(Diagnostic::new(
             Code::PackageTooLarge,
             name,
-            format!("`{}` packages {} MiB of files, crates.io refuses `.crate` files over 10 MiB", m.name, total / (1024 * 1024)),
+            format!(
+                "`{}` packages {} MiB of files, crates.io refuses `.crate` files over 10 MiB",
+                m.name,
+                total / (1024 * 1024)
+            ),
             "exclude large files with `package.exclude` or `package.include`",
         ));
     }

@@ -115,7 +115,11 @@ pub(super) fn check(m: &Member, out: &mut Vec<Diagnostic>) {
         out.push(Diagnostic::new(
             Code::TooManyKeywords,
             name,
-            format!("`{}` has {} keywords, the limit is {MAX_KEYWORDS}", m.name, m.keywords.len()),
+            format!(
+                "`{}` has {} keywords, the limit is {MAX_KEYWORDS}",
+                m.name,
+                m.keywords.len()
+            ),
             "keep the five that people search for",
         ));
     }
@@ -133,7 +137,11 @@ pub(super) fn check(m: &Member, out: &mut Vec<Diagnostic>) {
         out.push(Diagnostic::new(
             Code::TooManyCategories,
             name,
-            format!("`{}` has {} categories, the limit is {MAX_CATEGORIES}", m.name, m.categories.len()),
+            format!(
+                "`{}` has {} categories, the limit is {MAX_CATEGORIES}",
+                m.name,
+                m.categories.len()
+            ),
             "keep the five that fit best",
         ));
     }
@@ -151,7 +159,11 @@ pub(super) fn check(m: &Member, out: &mut Vec<Diagnostic>) {
         out.push(Diagnostic::new(
             Code::TooManyFeatures,
             name,
-            format!("`{}` has {} features, crates.io accepts at most {MAX_FEATURES}", m.name, m.features.len()),
+            format!(
+                "`{}` has {} features, crates.io accepts at most {MAX_FEATURES}",
+                m.name,
+                m.features.len()
+            ),
             "merge features, or ask the registry for a higher limit",
         ));
     }
@@ -159,7 +171,11 @@ pub(super) fn check(m: &Member, out: &mut Vec<Diagnostic>) {
         out.push(Diagnostic::new(
             Code::TooManyDependencies,
             name,
-            format!("`{}` has {} dependencies, crates.io accepts at most {MAX_DEPENDENCIES}", m.name, m.dependencies.len()),
+            format!(
+                "`{}` has {} dependencies, crates.io accepts at most {MAX_DEPENDENCIES}",
+                m.name,
+                m.dependencies.len()
+            ),
             "split the crate, or ask the registry for a higher limit",
         ));
     }
