@@ -50,6 +50,12 @@ pub struct ServeArgs {
     /// Largest accepted `.crate` file, in bytes.
     #[arg(long, default_value_t = convoy_registry::Limits::default().max_upload_bytes)]
     pub max_upload_bytes: u64,
+    /// Publishes each user may make back to back before being answered 429.
+    #[arg(long, value_name = "N", requires = "publish_refill_secs")]
+    pub publish_burst: Option<u32>,
+    /// Seconds to earn back one publish after a burst.
+    #[arg(long, value_name = "SECS", requires = "publish_burst")]
+    pub publish_refill_secs: Option<f64>,
     /// Largest accepted unpacked crate, in bytes.
     #[arg(long, default_value_t = convoy_registry::Limits::default().max_unpacked_bytes)]
     pub max_unpacked_bytes: u64,
@@ -121,7 +127,12 @@ pub struct ReleaseScopeArgs {
     #[arg(long, value_name = "URL")]
     pub index: Option<String>,
     /// Token for the registry; otherwise cargo config and credentials.
-    #[arg(long, value_name = "TOKEN", env = "CONVOY_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "CONVOY_TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
     /// Do not read the registry; actions become `unknown`.
     #[arg(long)]

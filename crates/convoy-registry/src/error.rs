@@ -14,6 +14,8 @@ pub struct ApiError {
     detail: String,
     /// For 401: where a user can get a token.
     login_url: Option<String>,
+    /// For 429: seconds until a retry may succeed.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -23,6 +25,7 @@ impl ApiError {
             status,
             detail: detail.into(),
             login_url: None,
+            retry_after: None,
         }
     }
 
@@ -52,6 +55,20 @@ impl ApiError {
     /// 413.
     pub fn too_large(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, detail)
+    }
+
+    /// 429 with `Retry-After`, in whole seconds rounded up.
+    pub fn rate_limited(retry_after: std::time::Duration) -> Self {
+        let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+        Self {
+            retry_after: Some(secs),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "you have published too many crates in a short period of time, please try again in {secs} seconds"
+                ),
+            )
+        }
     }
 
     /// 500; `cause` goes to the log only.
@@ -95,6 +112,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

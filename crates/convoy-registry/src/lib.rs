@@ -11,6 +11,7 @@
 
 mod auth;
 mod error;
+mod rate_limit;
 mod routes;
 
 use std::future::Future;
@@ -21,6 +22,7 @@ use convoy_store::{BlobStore, Store};
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
+pub use rate_limit::RateLimit;
 
 /// Size limits applied to uploads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +55,8 @@ pub struct Settings {
     pub auth_required: bool,
     /// Upload limits.
     pub limits: Limits,
+    /// Publishes per user; `None` means unlimited.
+    pub publish_rate: Option<RateLimit>,
 }
 
 /// Everything a handler needs; cloned per request, so the fields are shared.
@@ -61,6 +65,7 @@ pub struct App {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) blobs: Arc<dyn BlobStore>,
     pub(crate) settings: Arc<Settings>,
+    pub(crate) limiter: Arc<rate_limit::RateLimiter>,
 }
 
 impl App {
@@ -70,6 +75,7 @@ impl App {
             store,
             blobs,
             settings: Arc::new(settings),
+            limiter: Arc::default(),
         }
     }
 }

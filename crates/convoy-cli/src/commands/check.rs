@@ -17,5 +17,9 @@ pub fn exec(args: CheckArgs) -> anyhow::Result<ExitCode> {
     anstream::stdout()
         .write_all(text.as_bytes())
         .context("failed to write the report")?;
-    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -41,5 +41,9 @@ pub fn exec(args: PlanArgs) -> anyhow::Result<ExitCode> {
         .diagnostics
         .iter()
         .any(|d| d.severity == convoy_plan::Severity::Error);
-    Ok(if errors { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if errors {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

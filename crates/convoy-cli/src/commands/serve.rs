@@ -4,9 +4,10 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use convoy_registry::{App, Limits, Settings};
+use convoy_registry::{App, Limits, RateLimit, Settings};
 use convoy_store::fs::FsBlobStore;
 use convoy_store::sqlite::SqliteStore;
 
@@ -57,6 +58,13 @@ pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 max_unpacked_bytes: args.max_unpacked_bytes,
                 ..Limits::default()
             },
+            publish_rate: args
+                .publish_burst
+                .zip(args.publish_refill_secs)
+                .map(|(burst, secs)| RateLimit {
+                    burst,
+                    refill: Duration::from_secs_f64(secs.clamp(0.0, 1e9)),
+                }),
         };
         let app = App::new(Arc::new(store.clone()), Arc::new(blobs), settings);
         announce(&format!("listening on http://{local}"))?;

@@ -398,3 +398,36 @@ fn index_answers_conditional_requests() {
     assert_eq!(after.status(), 200);
     assert_eq!(after.text().unwrap().lines().count(), 2);
 }
+
+#[test]
+fn publishing_too_fast_gets_429_with_retry_after() {
+    let server = server(&["--publish-burst", "1", "--publish-refill-secs", "3600"]);
+    let token = server.token("alice", &[]);
+    let tarball = |v: &str| TarballBuilder::minimal("fast", v).build();
+    let (status, body) = publish_raw(
+        &server,
+        Some(&token),
+        &meta("fast", "1.0.0"),
+        &tarball("1.0.0"),
+    );
+    assert_eq!(status, 200, "{body}");
+    let body = convoy_protocol::publish::encode_publish_body(
+        &serde_json::to_vec(&meta("fast", "1.0.1")).unwrap(),
+        &tarball("1.0.1"),
+    );
+    let resp = convoy_test_support::http()
+        .put(format!("{}/api/v1/crates/new", server.url))
+        .header("Authorization", &token)
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((3500..=3600).contains(&retry), "{retry}");
+    assert!(resp.text().unwrap().contains("try again"));
+    assert_eq!(index_lines(&server, "fast").unwrap().len(), 1);
+}

@@ -83,6 +83,11 @@ pub(crate) async fn publish(
     // Refuse before the blob is written, so a refused upload stores nothing;
     // the commit re-checks under the write lock.
     app.store.check_publish(&version).await?;
+    if let Some(limit) = app.settings.publish_rate {
+        app.limiter
+            .take(limit, token.user_id)
+            .map_err(ApiError::rate_limited)?;
+    }
     app.blobs.put(&cksum, tarball).await?;
     let outcome = app.store.publish(version).await?;
     tracing::info!(krate = %name, version = %meta.vers, user = %token.login, ?outcome, "published");

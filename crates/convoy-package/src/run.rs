@@ -1,0 +1,263 @@
+//! The packaging step: run cargo once for the whole selection, then make
+//! each `.crate` final in publish order.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use convoy_workspace::process::{Cmd, ProcessError};
+use convoy_workspace::{DepKind, DepSource, Member, Workspace};
+use sha2::{Digest, Sha256};
+
+use crate::manifest::{LockRewrite, ManifestRewrite, rewrite_lock, rewrite_manifest};
+use crate::tarball::{read_entries, write_entries};
+use crate::{PackagedCrate, metadata};
+
+/// Where the packages will be published.
+#[derive(Debug, Clone)]
+pub struct TargetRegistry {
+    /// Index URL, as cargo writes it in lock files and manifests
+    /// (`sparse+https://…/` or crates.io's git URL).
+    pub index_url: String,
+    /// Whether this is crates.io, where sibling references need no change.
+    pub is_crates_io: bool,
+    /// The cargo registry name, when the user's configuration has one.
+    pub name: Option<String>,
+}
+
+/// What to package and how.
+#[derive(Debug, Clone)]
+pub struct PackageOptions<'a> {
+    /// The workspace.
+    pub workspace: &'a Workspace,
+    /// The members to package, in publish order (dependencies first).
+    pub members: Vec<&'a Member>,
+    /// The registry they are for.
+    pub target: TargetRegistry,
+    /// Where cargo builds (its `package/` directory is read from here).
+    pub target_dir: PathBuf,
+    /// Where the final `.crate` files go.
+    pub out_dir: PathBuf,
+    /// `--allow-dirty`, passed through to cargo.
+    pub allow_dirty: bool,
+    /// Extra `--config` values for cargo (source replacement, say).
+    pub cargo_config: Vec<String>,
+    /// `--offline` / `--locked` / `--frozen`, passed through.
+    pub cargo_flags: Vec<String>,
+}
+
+/// Why packaging failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PackageError {
+    /// `cargo package` failed.
+    #[error("failed to package the selected crates")]
+    Cargo(#[source] ProcessError),
+    /// Reading or writing a file failed.
+    #[error("failed to {action} `{}`", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The `.crate` cargo made could not be read back.
+    #[error("cargo's package `{}` is not what Convoy expected: {reason}", path.display())]
+    Unexpected {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+fn io<'p>(action: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> PackageError + 'p {
+    move |source| PackageError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Packages `opts.members` and returns them in the same order.
+pub fn package(opts: &PackageOptions<'_>) -> Result<Vec<PackagedCrate>, PackageError> {
+    run_cargo_package(opts)?;
+    std::fs::create_dir_all(&opts.out_dir).map_err(io("create", &opts.out_dir))?;
+    let siblings: BTreeSet<String> = opts
+        .workspace
+        .members
+        .iter()
+        .map(|m| m.name.clone())
+        .collect();
+    // New checksums of crates finalized so far, for the lock files of the
+    // crates that depend on them.
+    let mut finalized: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut packaged = Vec::with_capacity(opts.members.len());
+    for member in &opts.members {
+        let crate_file = opts
+            .target_dir
+            .join("package")
+            .join(format!("{}-{}.crate", member.name, member.version));
+        let original = std::fs::read(&crate_file).map_err(io("read", &crate_file))?;
+        let one = finalize(opts, member, &siblings, &finalized, &original, &crate_file)?;
+        finalized.insert((one.name.clone(), one.version.clone()), one.cksum.clone());
+        packaged.push(one);
+    }
+    Ok(packaged)
+}
+
+/// Whether cargo must be told the target registry: when the manifests name
+/// it on their sibling dependencies, cargo resolves those siblings there and
+/// writes the references itself.
+fn siblings_name_target(opts: &PackageOptions<'_>) -> bool {
+    let Some(_) = &opts.target.name else {
+        return false;
+    };
+    opts.members.iter().any(|m| {
+        m.dependencies.iter().any(|d| {
+            matches!(d.source, DepSource::Path(_))
+                && d.registry.as_deref() == Some(opts.target.index_url.as_str())
+        })
+    })
+}
+
+fn run_cargo_package(opts: &PackageOptions<'_>) -> Result<(), PackageError> {
+    let root = opts
+        .workspace
+        .root
+        .join("Cargo.toml");
+    let mut cmd = Cmd::cargo()
+        .arg("package")
+        .arg("--no-verify")
+        .arg("--manifest-path")
+        .arg(&root)
+        .arg("--target-dir")
+        .arg(&opts.target_dir);
+    for member in &opts.members {
+        cmd = cmd.arg("-p").arg(format!("{}@{}", member.name, member.version));
+    }
+    if opts.allow_dirty {
+        cmd = cmd.arg("--allow-dirty");
+    }
+    if siblings_name_target(opts)
+        && let Some(name) = &opts.target.name
+    {
+        cmd = cmd.arg("--registry").arg(name);
+    }
+    for config in &opts.cargo_config {
+        cmd = cmd.arg("--config").arg(config);
+    }
+    cmd = cmd.args(&opts.cargo_flags);
+    cmd.output().map(drop).map_err(PackageError::Cargo)
+}
+
+fn finalize(
+    opts: &PackageOptions<'_>,
+    member: &Member,
+    siblings: &BTreeSet<String>,
+    finalized: &BTreeMap<(String, String), String>,
+    original: &[u8],
+    crate_file: &Path,
+) -> Result<PackagedCrate, PackageError> {
+    let unexpected = |reason: String| PackageError::Unexpected {
+        path: crate_file.to_owned(),
+        reason,
+    };
+    let prefix = format!("{}-{}", member.name, member.version);
+    let mut entries = read_entries(original).map_err(|e| unexpected(e.to_string()))?;
+    let manifest_path = format!("{prefix}/Cargo.toml");
+    let lock_path = format!("{prefix}/Cargo.lock");
+
+    let manifest_index = entries
+        .iter()
+        .position(|e| e.path == manifest_path)
+        .ok_or_else(|| unexpected("it has no `Cargo.toml`".into()))?;
+    let manifest_text = String::from_utf8(entries[manifest_index].data.clone())
+        .map_err(|_| unexpected("its `Cargo.toml` is not UTF-8".into()))?;
+    let sibling_deps: BTreeSet<String> = member
+        .dependencies
+        .iter()
+        .filter(|d| d.path().is_some() && siblings.contains(&d.name))
+        .map(|d| d.name.clone())
+        .collect();
+    let rewrite = rewrite_manifest(
+        &manifest_text,
+        &ManifestRewrite {
+            siblings: &sibling_deps,
+            target_index: (!opts.target.is_crates_io).then_some(opts.target.index_url.as_str()),
+        },
+    )
+    .map_err(|e| unexpected(format!("its `Cargo.toml` cannot be edited: {e}")))?;
+    let mut changes = rewrite.changes;
+    let mut changed = rewrite.text != manifest_text;
+    entries[manifest_index].data = rewrite.text.clone().into_bytes();
+
+    if let Some(lock) = entries.iter_mut().find(|e| e.path == lock_path) {
+        let text = String::from_utf8(lock.data.clone())
+            .map_err(|_| unexpected("its `Cargo.lock` is not UTF-8".into()))?;
+        let new = rewrite_lock(
+            &text,
+            &LockRewrite {
+                siblings: &sibling_deps,
+                target_source: (!opts.target.is_crates_io)
+                    .then(|| lock_source(&opts.target.index_url)),
+                checksums: finalized,
+            },
+        )
+        .map_err(|e| unexpected(format!("its `Cargo.lock` cannot be edited: {e}")))?;
+        if new != text {
+            changed = true;
+            lock.data = new.into_bytes();
+            changes.push("`Cargo.lock`: sibling crates point at the target registry".into());
+        }
+    }
+
+    // Keep cargo's bytes untouched when nothing changed, so a crates.io
+    // release is byte for byte what `cargo publish` uploads.
+    let bytes = if changed {
+        write_entries(&entries).map_err(|e| unexpected(e.to_string()))?
+    } else {
+        original.to_vec()
+    };
+    let cksum = hex::encode(Sha256::digest(&bytes));
+    let out = opts.out_dir.join(format!("{prefix}.crate"));
+    std::fs::write(&out, &bytes).map_err(io("write", &out))?;
+
+    let readme = metadata::readme_of(&rewrite.text)
+        .and_then(|rel| entries.iter().find(|e| e.path == format!("{prefix}/{rel}")))
+        .and_then(|e| String::from_utf8(e.data.clone()).ok());
+    let new_crate = metadata::new_crate(&rewrite.text, readme, &opts.target)
+        .map_err(|e| unexpected(format!("its `Cargo.toml` cannot be read: {e}")))?;
+    let local_deps: Vec<String> = member
+        .dependencies
+        .iter()
+        .filter(|d| d.kind != DepKind::Dev && sibling_deps.contains(&d.name))
+        .map(|d| d.name.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if changes.is_empty() && changed {
+        changes.push("repacked".into());
+    }
+    Ok(PackagedCrate {
+        name: member.name.clone(),
+        version: member.version.to_string(),
+        path: out,
+        index_line: new_crate.to_index_package(cksum.clone(), None),
+        cksum,
+        metadata: new_crate,
+        local_deps,
+        changes,
+    })
+}
+
+/// The `source` string of a registry in a lock file.
+fn lock_source(index_url: &str) -> String {
+    if index_url.starts_with("sparse+") {
+        index_url.to_owned()
+    } else {
+        format!("registry+{index_url}")
+    }
+}
