@@ -1,0 +1,518 @@
+//! The registry as the upload stage sees it: fresh index reads and one
+//! `PUT /api/v1/crates/new` at a time, each answer sorted into what the
+//! caller should do next.
+//!
+//! This is async, unlike `convoy_index_client::SparseIndex`, because the
+//! scheduler keeps many reads and uploads in flight on one thread; and it
+//! bypasses caches, because "is it visible yet" must not be answered from
+//! a copy taken before the upload.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use convoy_index_client::RegistryTarget;
+use convoy_protocol::api::ErrorResponse;
+use convoy_protocol::index::{IndexPackage, RegistryConfig, index_path};
+use reqwest::StatusCode;
+use reqwest::header::{self, HeaderValue};
+
+use crate::error::{IndexReadError, UploadError, describe};
+use crate::retry;
+
+/// Timeout of one index read.
+const INDEX_TIMEOUT: Duration = Duration::from_secs(30);
+/// How much of a non-JSON error body is quoted back to the user.
+const MAX_QUOTED_BODY: usize = 300;
+
+/// What the index says about one version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RemoteVersion {
+    /// The registry has no crate of that name.
+    NoCrate,
+    /// The crate exists, without this version.
+    OtherVersions,
+    /// This version (build metadata ignored) exists with this cksum.
+    Present {
+        /// The index line's cksum.
+        cksum: String,
+    },
+}
+
+/// How one `PUT` ended.
+#[derive(Debug)]
+pub(crate) enum PutResult {
+    /// 2xx without an `errors` body.
+    Accepted {
+        /// Registry warnings, as sentences.
+        warnings: Vec<String>,
+    },
+    /// 429: wait `after` (when the registry said) and try again.
+    RateLimited {
+        /// The parsed `Retry-After`.
+        after: Option<Duration>,
+        /// The registry's message.
+        detail: String,
+    },
+    /// 5xx or no complete answer: the upload may or may not have landed.
+    Transient {
+        /// What happened.
+        reason: String,
+    },
+    /// Any other 4xx, or a 2xx with `errors`: final.
+    Rejected {
+        /// The status.
+        status: u16,
+        /// The registry's details.
+        detail: String,
+    },
+}
+
+/// One registry, ready to be read and published to.
+pub(crate) struct RegistryClient {
+    http: reqwest::Client,
+    /// For messages: the registry's name or index URL.
+    pub(crate) label: String,
+    /// `http(s)://…/`, ending in `/`.
+    index_base: String,
+    /// The Web API root from `config.json`, without a trailing `/`.
+    api: Option<String>,
+    /// Marked sensitive, so that reqwest/hyper never log it.
+    token: Option<HeaderValue>,
+    /// Whether index reads must carry the token too.
+    read_auth: bool,
+}
+
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print a token, even in debug logs.
+        f.debug_struct("RegistryClient")
+            .field("label", &self.label)
+            .field("index_base", &self.index_base)
+            .field("api", &self.api)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("read_auth", &self.read_auth)
+            .finish()
+    }
+}
+
+impl RegistryClient {
+    /// Reads `config.json` (retrying transient failures) and learns the API
+    /// root and whether reads need the token.
+    pub(crate) async fn connect(
+        target: &RegistryTarget,
+        retries: u32,
+        backoff: Duration,
+    ) -> Result<Self, UploadError> {
+        let label = target.label().to_owned();
+        let config_error = |source| UploadError::Config {
+            registry: label.clone(),
+            source,
+        };
+        let base = target
+            .index
+            .strip_prefix("sparse+")
+            .filter(|b| b.starts_with("http://") || b.starts_with("https://"))
+            .ok_or_else(|| UploadError::NotSparse {
+                index: target.index.clone(),
+            })?;
+        let mut index_base = base.to_owned();
+        if !index_base.ends_with('/') {
+            index_base.push('/');
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("convoy/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(30))
+            .build()
+            .map_err(UploadError::Client)?;
+        let token = match &target.token {
+            Some(t) => {
+                let mut value =
+                    HeaderValue::from_str(t.trim()).map_err(|_| UploadError::InvalidToken {
+                        registry: label.clone(),
+                    })?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+            None => None,
+        };
+        let mut client = Self {
+            http,
+            label: label.clone(),
+            index_base,
+            api: None,
+            token,
+            read_auth: false,
+        };
+        let url = format!("{}{}", client.index_base, RegistryConfig::NAME);
+        let mut attempt = 0;
+        let (config, read_auth) = loop {
+            match client.fetch_config(&url).await {
+                Err(e) if e.is_transient() && attempt < retries => {
+                    attempt += 1;
+                    tokio::time::sleep(retry::backoff(backoff, backoff.saturating_mul(8), attempt))
+                        .await;
+                }
+                other => break other.map_err(config_error)?,
+            }
+        };
+        client.read_auth = read_auth;
+        client.api = config.api.map(|a| a.trim_end_matches('/').to_owned());
+        Ok(client)
+    }
+
+    /// `config.json`: first without the token, as cargo does, then with it
+    /// if the registry answers 401.
+    async fn fetch_config(&self, url: &str) -> Result<(RegistryConfig, bool), IndexReadError> {
+        let mut resp = self.index_get(url, false).await?;
+        let mut sent_token = false;
+        if resp.status() == StatusCode::UNAUTHORIZED && self.token.is_some() {
+            resp = self.index_get(url, true).await?;
+            sent_token = true;
+        }
+        let body = read_index_body(url, resp)
+            .await?
+            .ok_or_else(|| IndexReadError::Status {
+                url: url.to_owned(),
+                status: 404,
+            })?;
+        let config: RegistryConfig =
+            serde_json::from_slice(&body).map_err(|source| IndexReadError::Parse {
+                url: url.to_owned(),
+                source,
+            })?;
+        let auth = config.auth_required || sent_token;
+        Ok((config, auth))
+    }
+
+    /// Whether uploads are possible: an API root and a token.
+    pub(crate) fn check_can_publish(&self) -> Result<(), UploadError> {
+        if self.api.is_none() {
+            return Err(UploadError::NoApi {
+                registry: self.label.clone(),
+            });
+        }
+        if self.token.is_none() {
+            return Err(UploadError::NoToken {
+                registry: self.label.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// One fresh read of `name`'s index file, looking for `version`.
+    pub(crate) async fn lookup(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> Result<RemoteVersion, IndexReadError> {
+        let url = format!("{}{}", self.index_base, index_path(name));
+        let resp = self.index_get(&url, self.read_auth).await?;
+        let Some(body) = read_index_body(&url, resp).await? else {
+            return Ok(RemoteVersion::NoCrate);
+        };
+        let text = String::from_utf8_lossy(&body);
+        // Lines that do not parse are skipped, as cargo skips them.
+        let found = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .filter_map(|l| serde_json::from_str::<IndexPackage>(l).ok())
+            .find(|line| same_version(&line.vers, version));
+        Ok(match found {
+            Some(line) => RemoteVersion::Present { cksum: line.cksum },
+            None => RemoteVersion::OtherVersions,
+        })
+    }
+
+    /// [`Self::lookup`], retrying transient failures, for decisions that
+    /// must not be made on a blip (skip or upload).
+    pub(crate) async fn lookup_with_retries(
+        &self,
+        name: &str,
+        version: &str,
+        retries: u32,
+        backoff: Duration,
+    ) -> Result<RemoteVersion, IndexReadError> {
+        let mut attempt = 0;
+        loop {
+            match self.lookup(name, version).await {
+                Err(e) if e.is_transient() && attempt < retries => {
+                    attempt += 1;
+                    tokio::time::sleep(retry::backoff(backoff, backoff.saturating_mul(8), attempt))
+                        .await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn index_get(
+        &self,
+        url: &str,
+        with_token: bool,
+    ) -> Result<reqwest::Response, IndexReadError> {
+        let mut req = self
+            .http
+            .get(url)
+            .timeout(INDEX_TIMEOUT)
+            .header("cargo-protocol", "version=1")
+            .header(header::ACCEPT, "text/plain")
+            // Fresh data, past any CDN or proxy cache: this read decides
+            // whether to upload, and whether an upload is visible yet.
+            .header(header::CACHE_CONTROL, "no-cache")
+            .header(header::PRAGMA, "no-cache");
+        if with_token && let Some(token) = &self.token {
+            req = req.header(header::AUTHORIZATION, token.clone());
+        }
+        req.send().await.map_err(|source| IndexReadError::Network {
+            url: url.to_owned(),
+            source,
+        })
+    }
+
+    /// One `PUT /api/v1/crates/new` with cargo's framing and headers.
+    /// `body` is cheap to clone, so retries resend the same bytes.
+    pub(crate) async fn put(&self, body: Bytes, timeout: Duration) -> PutResult {
+        let (Some(api), Some(token)) = (&self.api, &self.token) else {
+            return PutResult::Rejected {
+                status: 0,
+                detail: "the registry cannot be published to".to_owned(),
+            };
+        };
+        let url = format!("{api}/api/v1/crates/new");
+        let sent = self
+            .http
+            .put(&url)
+            .timeout(timeout)
+            .header(header::AUTHORIZATION, token.clone())
+            .header(header::ACCEPT, "application/json")
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .body(body)
+            .send()
+            .await;
+        let resp = match sent {
+            Ok(resp) => resp,
+            Err(e) => {
+                return PutResult::Transient {
+                    reason: describe(&e),
+                };
+            }
+        };
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+        let body = match resp.bytes().await {
+            Ok(body) => body,
+            // The status arrived but the body did not: for a success the
+            // upload has landed, for anything else it is unknown. Either
+            // way the caller checks the index before sending it again.
+            Err(e) => {
+                return PutResult::Transient {
+                    reason: format!("status {status}, then {}", describe(&e)),
+                };
+            }
+        };
+        classify(status, retry_after, &body)
+    }
+}
+
+/// Sorts a complete answer, following cargo: an `errors` body is an error
+/// for any status, even 200.
+fn classify(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) -> PutResult {
+    let errors = serde_json::from_slice::<ErrorResponse>(body)
+        .ok()
+        .filter(|e| !e.errors.is_empty())
+        .map(|e| {
+            e.errors
+                .into_iter()
+                .map(|d| d.detail)
+                .collect::<Vec<_>>()
+                .join(", ")
+        });
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return PutResult::RateLimited {
+            after: retry_after,
+            detail: errors.unwrap_or_else(|| quote_body(status, body)),
+        };
+    }
+    if status.is_server_error() {
+        return PutResult::Transient {
+            reason: format!(
+                "status {status}, {}",
+                errors.unwrap_or_else(|| quote_body(status, body))
+            ),
+        };
+    }
+    if status.is_success() {
+        return match errors {
+            Some(detail) => PutResult::Rejected {
+                status: status.as_u16(),
+                detail,
+            },
+            None => PutResult::Accepted {
+                warnings: warnings(body),
+            },
+        };
+    }
+    PutResult::Rejected {
+        status: status.as_u16(),
+        detail: errors.unwrap_or_else(|| quote_body(status, body)),
+    }
+}
+
+/// The start of a body that is not cargo's error envelope, or the status's
+/// reason phrase when it is empty.
+fn quote_body(status: StatusCode, body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return status
+            .canonical_reason()
+            .unwrap_or("no details given")
+            .to_owned();
+    }
+    match text.char_indices().nth(MAX_QUOTED_BODY) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// The `warnings` cargo prints after a publish, as sentences. The body may
+/// be empty or any JSON (cargo reads an empty body as `{}`).
+fn warnings(body: &[u8]) -> Vec<String> {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Vec::new();
+    };
+    let list = |key: &str| -> Vec<String> {
+        value
+            .pointer(&format!("/warnings/{key}"))
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    out.extend(
+        list("invalid_categories")
+            .into_iter()
+            .map(|c| format!("the registry does not know category `{c}`")),
+    );
+    out.extend(
+        list("invalid_badges")
+            .into_iter()
+            .map(|b| format!("the registry does not know badge `{b}`")),
+    );
+    out.extend(list("other"));
+    out
+}
+
+/// The body of a 200; `None` for "no such crate" (404, 410, 451).
+async fn read_index_body(
+    url: &str,
+    resp: reqwest::Response,
+) -> Result<Option<Bytes>, IndexReadError> {
+    match resp.status().as_u16() {
+        200 => resp
+            .bytes()
+            .await
+            .map(Some)
+            .map_err(|source| IndexReadError::Network {
+                url: url.to_owned(),
+                source,
+            }),
+        404 | 410 | 451 => Ok(None),
+        401 | 403 => Err(IndexReadError::Unauthorized {
+            url: url.to_owned(),
+        }),
+        status => Err(IndexReadError::Status {
+            url: url.to_owned(),
+            status,
+        }),
+    }
+}
+
+/// Registries identify a version without its build metadata: `1.0.0+a`
+/// and `1.0.0+b` are the same version, and the second is refused.
+pub(crate) fn same_version(a: &str, b: &str) -> bool {
+    match (semver::Version::parse(a), semver::Version::parse(b)) {
+        (Ok(a), Ok(b)) => {
+            a.major == b.major && a.minor == b.minor && a.patch == b.patch && a.pre == b.pre
+        }
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_metadata_is_ignored() {
+        assert!(same_version("1.0.0+a", "1.0.0+b"));
+        assert!(same_version("1.0.0", "1.0.0+b"));
+        assert!(!same_version("1.0.0-alpha", "1.0.0"));
+        assert!(!same_version("1.0.1", "1.0.0"));
+        assert!(same_version("not-semver", "not-semver"));
+    }
+
+    #[test]
+    fn errors_body_is_an_error_even_on_200() {
+        let body = br#"{"errors":[{"detail":"one"},{"detail":"two"}]}"#;
+        match classify(StatusCode::OK, None, body) {
+            PutResult::Rejected { status, detail } => {
+                assert_eq!(status, 200);
+                assert_eq!(detail, "one, two");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn statuses_are_sorted() {
+        assert!(matches!(
+            classify(StatusCode::OK, None, b""),
+            PutResult::Accepted { .. }
+        ));
+        assert!(matches!(
+            classify(StatusCode::SERVICE_UNAVAILABLE, None, b""),
+            PutResult::Transient { .. }
+        ));
+        assert!(matches!(
+            classify(
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(Duration::from_secs(3)),
+                b""
+            ),
+            PutResult::RateLimited { after: Some(_), .. }
+        ));
+        match classify(StatusCode::BAD_REQUEST, None, b"plain words") {
+            PutResult::Rejected { status, detail } => {
+                assert_eq!((status, detail.as_str()), (400, "plain words"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match classify(StatusCode::FORBIDDEN, None, b"") {
+            PutResult::Rejected { detail, .. } => assert_eq!(detail, "Forbidden"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn warnings_are_sentences() {
+        let body =
+            br#"{"warnings":{"invalid_categories":["x"],"invalid_badges":[],"other":["be nice"]}}"#;
+        assert_eq!(
+            warnings(body),
+            vec![
+                "the registry does not know category `x`".to_owned(),
+                "be nice".to_owned()
+            ]
+        );
+        assert!(warnings(b"").is_empty());
+    }
+}

@@ -1,0 +1,114 @@
+//! The upload stage of `cargo convoy publish`: packaged crates go to one
+//! registry, concurrently, as their local dependency graph allows.
+//!
+//! [`upload`] (or [`upload_blocking`] for the sync CLI) takes the
+//! [`PackagedCrate`]s of a release and, for each:
+//!
+//! - reads its index file first, so a rerun after any failure resumes: the
+//!   same version with the same cksum is [`CrateOutcome::Skipped`], with a
+//!   different cksum it is an error and nothing is sent;
+//! - uploads it (`PUT /api/v1/crates/new`, cargo's framing, the raw token)
+//!   as soon as every local dependency in the job is **visible in the
+//!   index**, not merely uploaded, with at most [`UploadOptions::jobs`]
+//!   uploads in flight and no wave barriers;
+//! - honours 429 `Retry-After`, retries 5xx, resets and timeouts with
+//!   exponential backoff and jitter, and never retries any other 4xx. A
+//!   failure that may hide a success is checked against the index before
+//!   the next attempt, so a version is never sent twice;
+//! - paces itself to crates.io's published limits when the target is
+//!   crates.io ([`Pacing`]), so a large release waits instead of failing;
+//! - waits for the version to appear in the index (polling without caches)
+//!   before releasing its dependents.
+//!
+//! A failed crate blocks its dependents ([`CrateOutcome::Blocked`]); the
+//! others go on. Progress is reported through an observer callback
+//! ([`UploadEvent`]); the library never prints, and never prints a token.
+//! The [`UploadReport`] serializes to the CLI's `--format json` document.
+//!
+//! ```no_run
+//! # fn demo(target: &convoy_index_client::RegistryTarget, crates: &[convoy_package::PackagedCrate]) {
+//! use convoy_upload::{UploadOptions, upload_blocking};
+//!
+//! let opts = UploadOptions { jobs: 8, ..UploadOptions::default() };
+//! let report = upload_blocking(target, crates, &opts, &|event| {
+//!     // Feed the progress bar.
+//!     let _ = event;
+//! });
+//! assert!(report.is_success());
+//! # }
+//! ```
+
+mod client;
+mod error;
+mod options;
+mod pacing;
+mod report;
+mod retry;
+mod schedule;
+
+use convoy_index_client::RegistryTarget;
+use convoy_package::PackagedCrate;
+
+pub use error::{IndexReadError, UploadError, describe};
+pub use options::{Pacing, UploadOptions};
+pub use pacing::{Clock, PaceKind, PaceLimit, PaceLimits, Pacer, SystemClock};
+pub use report::{CrateOutcome, CrateReport, UploadEvent, UploadReport};
+
+/// Uploads `crates` to `target`; see the crate documentation for the
+/// rules. Never fails as a whole: a problem reaching the registry is
+/// reported as the failure of every crate, so the CLI has one document to
+/// write either way.
+///
+/// Must run inside a tokio runtime with the time and I/O drivers enabled.
+pub async fn upload(
+    target: &RegistryTarget,
+    crates: &[PackagedCrate],
+    opts: &UploadOptions,
+    observer: &(dyn Fn(UploadEvent) + Send + Sync),
+) -> UploadReport {
+    schedule::run(target, crates, opts, observer).await
+}
+
+/// [`upload`] on a runtime of its own, for sync callers such as the CLI.
+/// Must not be called from inside an async runtime.
+pub fn upload_blocking(
+    target: &RegistryTarget,
+    crates: &[PackagedCrate],
+    opts: &UploadOptions,
+    observer: &(dyn Fn(UploadEvent) + Send + Sync),
+) -> UploadReport {
+    // One thread is enough: the work is waiting on the network.
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(upload(target, crates, opts, observer)),
+        Err(e) => {
+            let reason = describe(&e);
+            for krate in crates {
+                observer(UploadEvent::Failed {
+                    name: krate.name.clone(),
+                    version: krate.version.clone(),
+                    reason: reason.clone(),
+                });
+            }
+            UploadReport {
+                registry: target.label().to_owned(),
+                dry_run: opts.dry_run,
+                crates: crates
+                    .iter()
+                    .map(|krate| CrateReport {
+                        name: krate.name.clone(),
+                        version: krate.version.clone(),
+                        cksum: krate.cksum.clone(),
+                        outcome: CrateOutcome::Failed {
+                            reason: format!("failed to start the async runtime: {reason}"),
+                        },
+                        attempts: 0,
+                        warnings: Vec::new(),
+                    })
+                    .collect(),
+            }
+        }
+    }
+}
