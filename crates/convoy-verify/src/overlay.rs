@@ -1,0 +1,642 @@
+//! The overlay registry: the packaged local crates layered over the target
+//! registry, served as a sparse index on 127.0.0.1.
+//!
+//! Cargo reaches it only through source replacement
+//! ([`Overlay::cargo_config_args`]), so every package it serves keeps the
+//! target registry's identity in lock files and package ids, while the bytes
+//! of local versions are the `.crate` files that will be uploaded.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use bytes::Bytes;
+use convoy_index_client::{CRATES_IO_INDEX, RegistryTarget};
+use convoy_package::PackagedCrate;
+use convoy_protocol::index::{RegistryConfig, index_path, index_prefix};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::{OnceCell, oneshot};
+
+use crate::VerifyError;
+
+/// How many times an upstream 429 or 5xx answer is retried, as cargo's
+/// `net.retry`.
+const RETRIES: u32 = 3;
+
+/// The source name cargo knows the overlay by. It shows up in cargo's
+/// `Updating`/`Downloaded` lines, never in lock files.
+pub const OVERLAY_SOURCE: &str = "convoy-overlay";
+
+/// The source name under which an alternative target registry is declared
+/// so that it can be replaced.
+pub const TARGET_SOURCE: &str = "convoy-target";
+
+/// The registry the release goes to: where the overlay reads everything that
+/// is not a local package.
+#[derive(Clone)]
+pub struct Upstream {
+    /// The target's index URL exactly as the packaged manifests spell it
+    /// (`registry-index = "…"`), e.g. `sparse+http://127.0.0.1:8000/index/`.
+    /// For crates.io, [`CRATES_IO_INDEX`].
+    pub index_url: String,
+    /// Token for registries that require authentication for reads.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print a token, even in debug logs.
+        f.debug_struct("Upstream")
+            .field("index_url", &self.index_url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl From<&RegistryTarget> for Upstream {
+    fn from(target: &RegistryTarget) -> Self {
+        Self {
+            index_url: target.index.clone(),
+            token: target.token.clone(),
+        }
+    }
+}
+
+impl Upstream {
+    /// Whether the target is crates.io, whose source cargo calls `crates-io`
+    /// and records as `registry+https://github.com/rust-lang/crates.io-index`.
+    pub fn is_crates_io(&self) -> bool {
+        let url = self.index_url.trim_end_matches('/');
+        url == CRATES_IO_INDEX.trim_end_matches('/')
+            || url == "registry+https://github.com/rust-lang/crates.io-index"
+            || url == "https://github.com/rust-lang/crates.io-index"
+    }
+
+    /// The HTTP base of the sparse index, with a trailing slash.
+    fn http_base(&self) -> Result<String, VerifyError> {
+        let url = if self.is_crates_io() {
+            CRATES_IO_INDEX
+        } else {
+            &self.index_url
+        };
+        let base = url
+            .strip_prefix("sparse+")
+            .filter(|b| b.starts_with("http://") || b.starts_with("https://"))
+            .ok_or_else(|| VerifyError::NotSparse {
+                url: self.index_url.clone(),
+            })?;
+        let mut base = base.to_owned();
+        if !base.ends_with('/') {
+            base.push('/');
+        }
+        Ok(base)
+    }
+}
+
+/// A running overlay registry. Dropping it stops the server and its
+/// runtime.
+pub struct Overlay {
+    index_url: String,
+    upstream: Upstream,
+    state: Arc<OverlayState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl std::fmt::Debug for Overlay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Overlay")
+            .field("index_url", &self.index_url)
+            .field("upstream", &self.upstream)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Overlay {
+    /// Starts the overlay for `local` over `upstream` on 127.0.0.1 with an
+    /// ephemeral port, on a runtime of its own (callers are synchronous).
+    ///
+    /// The URL path contains a key derived from the local packages (names,
+    /// versions, checksums and index lines). Cargo caches downloaded
+    /// `.crate` files and their unpacked sources per source URL and never
+    /// re-checks a cached file's checksum, so a URL that could be reused
+    /// with different bytes for the same version would make cargo build
+    /// stale sources. With the key in the URL, the same URL always means the
+    /// same local bytes.
+    pub fn start(upstream: Upstream, local: &[PackagedCrate]) -> Result<Self, VerifyError> {
+        let base = upstream.http_base()?;
+        let key = overlay_key(&upstream, local);
+        let mut by_path: HashMap<String, Vec<LocalVersion>> = HashMap::new();
+        let mut files = HashMap::new();
+        for pkg in local {
+            let line =
+                serde_json::to_vec(&pkg.index_line).map_err(|source| VerifyError::IndexLine {
+                    name: pkg.name.clone(),
+                    version: pkg.version.clone(),
+                    source,
+                })?;
+            by_path
+                .entry(index_path(&pkg.name))
+                .or_default()
+                .push(LocalVersion {
+                    vers: pkg.version.clone(),
+                    line,
+                });
+            files.insert(
+                (pkg.name.to_ascii_lowercase(), pkg.version.clone()),
+                pkg.path.clone(),
+            );
+        }
+
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("convoy-overlay")
+            .enable_all()
+            .build()
+            .map_err(|source| VerifyError::OverlayStart { source })?;
+        let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .map_err(|source| VerifyError::OverlayStart { source })?;
+        let addr = std_listener
+            .local_addr()
+            .map_err(|source| VerifyError::OverlayStart { source })?;
+        let root = format!("http://{addr}/{key}");
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("convoy/", env!("CARGO_PKG_VERSION")))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|source| VerifyError::OverlayStart {
+                source: std::io::Error::other(source),
+            })?;
+        let state = Arc::new(OverlayState {
+            dl: format!("{root}/dl"),
+            local_index: by_path,
+            local_files: files,
+            upstream: UpstreamClient {
+                base,
+                token: upstream.token.clone(),
+                client,
+                config: OnceCell::new(),
+                index: Mutex::new(HashMap::new()),
+                crates: Mutex::new(HashMap::new()),
+            },
+            errors: Mutex::new(Vec::new()),
+        });
+        let router = Router::new()
+            .route(&format!("/{key}/index/config.json"), get(config_json))
+            .route(&format!("/{key}/index/{{*path}}"), get(index_file))
+            .route(
+                &format!("/{key}/dl/{{crate}}/{{version}}/download"),
+                get(download),
+            )
+            .with_state(Arc::clone(&state));
+        let (tx, rx) = oneshot::channel::<()>();
+        {
+            let _entered = runtime.enter();
+            let listener = tokio::net::TcpListener::from_std(std_listener)
+                .map_err(|source| VerifyError::OverlayStart { source })?;
+            runtime.spawn(async move {
+                let shutdown = async {
+                    let _ = rx.await;
+                };
+                // A serve error after startup shows up as failed cargo
+                // requests, which name the overlay URL.
+                let _ = axum::serve(listener, router)
+                    .with_graceful_shutdown(shutdown)
+                    .await;
+            });
+        }
+        Ok(Self {
+            index_url: format!("sparse+{root}/index/"),
+            upstream,
+            state,
+            shutdown: Some(tx),
+            runtime: Some(runtime),
+        })
+    }
+
+    /// `sparse+http://127.0.0.1:PORT/KEY/index/`.
+    pub fn index_url(&self) -> String {
+        self.index_url.clone()
+    }
+
+    /// The target registry the overlay stands in for.
+    pub fn upstream(&self) -> &Upstream {
+        &self.upstream
+    }
+
+    /// `--config` arguments that replace the target registry's source with
+    /// the overlay, so that packages keep the target's identity:
+    ///
+    /// - crates.io: `source.crates-io.replace-with = "convoy-overlay"`;
+    /// - any other registry: `source.convoy-target.registry = "<index>"`
+    ///   and `source.convoy-target.replace-with = "convoy-overlay"`;
+    /// - and `source.convoy-overlay.registry = "<overlay index>"`.
+    pub fn cargo_config_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if self.upstream.is_crates_io() {
+            args.push(format!("source.crates-io.replace-with={OVERLAY_SOURCE:?}"));
+        } else {
+            args.push(format!(
+                "source.{TARGET_SOURCE}.registry={}",
+                toml_string(&self.upstream.index_url)
+            ));
+            args.push(format!(
+                "source.{TARGET_SOURCE}.replace-with={OVERLAY_SOURCE:?}"
+            ));
+        }
+        args.push(format!(
+            "source.{OVERLAY_SOURCE}.registry={}",
+            toml_string(&self.index_url)
+        ));
+        args.into_iter()
+            .flat_map(|a| ["--config".to_owned(), a])
+            .collect()
+    }
+
+    /// Upstream failures the overlay met so far (cargo only sees a 502), so
+    /// that a verification error can say what really went wrong.
+    pub fn upstream_errors(&self) -> Vec<String> {
+        self.state
+            .errors
+            .lock()
+            .map(|e| e.clone())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Overlay {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+}
+
+/// A TOML basic string; JSON string escaping is a subset of it.
+pub(crate) fn toml_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
+
+/// A short key naming the local contents; see [`Overlay::start`].
+fn overlay_key(upstream: &Upstream, local: &[PackagedCrate]) -> String {
+    let mut parts: Vec<String> = local
+        .iter()
+        .map(|p| {
+            let line = serde_json::to_string(&p.index_line).unwrap_or_default();
+            format!("{}\0{}\0{}\0{line}", p.name, p.version, p.cksum)
+        })
+        .collect();
+    parts.sort();
+    let mut hasher = Sha256::new();
+    hasher.update(upstream.index_url.as_bytes());
+    for part in &parts {
+        hasher.update(b"\n");
+        hasher.update(part.as_bytes());
+    }
+    hex::encode(&hasher.finalize()[..8])
+}
+
+struct LocalVersion {
+    vers: String,
+    line: Vec<u8>,
+}
+
+struct OverlayState {
+    /// The `dl` value of the overlay's `config.json`.
+    dl: String,
+    /// Index path → the local versions of that crate.
+    local_index: HashMap<String, Vec<LocalVersion>>,
+    /// (lower-case name, version) → `.crate` file.
+    local_files: HashMap<(String, String), PathBuf>,
+    upstream: UpstreamClient,
+    errors: Mutex<Vec<String>>,
+}
+
+impl OverlayState {
+    fn record(&self, message: String) {
+        if let Ok(mut errors) = self.errors.lock()
+            && !errors.contains(&message)
+        {
+            errors.push(message);
+        }
+    }
+}
+
+/// An answer the overlay could not get from upstream.
+fn bad_gateway(state: &OverlayState, message: String) -> Response {
+    state.record(message.clone());
+    (StatusCode::BAD_GATEWAY, message).into_response()
+}
+
+/// `GET /KEY/index/config.json`: downloads come back to the overlay.
+async fn config_json(State(state): State<Arc<OverlayState>>) -> Response {
+    let config = RegistryConfig {
+        dl: state.dl.clone(),
+        api: None,
+        auth_required: false,
+        convoy_staging: None,
+    };
+    axum::Json(config).into_response()
+}
+
+/// `GET /KEY/index/{path}`: upstream lines, minus versions that exist
+/// locally, then the local lines.
+async fn index_file(State(state): State<Arc<OverlayState>>, Path(path): Path<String>) -> Response {
+    let path = path.to_ascii_lowercase();
+    let upstream = match state.upstream.index_file(&path).await {
+        Ok(file) => file,
+        Err(message) => return bad_gateway(&state, message),
+    };
+    let Some(local) = state.local_index.get(&path) else {
+        return match upstream {
+            Some(body) => text(body),
+            None => StatusCode::NOT_FOUND.into_response(),
+        };
+    };
+    let mut out = Vec::new();
+    if let Some(body) = upstream {
+        for line in body.split(|b| *b == b'\n') {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let shadowed = serde_json::from_slice::<VersOnly>(line)
+                .is_ok_and(|l| local.iter().any(|v| same_version(&v.vers, &l.vers)));
+            if !shadowed {
+                out.extend_from_slice(line);
+                out.push(b'\n');
+            }
+        }
+    }
+    for v in local {
+        out.extend_from_slice(&v.line);
+        out.push(b'\n');
+    }
+    text(Bytes::from(out))
+}
+
+/// `GET /KEY/dl/{crate}/{version}/download`: local bytes from disk, anything
+/// else from upstream.
+async fn download(
+    State(state): State<Arc<OverlayState>>,
+    Path((name, version)): Path<(String, String)>,
+) -> Response {
+    if let Some(path) = state
+        .local_files
+        .get(&(name.to_ascii_lowercase(), version.clone()))
+    {
+        return match tokio::fs::read(path).await {
+            Ok(bytes) => crate_body(Bytes::from(bytes)),
+            Err(e) => {
+                let message = format!("failed to read `{}`: {e}", path.display());
+                state.record(message.clone());
+                (StatusCode::INTERNAL_SERVER_ERROR, message).into_response()
+            }
+        };
+    }
+    match state.upstream.download(&name, &version).await {
+        Ok(Some(bytes)) => crate_body(bytes),
+        Ok(None) => StatusCode::NOT_FOUND.into_response(),
+        Err(message) => bad_gateway(&state, message),
+    }
+}
+
+fn text(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain")], Body::from(body)).into_response()
+}
+
+fn crate_body(body: Bytes) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        Body::from(body),
+    )
+        .into_response()
+}
+
+/// Versions are the same when they differ at most in build metadata, as
+/// registries see them.
+fn same_version(a: &str, b: &str) -> bool {
+    match (semver::Version::parse(a), semver::Version::parse(b)) {
+        (Ok(a), Ok(b)) => a.cmp_precedence(&b).is_eq(),
+        _ => a == b,
+    }
+}
+
+#[derive(Deserialize)]
+struct VersOnly {
+    vers: String,
+}
+
+#[derive(Deserialize)]
+struct LineForDownload {
+    name: String,
+    vers: String,
+    cksum: String,
+}
+
+/// The target registry, read with cargo's rules and cached for the run.
+struct UpstreamClient {
+    /// `http(s)://…/` of the index.
+    base: String,
+    token: Option<String>,
+    client: reqwest::Client,
+    /// `config.json` and whether reads need the token.
+    config: OnceCell<(RegistryConfig, bool)>,
+    /// Index path → file (`None`: no such crate).
+    index: Mutex<HashMap<String, Option<Bytes>>>,
+    /// (name, version) → `.crate` bytes.
+    crates: Mutex<HashMap<(String, String), Bytes>>,
+}
+
+impl UpstreamClient {
+    async fn config(&self) -> Result<&(RegistryConfig, bool), String> {
+        self.config
+            .get_or_try_init(|| async {
+                let url = format!("{}{}", self.base, RegistryConfig::NAME);
+                let mut resp = self.get(&url, false).await?;
+                let mut sent_token = false;
+                if resp.status() == reqwest::StatusCode::UNAUTHORIZED && self.token.is_some() {
+                    resp = self.get(&url, true).await?;
+                    sent_token = true;
+                }
+                let body = Self::body(&url, resp)
+                    .await?
+                    .ok_or_else(|| format!("`{url}` not found, is this a sparse registry?"))?;
+                let config: RegistryConfig = serde_json::from_slice(&body)
+                    .map_err(|e| format!("failed to parse `{url}`: {e}"))?;
+                let auth = config.auth_required || sent_token;
+                Ok((config, auth))
+            })
+            .await
+    }
+
+    async fn index_file(&self, path: &str) -> Result<Option<Bytes>, String> {
+        if let Some(hit) = self.index.lock().ok().and_then(|c| c.get(path).cloned()) {
+            return Ok(hit);
+        }
+        let (_, auth) = self.config().await?;
+        let url = format!("{}{path}", self.base);
+        let resp = self.get(&url, *auth).await?;
+        let body = Self::body(&url, resp).await?;
+        if let Ok(mut cache) = self.index.lock() {
+            cache.insert(path.to_owned(), body.clone());
+        }
+        Ok(body)
+    }
+
+    async fn download(&self, name: &str, version: &str) -> Result<Option<Bytes>, String> {
+        let key = (name.to_owned(), version.to_owned());
+        if let Some(hit) = self.crates.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(Some(hit));
+        }
+        let Some(file) = self.index_file(&index_path(name)).await? else {
+            return Ok(None);
+        };
+        let Some(line) = file
+            .split(|b| *b == b'\n')
+            .filter_map(|l| serde_json::from_slice::<LineForDownload>(l).ok())
+            .find(|l| l.vers == version && l.name.eq_ignore_ascii_case(name))
+        else {
+            return Ok(None);
+        };
+        let (config, auth) = self.config().await?;
+        let url = dl_url(&config.dl, &line.name, &line.vers, &line.cksum);
+        let resp = self.get(&url, *auth).await?;
+        let Some(bytes) = Self::body(&url, resp).await? else {
+            return Err(format!("`{url}` not found upstream"));
+        };
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if actual != line.cksum {
+            return Err(format!(
+                "`{url}` has checksum {actual}, the upstream index says {}",
+                line.cksum
+            ));
+        }
+        if let Ok(mut cache) = self.crates.lock() {
+            cache.insert(key, bytes.clone());
+        }
+        Ok(Some(bytes))
+    }
+
+    /// One GET with cargo's retries on 429 and 5xx.
+    async fn get(&self, url: &str, with_token: bool) -> Result<reqwest::Response, String> {
+        let mut attempt = 0;
+        loop {
+            let mut req = self
+                .client
+                .get(url)
+                .header("cargo-protocol", "version=1")
+                .header("accept", "text/plain");
+            if with_token && let Some(token) = &self.token {
+                req = req.header("authorization", token);
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| format!("failed to fetch `{url}`: {e}"))?;
+            let status = resp.status();
+            let transient =
+                status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+            if !transient || attempt >= RETRIES {
+                return Ok(resp);
+            }
+            attempt += 1;
+            tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
+        }
+    }
+
+    /// The body of a 200; `None` for "no such crate"; an error otherwise.
+    async fn body(url: &str, resp: reqwest::Response) -> Result<Option<Bytes>, String> {
+        match resp.status().as_u16() {
+            200 => resp
+                .bytes()
+                .await
+                .map(Some)
+                .map_err(|e| format!("failed to fetch `{url}`: {e}")),
+            404 | 410 | 451 => Ok(None),
+            401 | 403 => Err(format!(
+                "`{url}` requires authentication, configure a token for the target registry"
+            )),
+            status => Err(format!(
+                "failed to fetch `{url}`, the server answered {status}"
+            )),
+        }
+    }
+}
+
+/// Expands cargo's `dl` markers; without any, cargo appends
+/// `/{crate}/{version}/download`.
+fn dl_url(template: &str, name: &str, vers: &str, cksum: &str) -> String {
+    const MARKERS: [&str; 5] = [
+        "{crate}",
+        "{version}",
+        "{prefix}",
+        "{lowerprefix}",
+        "{sha256-checksum}",
+    ];
+    if !MARKERS.iter().any(|m| template.contains(m)) {
+        return format!("{}/{name}/{vers}/download", template.trim_end_matches('/'));
+    }
+    let prefix = index_prefix(name);
+    template
+        .replace("{crate}", name)
+        .replace("{version}", vers)
+        .replace("{lowerprefix}", &prefix.to_ascii_lowercase())
+        .replace("{prefix}", &prefix)
+        .replace("{sha256-checksum}", cksum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_without_build_metadata() {
+        assert!(same_version("1.0.0", "1.0.0+abc"));
+        assert!(!same_version("1.0.0", "1.0.1"));
+        assert!(same_version("x", "x"));
+    }
+
+    #[test]
+    fn dl_templates_expand_like_cargo() {
+        assert_eq!(
+            dl_url("http://h/dl", "Abc", "1.0.0", "00"),
+            "http://h/dl/Abc/1.0.0/download"
+        );
+        assert_eq!(
+            dl_url(
+                "https://s/{lowerprefix}/{crate}/{crate}-{version}.crate",
+                "Abc",
+                "1.0.0",
+                "00"
+            ),
+            "https://s/3/a/Abc/Abc-1.0.0.crate"
+        );
+    }
+
+    #[test]
+    fn crates_io_is_recognised_in_both_spellings() {
+        for url in [
+            CRATES_IO_INDEX,
+            "registry+https://github.com/rust-lang/crates.io-index",
+        ] {
+            let up = Upstream {
+                index_url: url.into(),
+                token: None,
+            };
+            assert!(up.is_crates_io());
+            assert_eq!(up.http_base().expect("sparse"), "https://index.crates.io/");
+        }
+    }
+}
