@@ -29,6 +29,8 @@ pub enum Command {
     Plan(PlanArgs),
     /// Run the preflight checks; exits 1 when any check fails.
     Check(CheckArgs),
+    /// Package, verify together, then upload every crate as the graph allows.
+    Publish(PublishArgs),
 }
 
 /// `cargo convoy serve`.
@@ -182,4 +184,90 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: CheckFormat,
+}
+
+/// What `--verify` runs on each packaged crate.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum VerifyArg {
+    /// `cargo check`: type-checks against the overlay (fast).
+    Check,
+    /// `cargo build`: as `cargo publish` does.
+    Build,
+    /// Skip verification.
+    None,
+}
+
+/// Output format of `publish`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum PublishFormat {
+    /// Cargo-style status lines on stderr.
+    Human,
+    /// A JSON result document on stdout (status lines still on stderr).
+    Json,
+}
+
+/// `cargo convoy publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Path to the workspace's `Cargo.toml`.
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// Package to publish; repeatable. Default: every publishable member.
+    #[arg(short = 'p', long = "package", value_name = "SPEC")]
+    pub packages: Vec<String>,
+    /// Publish every publishable member (the default; accepted for cargo
+    /// compatibility).
+    #[arg(long)]
+    pub workspace: bool,
+    /// Leave a package out; repeatable.
+    #[arg(long, value_name = "SPEC")]
+    pub exclude: Vec<String>,
+    /// Registry name from cargo config; repeat to publish the same release
+    /// to several registries.
+    #[arg(long = "registry", value_name = "NAME", conflicts_with = "index")]
+    pub registries: Vec<String>,
+    /// Sparse index URL of the registry (`sparse+https://…/`).
+    #[arg(long, value_name = "URL")]
+    pub index: Option<String>,
+    /// Token for the registry; otherwise cargo config and credentials.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "CONVOY_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// Do everything but the uploads.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// How to verify each packaged crate before anything is uploaded.
+    #[arg(long, value_enum, default_value = "check")]
+    pub verify: VerifyArg,
+    /// Also run each package's tests from its packaged sources.
+    #[arg(long)]
+    pub verify_tests: bool,
+    /// Parallel uploads (and cargo jobs while verifying).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Allow packaging with uncommitted changes, as `cargo package` does.
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Seconds to wait for each upload to appear in the index.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    pub timeout: u64,
+    /// Features to verify with (space or comma separated; repeatable).
+    #[arg(short = 'F', long, value_name = "FEATURES")]
+    pub features: Vec<String>,
+    /// Verify with every feature.
+    #[arg(long)]
+    pub all_features: bool,
+    /// Verify without default features.
+    #[arg(long)]
+    pub no_default_features: bool,
+    /// Cargo's target directory; packages go to `<DIR>/convoy/`.
+    #[arg(long, value_name = "DIR")]
+    pub target_dir: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, alias = "message-format", value_enum, default_value = "human")]
+    pub format: PublishFormat,
 }

@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod status;
 
 use std::process::ExitCode;
 

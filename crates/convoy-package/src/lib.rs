@@ -51,4 +51,4 @@ mod run;
 mod tarball;
 
 pub use manifest::CRATES_IO_INDEX;
-pub use run::{PackageError, PackageOptions, TargetRegistry, package};
+pub use run::{PackageError, PackageOptions, TargetRegistry, package, with_lockfile};

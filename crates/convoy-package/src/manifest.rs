@@ -1,6 +1,6 @@
 //! The two manifest changes Convoy makes, and the matching lock-file fix.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use toml_edit::{DocumentMut, Item, Table, Value};
 
@@ -108,42 +108,6 @@ fn rewrite_table(
     }
 }
 
-pub(crate) struct LockRewrite<'a> {
-    /// Sibling names.
-    pub(crate) siblings: &'a BTreeSet<String>,
-    /// The target's lock-file source string, or `None` for crates.io.
-    pub(crate) target_source: Option<String>,
-    /// Final checksums of crates already finalized, by name and version.
-    pub(crate) checksums: &'a BTreeMap<(String, String), String>,
-}
-
-/// Points sibling entries of a packaged `Cargo.lock` at the target registry
-/// and at the checksums of the files Convoy will actually upload.
-pub(crate) fn rewrite_lock(text: &str, rw: &LockRewrite<'_>) -> Result<String, toml_edit::TomlError> {
-    let mut doc: DocumentMut = text.parse()?;
-    let Some(packages) = doc
-        .get_mut("package")
-        .and_then(Item::as_array_of_tables_mut)
-    else {
-        return Ok(text.to_owned());
-    };
-    for package in packages.iter_mut() {
-        let name = package.get("name").and_then(Item::as_str).unwrap_or_default().to_owned();
-        let version = package.get("version").and_then(Item::as_str).unwrap_or_default().to_owned();
-        // Only registry entries: the root package itself has no source.
-        if !rw.siblings.contains(&name) || package.get("source").is_none() {
-            continue;
-        }
-        if let Some(source) = &rw.target_source {
-            package.insert("source", toml_edit::value(source.as_str()));
-        }
-        if let Some(sum) = rw.checksums.get(&(name, version)) {
-            package.insert("checksum", toml_edit::value(sum.as_str()));
-        }
-    }
-    Ok(doc.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,9 +146,16 @@ version = "0.1.0"
         )
         .expect("valid toml");
         let doc: toml::Value = toml::from_str(&out.text).expect("valid toml");
-        assert_eq!(doc["dependencies"]["b"]["registry-index"].as_str(), Some("sparse+http://r/index/"));
+        assert_eq!(
+            doc["dependencies"]["b"]["registry-index"].as_str(),
+            Some("sparse+http://r/index/")
+        );
         assert!(doc["dependencies"]["serde"].get("registry-index").is_none());
-        assert!(doc.get("dev-dependencies").and_then(|t| t.get("helper")).is_none());
+        assert!(
+            doc.get("dev-dependencies")
+                .and_then(|t| t.get("helper"))
+                .is_none()
+        );
         assert_eq!(
             doc["target"]["cfg(unix)"]["dependencies"]["unixy"]["registry-index"].as_str(),
             Some("sparse+http://r/index/")
@@ -206,23 +177,5 @@ version = "0.1.0"
         assert!(!out.text.contains("registry-index"));
         assert!(!out.text.contains("helper"));
         assert_eq!(out.changes.len(), 1);
-    }
-
-    #[test]
-    fn lock_entries_follow_the_target() {
-        let lock = "version = 4\n\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\ndependencies = [\"base\"]\n\n[[package]]\nname = \"base\"\nversion = \"0.1.0\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\nchecksum = \"old\"\n\n[[package]]\nname = \"serde\"\nversion = \"1.0.0\"\nsource = \"registry+https://github.com/rust-lang/crates.io-index\"\nchecksum = \"keep\"\n";
-        let siblings = siblings();
-        let sums = BTreeMap::from([(("base".to_owned(), "0.1.0".to_owned()), "new".to_owned())]);
-        let out = rewrite_lock(
-            lock,
-            &LockRewrite {
-                siblings: &siblings,
-                target_source: Some("sparse+http://r/index/".into()),
-                checksums: &sums,
-            },
-        )
-        .expect("valid lock");
-        assert!(out.contains("source = \"sparse+http://r/index/\"\nchecksum = \"new\""), "{out}");
-        assert!(out.contains("checksum = \"keep\""));
     }
 }

@@ -1,14 +1,14 @@
 //! The packaging step: run cargo once for the whole selection, then make
 //! each `.crate` final in publish order.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use convoy_workspace::process::{Cmd, ProcessError};
-use convoy_workspace::{DepKind, DepSource, Member, Workspace};
+use convoy_workspace::{DepKind, Member, Workspace};
 use sha2::{Digest, Sha256};
 
-use crate::manifest::{LockRewrite, ManifestRewrite, rewrite_lock, rewrite_manifest};
+use crate::manifest::{ManifestRewrite, rewrite_manifest};
 use crate::tarball::{read_entries, write_entries};
 use crate::{PackagedCrate, metadata};
 
@@ -73,7 +73,10 @@ pub enum PackageError {
     },
 }
 
-fn io<'p>(action: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> PackageError + 'p {
+fn io<'p>(
+    action: &'static str,
+    path: &'p Path,
+) -> impl FnOnce(std::io::Error) -> PackageError + 'p {
     move |source| PackageError::Io {
         action,
         path: path.to_owned(),
@@ -91,9 +94,6 @@ pub fn package(opts: &PackageOptions<'_>) -> Result<Vec<PackagedCrate>, PackageE
         .iter()
         .map(|m| m.name.clone())
         .collect();
-    // New checksums of crates finalized so far, for the lock files of the
-    // crates that depend on them.
-    let mut finalized: BTreeMap<(String, String), String> = BTreeMap::new();
     let mut packaged = Vec::with_capacity(opts.members.len());
     for member in &opts.members {
         let crate_file = opts
@@ -101,50 +101,32 @@ pub fn package(opts: &PackageOptions<'_>) -> Result<Vec<PackagedCrate>, PackageE
             .join("package")
             .join(format!("{}-{}.crate", member.name, member.version));
         let original = std::fs::read(&crate_file).map_err(io("read", &crate_file))?;
-        let one = finalize(opts, member, &siblings, &finalized, &original, &crate_file)?;
-        finalized.insert((one.name.clone(), one.version.clone()), one.cksum.clone());
-        packaged.push(one);
+        packaged.push(finalize(opts, member, &siblings, &original, &crate_file)?);
     }
     Ok(packaged)
 }
 
-/// Whether cargo must be told the target registry: when the manifests name
-/// it on their sibling dependencies, cargo resolves those siblings there and
-/// writes the references itself.
-fn siblings_name_target(opts: &PackageOptions<'_>) -> bool {
-    let Some(_) = &opts.target.name else {
-        return false;
-    };
-    opts.members.iter().any(|m| {
-        m.dependencies.iter().any(|d| {
-            matches!(d.source, DepSource::Path(_))
-                && d.registry.as_deref() == Some(opts.target.index_url.as_str())
-        })
-    })
-}
-
 fn run_cargo_package(opts: &PackageOptions<'_>) -> Result<(), PackageError> {
-    let root = opts
-        .workspace
-        .root
-        .join("Cargo.toml");
+    let root = opts.workspace.root.join("Cargo.toml");
     let mut cmd = Cmd::cargo()
         .arg("package")
         .arg("--no-verify")
+        // No lock file from cargo: resolving one would look siblings up on
+        // crates.io (the dependency-confusion trap) and trips over
+        // dev-dependency cycles. Convoy adds a lock file resolved against
+        // the target registry instead, see `with_lockfile`.
+        .arg("--exclude-lockfile")
         .arg("--manifest-path")
         .arg(&root)
         .arg("--target-dir")
         .arg(&opts.target_dir);
     for member in &opts.members {
-        cmd = cmd.arg("-p").arg(format!("{}@{}", member.name, member.version));
+        cmd = cmd
+            .arg("-p")
+            .arg(format!("{}@{}", member.name, member.version));
     }
     if opts.allow_dirty {
         cmd = cmd.arg("--allow-dirty");
-    }
-    if siblings_name_target(opts)
-        && let Some(name) = &opts.target.name
-    {
-        cmd = cmd.arg("--registry").arg(name);
     }
     for config in &opts.cargo_config {
         cmd = cmd.arg("--config").arg(config);
@@ -157,7 +139,6 @@ fn finalize(
     opts: &PackageOptions<'_>,
     member: &Member,
     siblings: &BTreeSet<String>,
-    finalized: &BTreeMap<(String, String), String>,
     original: &[u8],
     crate_file: &Path,
 ) -> Result<PackagedCrate, PackageError> {
@@ -168,7 +149,6 @@ fn finalize(
     let prefix = format!("{}-{}", member.name, member.version);
     let mut entries = read_entries(original).map_err(|e| unexpected(e.to_string()))?;
     let manifest_path = format!("{prefix}/Cargo.toml");
-    let lock_path = format!("{prefix}/Cargo.lock");
 
     let manifest_index = entries
         .iter()
@@ -191,28 +171,8 @@ fn finalize(
     )
     .map_err(|e| unexpected(format!("its `Cargo.toml` cannot be edited: {e}")))?;
     let mut changes = rewrite.changes;
-    let mut changed = rewrite.text != manifest_text;
+    let changed = rewrite.text != manifest_text;
     entries[manifest_index].data = rewrite.text.clone().into_bytes();
-
-    if let Some(lock) = entries.iter_mut().find(|e| e.path == lock_path) {
-        let text = String::from_utf8(lock.data.clone())
-            .map_err(|_| unexpected("its `Cargo.lock` is not UTF-8".into()))?;
-        let new = rewrite_lock(
-            &text,
-            &LockRewrite {
-                siblings: &sibling_deps,
-                target_source: (!opts.target.is_crates_io)
-                    .then(|| lock_source(&opts.target.index_url)),
-                checksums: finalized,
-            },
-        )
-        .map_err(|e| unexpected(format!("its `Cargo.lock` cannot be edited: {e}")))?;
-        if new != text {
-            changed = true;
-            lock.data = new.into_bytes();
-            changes.push("`Cargo.lock`: sibling crates point at the target registry".into());
-        }
-    }
 
     // Keep cargo's bytes untouched when nothing changed, so a crates.io
     // release is byte for byte what `cargo publish` uploads.
@@ -253,11 +213,43 @@ fn finalize(
     })
 }
 
-/// The `source` string of a registry in a lock file.
-fn lock_source(index_url: &str) -> String {
-    if index_url.starts_with("sparse+") {
-        index_url.to_owned()
-    } else {
-        format!("registry+{index_url}")
-    }
+/// Adds `lock` as the package's `Cargo.lock` (replacing any), writes the
+/// `.crate` again and returns the crate with its new checksum. The lock file
+/// is resolved by the caller against the target registry, after the
+/// crate's local dependencies are final, so its checksums are the ones users
+/// will download.
+pub fn with_lockfile(krate: &PackagedCrate, lock: &str) -> Result<PackagedCrate, PackageError> {
+    let unexpected = |reason: String| PackageError::Unexpected {
+        path: krate.path.clone(),
+        reason,
+    };
+    let original = std::fs::read(&krate.path).map_err(io("read", &krate.path))?;
+    let mut entries = read_entries(&original).map_err(|e| unexpected(e.to_string()))?;
+    let prefix = format!("{}-{}", krate.name, krate.version);
+    let lock_path = format!("{prefix}/Cargo.lock");
+    let manifest_path = format!("{prefix}/Cargo.toml");
+    entries.retain(|e| e.path != lock_path);
+    let at = entries
+        .iter()
+        .position(|e| e.path == manifest_path)
+        .ok_or_else(|| unexpected("it has no `Cargo.toml`".into()))?;
+    // Cargo writes `Cargo.lock` right before `Cargo.toml`, with the same
+    // header fields.
+    let header = entries[at].header.clone();
+    entries.insert(
+        at,
+        crate::tarball::Entry {
+            path: lock_path,
+            header,
+            data: lock.as_bytes().to_vec(),
+        },
+    );
+    let bytes = write_entries(&entries).map_err(|e| unexpected(e.to_string()))?;
+    let cksum = hex::encode(Sha256::digest(&bytes));
+    std::fs::write(&krate.path, &bytes).map_err(io("write", &krate.path))?;
+    Ok(PackagedCrate {
+        cksum: cksum.clone(),
+        index_line: krate.metadata.to_index_package(cksum, None),
+        ..krate.clone()
+    })
 }

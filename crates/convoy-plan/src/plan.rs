@@ -248,44 +248,26 @@ pub fn build_plan(
     })
 }
 
-/// Versioned dev-dependencies on workspace members that the registry will
-/// not have when `member` is uploaded: the member is not published before
-/// `member` in this run (same or later wave, or not selected), and the index
-/// has no matching version. The registry would refuse such a manifest, so
-/// Convoy drops them from the packaged `Cargo.toml`, as cargo itself drops
-/// version-less dev path dependencies. Tests still see them locally.
+/// Dev-dependencies on workspace members (by path): Convoy removes them from
+/// every packaged `Cargo.toml`, as cargo already removes version-less ones.
+///
+/// The rule deliberately ignores registry state and waves. The packaged
+/// bytes must be a function of the sources alone, or a rerun after a partial
+/// release would package a crate differently from the copy it already
+/// uploaded and report a content mismatch instead of resuming. Tests still
+/// see the dependency locally; users of the published crate never build it.
 fn dev_dependencies_to_strip(
     ws: &Workspace,
     member: &Member,
-    wave: usize,
-    waves: &HashMap<&str, usize>,
-    state: &RegistryState,
+    _wave: usize,
+    _waves: &HashMap<&str, usize>,
+    _state: &RegistryState,
 ) -> Vec<String> {
     let mut out: Vec<String> = member
         .dependencies
         .iter()
-        .filter(|d| d.kind == DepKind::Dev && d.has_version && d.name != member.name)
-        .filter(|d| {
-            let Some(target) = ws.member(&d.name) else {
-                return false;
-            };
-            if d.path().is_none() && !d.req.matches(&target.version) {
-                // Wants an older published release, not the local crate.
-                return false;
-            }
-            let earlier = waves.get(d.name.as_str()).is_some_and(|w| *w < wave)
-                && d.req.matches(&target.version);
-            let on_registry = match state {
-                RegistryState::Known(map) => map.get(&d.name).is_some_and(|versions| {
-                    versions.iter().any(|v| {
-                        !v.yanked
-                            && semver::Version::parse(&v.vers).is_ok_and(|v| d.req.matches(&v))
-                    })
-                }),
-                RegistryState::Unknown { .. } => false,
-            };
-            !earlier && !on_registry
-        })
+        .filter(|d| d.kind == DepKind::Dev && d.has_version && d.path().is_some())
+        .filter(|d| ws.member(&d.name).is_some())
         .map(|d| d.name.clone())
         .collect();
     out.sort();

@@ -214,7 +214,12 @@ impl Cargo {
     /// stdin or other settings.
     pub fn command(&self, cwd: &Path, args: &[&str]) -> Command {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
+        self.program(&cargo, cwd, args)
+    }
+
+    /// Any program (such as `cargo-convoy`) with the sandbox's environment.
+    pub fn program(&self, program: &str, cwd: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(program);
         cmd.args(args).current_dir(cwd);
         // Drop what the outer `cargo test` put in the environment, so the
         // inner cargo sees only the sandbox.
@@ -226,6 +231,10 @@ impl Cargo {
             }
         }
         cmd.envs(&self.env);
+        if let Ok(cargo) = std::env::var("CARGO") {
+            // Tools that run cargo themselves find the same toolchain.
+            cmd.env("CARGO", cargo);
+        }
         cmd
     }
 

@@ -33,7 +33,7 @@ mod run;
 use std::path::PathBuf;
 
 pub use overlay::{OVERLAY_SOURCE, Overlay, TARGET_SOURCE, Upstream};
-pub use run::{Step, Strategy, VerifyEvent, VerifyMode, VerifyOptions, verify};
+pub use run::{Step, Strategy, VerifyEvent, VerifyMode, VerifyOptions, generate_lockfile, verify};
 
 /// Why verification did not pass.
 #[derive(Debug, thiserror::Error)]

@@ -137,6 +137,8 @@ pub enum Step {
     Build,
     /// `cargo test`.
     Test,
+    /// `cargo generate-lockfile`: the lock file shipped in the package.
+    Lock,
 }
 
 impl Step {
@@ -145,6 +147,7 @@ impl Step {
             Step::Check => "check",
             Step::Build => "build",
             Step::Test => "test",
+            Step::Lock => "generate-lockfile",
         }
     }
 }
@@ -315,9 +318,9 @@ fn write_consumer(
 /// Unpacks the `.crate` into a fresh `<work_dir>/<name>-<version>/` and
 /// makes it a workspace root of its own.
 ///
-/// The packaged `Cargo.lock`, if any, is removed from the copy: packaging
-/// may have rewritten manifests after cargo generated it, and a downstream
-/// user resolves a library afresh anyway. The `.crate` file itself is never
+/// The packaged `Cargo.lock`, if any, stays: Convoy resolves it against the
+/// overlay itself (see [`generate_lockfile`]), and the build is run with
+/// `--locked` to prove it. The `.crate` file itself is never
 /// modified.
 fn unpack(pkg: &PackagedCrate, work_dir: &Path) -> Result<PathBuf, VerifyError> {
     let top = format!("{}-{}", pkg.name, pkg.version);
@@ -359,11 +362,24 @@ fn unpack(pkg: &PackagedCrate, work_dir: &Path) -> Result<PathBuf, VerifyError> 
         .map_err(|source| io_error(pkg, "read", &manifest, source))?;
     text.push_str("\n[workspace]\n");
     std::fs::write(&manifest, text).map_err(|source| io_error(pkg, "write", &manifest, source))?;
-    let lock = dir.join("Cargo.lock");
-    if lock.exists() {
-        std::fs::remove_file(&lock).map_err(|source| io_error(pkg, "remove", &lock, source))?;
-    }
     Ok(dir)
+}
+
+/// Resolves the `Cargo.lock` that `pkg` will ship with, against `overlay`:
+/// the target registry's identity, and the checksums of the local packages
+/// already in the overlay. Cargo's own `cargo package` would resolve plain
+/// path dependencies on crates.io instead, which is how a sibling ends up
+/// locked to a stranger's crate of the same name.
+pub fn generate_lockfile(
+    pkg: &PackagedCrate,
+    overlay: &Overlay,
+    opts: &VerifyOptions,
+) -> Result<String, VerifyError> {
+    let work_dir = opts.work_dir.join("lock");
+    let dir = unpack(pkg, &work_dir)?;
+    run_cargo(pkg, &dir, overlay, opts, Step::Lock, false)?;
+    let lock = dir.join("Cargo.lock");
+    std::fs::read_to_string(&lock).map_err(|source| io_error(pkg, "read", &lock, source))
 }
 
 fn run_cargo(
@@ -378,14 +394,22 @@ fn run_cargo(
         .arg(step.subcommand())
         .arg("--manifest-path")
         .arg(dir.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&opts.target_dir)
         .args(["--color", "never"])
         .args(overlay.cargo_config_args())
         // Config discovery follows the current directory; run from the
         // unpacked package so the user's configuration around `work_dir`
         // applies, as it does to cargo's own verify.
         .cwd(dir);
+    if step == Step::Lock {
+        return finish(pkg, cmd, overlay, opts, step);
+    }
+    cmd = cmd.arg("--target-dir").arg(&opts.target_dir);
+    // The packaged lock file was resolved against this same overlay, so the
+    // build must agree with it; `--locked` turns any drift into an error
+    // instead of a silent re-resolution.
+    if dir.join("Cargo.lock").exists() {
+        cmd = cmd.arg("--locked");
+    }
     if let Some(jobs) = opts.jobs {
         cmd = cmd.arg("-j").arg(jobs.to_string());
     }
@@ -398,6 +422,16 @@ fn run_cargo(
     if feature_args && opts.no_default_features {
         cmd = cmd.arg("--no-default-features");
     }
+    finish(pkg, cmd, overlay, opts, step)
+}
+
+fn finish(
+    pkg: &PackagedCrate,
+    mut cmd: Cmd,
+    overlay: &Overlay,
+    opts: &VerifyOptions,
+    step: Step,
+) -> Result<(), VerifyError> {
     for (key, value) in &opts.env {
         cmd = cmd.env(key, value);
     }

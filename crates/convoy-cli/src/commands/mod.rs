@@ -2,6 +2,7 @@
 
 mod check;
 mod plan;
+mod publish;
 mod serve;
 mod token;
 
@@ -17,5 +18,6 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Token(TokenCommand::Create(args)) => token::create(args),
         Command::Plan(args) => plan::exec(args),
         Command::Check(args) => check::exec(args),
+        Command::Publish(args) => publish::exec(args),
     }
 }

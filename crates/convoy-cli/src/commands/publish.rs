@@ -1,0 +1,285 @@
+//! `cargo convoy publish`: glue over `convoy_release::publish`, and the
+//! rendering of its events as cargo-style status lines.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use convoy_release::{PublishOptions, ReleaseError, ReleaseEvent, ReleaseReport};
+use convoy_upload::UploadEvent;
+use convoy_verify::{VerifyEvent, VerifyMode};
+
+use crate::cli::{PublishArgs, PublishFormat, VerifyArg};
+use crate::status::{Status, Tone};
+
+pub fn exec(args: PublishArgs) -> anyhow::Result<ExitCode> {
+    let opts = PublishOptions {
+        manifest_path: args.manifest_path,
+        selection: convoy_workspace::Selection {
+            packages: args.packages,
+            exclude: args.exclude,
+        },
+        registries: registries(args.registries, args.index, args.token),
+        verify: match args.verify {
+            VerifyArg::Check => VerifyMode::Check,
+            VerifyArg::Build => VerifyMode::Build,
+            VerifyArg::None => VerifyMode::None,
+        },
+        verify_tests: args.verify_tests,
+        jobs: args.jobs,
+        dry_run: args.dry_run,
+        allow_dirty: args.allow_dirty,
+        visibility_timeout: Duration::from_secs(args.timeout),
+        features: args
+            .features
+            .iter()
+            .flat_map(|f| f.split([' ', ',']))
+            .filter(|f| !f.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        all_features: args.all_features,
+        no_default_features: args.no_default_features,
+        target_dir: args.target_dir,
+    };
+    let mut status = Status::new();
+    let result = convoy_release::publish(&opts, &mut |event| render(&mut status, event));
+    status.finish_bar();
+    let report = match result {
+        Ok(report) => report,
+        Err(ReleaseError::Checks(diagnostics)) => {
+            for d in &diagnostics {
+                let package = d.package.as_deref().unwrap_or("workspace");
+                status.line(
+                    Tone::Error,
+                    "error",
+                    &format!("[{}] {package}: {}", d.code.as_str(), d.message),
+                );
+                status.line(Tone::Note, "help", &d.hint);
+            }
+            return Err(ReleaseError::Checks(diagnostics).into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    summarize(&status, &report);
+    if let PublishFormat::Json = args.format {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &report).context("failed to write the result")?;
+        writeln!(out)?;
+    }
+    if report.is_success() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let failed: Vec<String> = report
+            .registries
+            .iter()
+            .flat_map(|r| {
+                r.crates
+                    .iter()
+                    .filter(|c| c.outcome == "failed" || c.outcome == "blocked")
+                    .map(move |c| format!("{} v{} on `{}`", c.name, c.version, r.registry))
+            })
+            .collect();
+        anyhow::bail!(
+            "{} crate(s) were not published: {}; run the same command again to resume",
+            failed.len(),
+            failed.join(", ")
+        )
+    }
+}
+
+fn registries(
+    names: Vec<String>,
+    index: Option<String>,
+    token: Option<String>,
+) -> Vec<convoy_index_client::RegistryRequest> {
+    let request =
+        |registry: Option<String>, index: Option<String>| convoy_index_client::RegistryRequest {
+            registry,
+            index,
+            token: token.clone(),
+        };
+    if let Some(index) = index {
+        return vec![request(None, Some(index))];
+    }
+    names.into_iter().map(|n| request(Some(n), None)).collect()
+}
+
+fn render(status: &mut Status, event: ReleaseEvent) {
+    match event {
+        ReleaseEvent::PreviousRun(prev) => {
+            let how = if prev.finished {
+                "finished"
+            } else {
+                "stopped before finishing"
+            };
+            status.line(
+                Tone::Note,
+                "Resuming",
+                &format!(
+                    "the run of {} {how}: {} published, {} failed",
+                    prev.run,
+                    prev.published.len(),
+                    prev.failures.len()
+                ),
+            );
+            for f in &prev.failures {
+                status.line(Tone::Note, "", &format!("previously failed: {f}"));
+            }
+        }
+        ReleaseEvent::Planned {
+            registry,
+            packages,
+            waves,
+        } => status.line(
+            Tone::Ok,
+            "Planning",
+            &format!(
+                "{} crates in {waves} waves for `{registry}`",
+                packages.len()
+            ),
+        ),
+        ReleaseEvent::Warning(d) => status.line(
+            Tone::Warn,
+            "warning",
+            &format!(
+                "[{}] {}: {}",
+                d.code.as_str(),
+                d.package.as_deref().unwrap_or("workspace"),
+                d.message
+            ),
+        ),
+        ReleaseEvent::Packaging { registry, count } => status.line(
+            Tone::Ok,
+            "Packaging",
+            &format!("{count} crates for `{registry}`"),
+        ),
+        ReleaseEvent::Packaged { krate, .. } => {
+            status.line(
+                Tone::Ok,
+                "Packaged",
+                &format!("{} v{} ({})", krate.name, krate.version, &krate.cksum[..12]),
+            );
+            for change in &krate.changes {
+                status.line(Tone::Note, "note", &format!("{}: {change}", krate.name));
+            }
+        }
+        ReleaseEvent::Verify { event, .. } => match event {
+            VerifyEvent::Started {
+                name,
+                version,
+                index,
+                total,
+            } => {
+                if index == 0 {
+                    status.start_bar("Verifying", total as u64);
+                }
+                status.line(Tone::Ok, "Verifying", &format!("{name} v{version}"));
+                status.bar_message(&format!("{name} v{version}"));
+            }
+            VerifyEvent::Testing { name, version } => {
+                status.line(Tone::Ok, "Testing", &format!("{name} v{version}"))
+            }
+            VerifyEvent::Finished { .. } => status.bar_step(),
+            _ => {}
+        },
+        ReleaseEvent::Upload { registry, event } => render_upload(status, &registry, event),
+        _ => {}
+    }
+}
+
+fn render_upload(status: &mut Status, registry: &str, event: UploadEvent) {
+    match event {
+        UploadEvent::Uploading {
+            name,
+            version,
+            attempt,
+        } => {
+            let again = if attempt > 1 {
+                format!(" (attempt {attempt})")
+            } else {
+                String::new()
+            };
+            status.line(
+                Tone::Ok,
+                "Uploading",
+                &format!("{name} v{version} to `{registry}`{again}"),
+            );
+        }
+        UploadEvent::Published { name, version } => status.line(
+            Tone::Ok,
+            "Published",
+            &format!("{name} v{version} at `{registry}`"),
+        ),
+        UploadEvent::Skipped { name, version } => status.line(
+            Tone::Note,
+            "Skipped",
+            &format!("{name} v{version}, already on `{registry}` with identical content"),
+        ),
+        UploadEvent::DryRun { name, version } => status.line(
+            Tone::Warn,
+            "Would upload",
+            &format!("{name} v{version} to `{registry}` (dry run)"),
+        ),
+        UploadEvent::Paced {
+            name,
+            version,
+            wait,
+        } => status.line(
+            Tone::Note,
+            "Pacing",
+            &format!(
+                "{name} v{version} for {}s (registry rate limits)",
+                wait.as_secs()
+            ),
+        ),
+        UploadEvent::Retrying {
+            name,
+            version,
+            reason,
+            after,
+        } => status.line(
+            Tone::Warn,
+            "Retrying",
+            &format!("{name} v{version} in {:.1}s: {reason}", after.as_secs_f64()),
+        ),
+        UploadEvent::Failed {
+            name,
+            version,
+            reason,
+        } => status.line(
+            Tone::Error,
+            "Failed",
+            &format!("{name} v{version}: {reason}"),
+        ),
+        UploadEvent::Blocked { name, version, by } => status.line(
+            Tone::Warn,
+            "Blocked",
+            &format!("{name} v{version}, waits for {}", by.join(", ")),
+        ),
+        _ => {}
+    }
+}
+
+fn summarize(status: &Status, report: &ReleaseReport) {
+    for r in &report.registries {
+        let count = |o: &str| r.crates.iter().filter(|c| c.outcome == o).count();
+        status.line(
+            Tone::Ok,
+            "Finished",
+            &format!(
+                "`{}`: {} published, {} skipped, {} failed, {} blocked{}",
+                r.registry,
+                count("published"),
+                count("skipped"),
+                count("failed"),
+                count("blocked"),
+                if report.dry_run {
+                    format!(", {} would be uploaded (dry run)", count("dry-run"))
+                } else {
+                    String::new()
+                }
+            ),
+        );
+    }
+}

@@ -1,0 +1,29 @@
+//! The release engine behind `cargo convoy publish`.
+//!
+//! One call runs the whole pipeline, each step visible through
+//! [`ReleaseEvent`]s:
+//!
+//! 1. **plan**: load the workspace, select and order it (`convoy-workspace`);
+//! 2. **check**: the preflight checks (`convoy-plan`); errors stop here;
+//! 3. **package**: the user's cargo packages every crate, and Convoy points
+//!    sibling references at each target registry (`convoy-package`);
+//! 4. **verify**: every crate builds from its packaged bytes against an
+//!    overlay of the local packages over the target registry
+//!    (`convoy-verify`). Nothing is uploaded unless every crate of every
+//!    registry verifies;
+//! 5. **upload**: concurrently as the graph allows, waiting for index
+//!    visibility, with retries, pacing and skip-if-identical
+//!    (`convoy-upload`), one registry after another so a failure on one
+//!    cannot touch the next.
+//!
+//! Resuming needs no state: a rerun packages the same bytes, finds the
+//! versions already published with identical checksums, and skips them. The
+//! [`Journal`] records each run so the rerun can say what happened before.
+
+mod journal;
+mod publish;
+
+pub use journal::{Journal, JournalEntry, PreviousRun};
+pub use publish::{
+    CrateResult, PublishOptions, RegistryResult, ReleaseError, ReleaseEvent, ReleaseReport, publish,
+};

@@ -1,0 +1,624 @@
+//! `cargo convoy publish`, as one library call.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use convoy_index_client::{RegistryRequest, RegistryTarget, ResolveError};
+use convoy_package::{PackageError, PackageOptions, PackagedCrate, TargetRegistry};
+use convoy_plan::{CheckContext, Diagnostic, FileList, Severity, run_checks};
+use convoy_upload::{CrateOutcome, UploadEvent, UploadOptions, UploadReport};
+use convoy_verify::{Overlay, Upstream, VerifyError, VerifyEvent, VerifyMode, VerifyOptions};
+use convoy_workspace::{LoadError, OrderError, PublishOrder, SelectError, Selection};
+use serde::Serialize;
+
+use crate::journal::{Journal, PreviousRun};
+
+/// What to release, where, and how.
+#[derive(Debug, Clone)]
+pub struct PublishOptions {
+    /// `--manifest-path`.
+    pub manifest_path: Option<PathBuf>,
+    /// `-p` / `--exclude`.
+    pub selection: Selection,
+    /// One entry per `--registry` (or `--index`); empty means the registry
+    /// `cargo publish` would pick.
+    pub registries: Vec<RegistryRequest>,
+    /// `--verify`.
+    pub verify: VerifyMode,
+    /// `--verify-tests`: also run each package's tests from its packaged
+    /// sources.
+    pub verify_tests: bool,
+    /// `-j`: parallel uploads (and cargo's jobs when verifying).
+    pub jobs: Option<usize>,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--allow-dirty`, passed to cargo.
+    pub allow_dirty: bool,
+    /// How long to wait for each upload to show in the index.
+    pub visibility_timeout: Duration,
+    /// `--features`, `--all-features`, `--no-default-features`, applied when
+    /// verifying.
+    pub features: Vec<String>,
+    /// `--all-features`.
+    pub all_features: bool,
+    /// `--no-default-features`.
+    pub no_default_features: bool,
+    /// `--target-dir`; cargo's default (`target/` or `CARGO_TARGET_DIR`)
+    /// otherwise.
+    pub target_dir: Option<PathBuf>,
+}
+
+/// Progress, for the CLI's status lines and progress bars.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ReleaseEvent {
+    /// What the last run recorded, when it did not finish cleanly.
+    PreviousRun(PreviousRun),
+    /// The release order is known.
+    Planned {
+        /// Registry label.
+        registry: String,
+        /// Packages in publish order.
+        packages: Vec<(String, String)>,
+        /// Number of waves.
+        waves: usize,
+    },
+    /// A check found a warning (errors stop the release and come back as
+    /// [`ReleaseError::Checks`]).
+    Warning(Diagnostic),
+    /// `cargo package` is running.
+    Packaging {
+        /// Registry label.
+        registry: String,
+        /// How many crates.
+        count: usize,
+    },
+    /// A crate is packaged.
+    Packaged {
+        /// Registry label.
+        registry: String,
+        /// The result, with Convoy's manifest changes.
+        krate: Box<PackagedCrate>,
+    },
+    /// Verification progress.
+    Verify {
+        /// Registry label.
+        registry: String,
+        /// What happened.
+        event: VerifyEvent,
+    },
+    /// Upload progress.
+    Upload {
+        /// Registry label.
+        registry: String,
+        /// What happened.
+        event: UploadEvent,
+    },
+}
+
+/// Why a release stopped before or during its work. Per-crate upload
+/// failures are not errors here: they are in the [`ReleaseReport`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReleaseError {
+    /// The workspace could not be read.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// `-p`/`--exclude` named something wrong.
+    #[error(transparent)]
+    Select(#[from] SelectError),
+    /// Normal or build dependencies form a cycle.
+    #[error(transparent)]
+    Order(#[from] OrderError),
+    /// A `--registry` could not be resolved.
+    #[error(transparent)]
+    Registry(#[from] ResolveError),
+    /// The preflight checks found errors.
+    #[error("{} preflight check(s) failed, nothing was packaged or uploaded", .0.len())]
+    Checks(Vec<Diagnostic>),
+    /// Packaging failed.
+    #[error("packaging for `{registry}` failed, nothing was uploaded")]
+    Package {
+        /// Registry label.
+        registry: String,
+        /// The cause.
+        #[source]
+        source: PackageError,
+    },
+    /// A crate did not verify.
+    #[error("verification for `{registry}` failed, nothing was uploaded")]
+    Verify {
+        /// Registry label.
+        registry: String,
+        /// The cause, naming the crate.
+        #[source]
+        source: Box<VerifyError>,
+    },
+    /// A package's `Cargo.lock` could not be resolved against the target.
+    #[error("resolving lock files for `{registry}` failed, nothing was uploaded")]
+    Lock {
+        /// Registry label.
+        registry: String,
+        /// The cause, naming the crate.
+        #[source]
+        source: Box<VerifyError>,
+    },
+    /// The overlay registry for packaging or verification could not start.
+    #[error("could not start the verification overlay for `{registry}`")]
+    Overlay {
+        /// Registry label.
+        registry: String,
+        /// The cause.
+        #[source]
+        source: Box<VerifyError>,
+    },
+    /// Nothing to do: every member is `publish = false` or excluded.
+    #[error("no packages selected to publish")]
+    NothingSelected,
+}
+
+/// The result document of `--format json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseReport {
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// What the previous run recorded, if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_run: Option<PreviousRun>,
+    /// One entry per registry, in the order given.
+    pub registries: Vec<RegistryResult>,
+}
+
+impl ReleaseReport {
+    /// Whether every crate reached every registry (or would, in a dry run).
+    pub fn is_success(&self) -> bool {
+        self.registries.iter().all(|r| {
+            r.crates
+                .iter()
+                .all(|c| c.outcome != "failed" && c.outcome != "blocked")
+        })
+    }
+}
+
+/// One registry's part of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegistryResult {
+    /// The registry's name, or its index URL.
+    pub registry: String,
+    /// Its index URL.
+    pub index: String,
+    /// One entry per crate, in publish order.
+    pub crates: Vec<CrateResult>,
+}
+
+/// One crate on one registry.
+#[derive(Debug, Clone, Serialize)]
+pub struct CrateResult {
+    /// Crate name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// `published`, `skipped`, `failed`, `blocked` or `dry-run`.
+    pub outcome: &'static str,
+    /// Why it failed or was blocked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// sha256 of the `.crate`.
+    pub cksum: String,
+    /// The `.crate` that was verified and uploaded.
+    pub crate_file: PathBuf,
+    /// Convoy's changes to the packaged manifest.
+    pub changes: Vec<String>,
+    /// `PUT`s sent, retries included.
+    pub attempts: u32,
+}
+
+struct Prepared {
+    target: RegistryTarget,
+    label: String,
+    packages: Vec<PackagedCrate>,
+}
+
+/// Runs the whole release. Per-crate failures are in the report; an `Err`
+/// means the release stopped before uploading anything (or could not
+/// start).
+pub fn publish(
+    opts: &PublishOptions,
+    observer: &mut dyn FnMut(ReleaseEvent),
+) -> Result<ReleaseReport, ReleaseError> {
+    let ws = convoy_workspace::load(opts.manifest_path.as_deref())?;
+    let selected = convoy_workspace::select(&ws, &opts.selection)?;
+    if selected.is_empty() {
+        return Err(ReleaseError::NothingSelected);
+    }
+    let order = PublishOrder::new(&selected)?;
+    let members: Vec<&convoy_workspace::Member> = order
+        .packages
+        .iter()
+        .filter_map(|o| selected.iter().copied().find(|m| m.name == o.name))
+        .collect();
+    let target_dir = opts
+        .target_dir
+        .clone()
+        .or_else(|| std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| ws.root.join("target"));
+    let convoy_dir = target_dir.join("convoy");
+
+    let journal = Journal::open(&convoy_dir).ok();
+    let previous_run = journal.as_ref().and_then(Journal::previous_run);
+    if let Some(prev) = previous_run
+        .as_ref()
+        .filter(|p| !p.finished || !p.failures.is_empty())
+    {
+        observer(ReleaseEvent::PreviousRun(prev.clone()));
+    }
+    let record =
+        |event: &str, registry: Option<&str>, pkg: Option<(&str, &str)>, detail: Option<String>| {
+            if let Some(j) = &journal {
+                // The journal explains; it never decides. A write failure must
+                // not stop a release.
+                let _ = j.record(event, registry, pkg, detail);
+            }
+        };
+    record(
+        "started",
+        None,
+        None,
+        opts.dry_run.then(|| "dry run".into()),
+    );
+
+    let requests = if opts.registries.is_empty() {
+        vec![RegistryRequest::default()]
+    } else {
+        opts.registries.clone()
+    };
+    let targets = requests
+        .iter()
+        .map(|r| convoy_index_client::resolve_registry(r, &ws.root))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    // Checks for every registry first: a problem anywhere stops everything.
+    let files: BTreeMap<String, FileList> = members
+        .iter()
+        .map(|m| (m.name.clone(), convoy_plan::ops::file_list(&ws, m)))
+        .collect();
+    let mut errors = Vec::new();
+    for target in &targets {
+        let diagnostics = run_checks(&CheckContext {
+            workspace: &ws,
+            selected: &members,
+            target,
+            files: &files,
+        });
+        let report = convoy_plan::CheckReport::new(&ws.convoy_metadata, members.len(), diagnostics);
+        for d in report.diagnostics {
+            match d.severity {
+                Severity::Error => errors.push(d),
+                _ => observer(ReleaseEvent::Warning(d)),
+            }
+        }
+    }
+    if !errors.is_empty() {
+        record(
+            "failed",
+            None,
+            None,
+            Some(format!("{} preflight check(s) failed", errors.len())),
+        );
+        return Err(ReleaseError::Checks(errors));
+    }
+
+    // Package and verify for every registry before the first upload.
+    let mut prepared = Vec::new();
+    for target in targets {
+        let label = target.label().to_owned();
+        observer(ReleaseEvent::Planned {
+            registry: label.clone(),
+            packages: members
+                .iter()
+                .map(|m| (m.name.clone(), m.version.to_string()))
+                .collect(),
+            waves: order.wave_count(),
+        });
+        let packages = package_for(&ws, &members, &target, &label, &target_dir, opts, observer)
+            .inspect_err(|e| record("failed", Some(&label), None, Some(error_chain(e))))?;
+        for p in &packages {
+            record(
+                "packaged",
+                Some(&label),
+                Some((&p.name, &p.version)),
+                Some(p.cksum.clone()),
+            );
+        }
+        verify_for(&packages, &target, &label, &target_dir, opts, observer)
+            .inspect_err(|e| record("failed", Some(&label), None, Some(error_chain(e))))?;
+        prepared.push(Prepared {
+            target,
+            label,
+            packages,
+        });
+    }
+
+    let mut registries = Vec::new();
+    for p in &prepared {
+        let upload_opts = UploadOptions {
+            jobs: opts.jobs.unwrap_or(4).max(1),
+            dry_run: opts.dry_run,
+            visibility_timeout: opts.visibility_timeout,
+            ..UploadOptions::default()
+        };
+        let label = p.label.clone();
+        let report = {
+            let forward = |event: UploadEvent| {
+                record_upload(&record, &label, &event);
+                observer(ReleaseEvent::Upload {
+                    registry: label.clone(),
+                    event,
+                });
+            };
+            upload_with(&p.target, &p.packages, &upload_opts, forward)
+        };
+        registries.push(registry_result(p, &report));
+    }
+    record("finished", None, None, None);
+    Ok(ReleaseReport {
+        dry_run: opts.dry_run,
+        previous_run,
+        registries,
+    })
+}
+
+/// Runs the upload with an observer that may borrow the caller's state; the
+/// upload library wants a `Sync` callback, so events are funnelled through
+/// a channel and replayed here on the calling thread.
+fn upload_with(
+    target: &RegistryTarget,
+    packages: &[PackagedCrate],
+    opts: &UploadOptions,
+    mut observer: impl FnMut(UploadEvent),
+) -> UploadReport {
+    let (tx, rx) = std::sync::mpsc::channel::<UploadEvent>();
+    std::thread::scope(|scope| {
+        let handle = scope.spawn(move || {
+            let send = move |e: UploadEvent| {
+                let _ = tx.send(e);
+            };
+            convoy_upload::upload_blocking(target, packages, opts, &send)
+        });
+        for event in rx {
+            observer(event);
+        }
+        handle.join().unwrap_or_else(|_| UploadReport {
+            registry: target.label().to_owned(),
+            dry_run: opts.dry_run,
+            crates: Vec::new(),
+        })
+    })
+}
+
+fn record_upload(
+    record: &impl Fn(&str, Option<&str>, Option<(&str, &str)>, Option<String>),
+    label: &str,
+    event: &UploadEvent,
+) {
+    match event {
+        UploadEvent::Published { name, version } => {
+            record("published", Some(label), Some((name, version)), None)
+        }
+        UploadEvent::Skipped { name, version } => {
+            record("skipped", Some(label), Some((name, version)), None)
+        }
+        UploadEvent::Failed {
+            name,
+            version,
+            reason,
+        } => record(
+            "failed",
+            Some(label),
+            Some((name, version)),
+            Some(reason.clone()),
+        ),
+        UploadEvent::Blocked { name, version, by } => record(
+            "blocked",
+            Some(label),
+            Some((name, version)),
+            Some(format!("waits for {}", by.join(", "))),
+        ),
+        _ => {}
+    }
+}
+
+fn package_for(
+    ws: &convoy_workspace::Workspace,
+    members: &[&convoy_workspace::Member],
+    target: &RegistryTarget,
+    label: &str,
+    target_dir: &Path,
+    opts: &PublishOptions,
+    observer: &mut dyn FnMut(ReleaseEvent),
+) -> Result<Vec<PackagedCrate>, ReleaseError> {
+    observer(ReleaseEvent::Packaging {
+        registry: label.to_owned(),
+        count: members.len(),
+    });
+    let packaged = convoy_package::package(&PackageOptions {
+        workspace: ws,
+        members: members.to_vec(),
+        target: TargetRegistry {
+            index_url: target.index.clone(),
+            is_crates_io: target.is_crates_io(),
+            name: target.name.clone(),
+        },
+        target_dir: target_dir.to_owned(),
+        out_dir: target_dir.join("convoy").join(sanitize(label)),
+        allow_dirty: opts.allow_dirty,
+        cargo_config: Vec::new(),
+        cargo_flags: Vec::new(),
+    })
+    .map_err(|source| ReleaseError::Package {
+        registry: label.to_owned(),
+        source,
+    })?;
+    let packaged = lock_for(packaged, target, label, target_dir, opts)?;
+    for p in &packaged {
+        observer(ReleaseEvent::Packaged {
+            registry: label.to_owned(),
+            krate: Box::new(p.clone()),
+        });
+    }
+    Ok(packaged)
+}
+
+/// Gives every package the `Cargo.lock` it ships with, in publish order: each
+/// lock is resolved against an overlay holding the siblings finalized so
+/// far, so it names the target registry and the checksums of the very files
+/// that will be uploaded. A new overlay starts only when a package needs a
+/// sibling the current one lacks, which is once per wave.
+fn lock_for(
+    packages: Vec<PackagedCrate>,
+    target: &RegistryTarget,
+    label: &str,
+    target_dir: &Path,
+    opts: &PublishOptions,
+) -> Result<Vec<PackagedCrate>, ReleaseError> {
+    let selected: BTreeSet<String> = packages.iter().map(|p| p.name.clone()).collect();
+    let vopts = verify_options(label, target_dir, opts);
+    let mut done: Vec<PackagedCrate> = Vec::with_capacity(packages.len());
+    let mut overlay: Option<(Overlay, BTreeSet<String>)> = None;
+    let lock_error = |source| ReleaseError::Lock {
+        registry: label.to_owned(),
+        source: Box::new(source),
+    };
+    for pkg in packages {
+        let ready = overlay.as_ref().is_some_and(|(_, has)| {
+            pkg.local_deps
+                .iter()
+                .all(|d| has.contains(d) || !selected.contains(d))
+        });
+        if !ready {
+            let started = Overlay::start(Upstream::from(target), &done).map_err(lock_error)?;
+            overlay = Some((started, done.iter().map(|p| p.name.clone()).collect()));
+        }
+        let Some((current, _)) = &overlay else {
+            continue;
+        };
+        let lock = convoy_verify::generate_lockfile(&pkg, current, &vopts).map_err(lock_error)?;
+        let locked =
+            convoy_package::with_lockfile(&pkg, &lock).map_err(|source| ReleaseError::Package {
+                registry: label.to_owned(),
+                source,
+            })?;
+        done.push(locked);
+    }
+    Ok(done)
+}
+
+fn verify_options(label: &str, target_dir: &Path, opts: &PublishOptions) -> VerifyOptions {
+    VerifyOptions {
+        mode: opts.verify,
+        run_tests: opts.verify_tests,
+        target_dir: target_dir.to_owned(),
+        work_dir: target_dir
+            .join("convoy")
+            .join(sanitize(label))
+            .join("verify"),
+        jobs: opts.jobs.map(|j| j as u32),
+        features: opts.features.clone(),
+        all_features: opts.all_features,
+        no_default_features: opts.no_default_features,
+        env: Vec::new(),
+    }
+}
+
+fn verify_for(
+    packages: &[PackagedCrate],
+    target: &RegistryTarget,
+    label: &str,
+    target_dir: &Path,
+    opts: &PublishOptions,
+    observer: &mut dyn FnMut(ReleaseEvent),
+) -> Result<(), ReleaseError> {
+    if opts.verify == VerifyMode::None {
+        return Ok(());
+    }
+    let overlay = Overlay::start(Upstream::from(target), packages).map_err(|source| {
+        ReleaseError::Overlay {
+            registry: label.to_owned(),
+            source: Box::new(source),
+        }
+    })?;
+    let verify_opts = verify_options(label, target_dir, opts);
+    let mut forward = |event: VerifyEvent| {
+        observer(ReleaseEvent::Verify {
+            registry: label.to_owned(),
+            event,
+        })
+    };
+    convoy_verify::verify(packages, &overlay, &verify_opts, &mut forward).map_err(|source| {
+        ReleaseError::Verify {
+            registry: label.to_owned(),
+            source: Box::new(source),
+        }
+    })
+}
+
+fn registry_result(p: &Prepared, report: &UploadReport) -> RegistryResult {
+    let crates = p
+        .packages
+        .iter()
+        .map(|pkg| {
+            let entry = report.get(&pkg.name);
+            let (outcome, reason) = match entry.map(|e| &e.outcome) {
+                Some(CrateOutcome::Published) => ("published", None),
+                Some(CrateOutcome::Skipped) => ("skipped", None),
+                Some(CrateOutcome::DryRun) => ("dry-run", None),
+                Some(CrateOutcome::Failed { reason }) => ("failed", Some(reason.clone())),
+                Some(CrateOutcome::Blocked { by }) => {
+                    ("blocked", Some(format!("waits for {}", by.join(", "))))
+                }
+                Some(_) | None => ("failed", Some("no upload result".to_owned())),
+            };
+            CrateResult {
+                name: pkg.name.clone(),
+                version: pkg.version.clone(),
+                outcome,
+                reason,
+                cksum: pkg.cksum.clone(),
+                crate_file: pkg.path.clone(),
+                changes: pkg.changes.clone(),
+                attempts: entry.map(|e| e.attempts).unwrap_or(0),
+            }
+        })
+        .collect();
+    RegistryResult {
+        registry: p.label.clone(),
+        index: p.target.index.clone(),
+        crates,
+    }
+}
+
+/// A registry label as a directory name.
+fn sanitize(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
