@@ -268,10 +268,18 @@ pub fn publish(
         opts.dry_run.then(|| "dry run".into()),
     );
 
-    let requests = if opts.registries.is_empty() {
-        vec![RegistryRequest::default()]
-    } else {
+    let requests = if !opts.registries.is_empty() {
         opts.registries.clone()
+    } else if let Some(names) = metadata_registries(&ws.convoy_metadata) {
+        names
+            .into_iter()
+            .map(|name| RegistryRequest {
+                registry: Some(name),
+                ..RegistryRequest::default()
+            })
+            .collect()
+    } else {
+        vec![RegistryRequest::default()]
     };
     let targets = requests
         .iter()
@@ -621,4 +629,15 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cause = c.source();
     }
     out
+}
+
+/// `[workspace.metadata.convoy] registries = ["a", "b"]`: the registries a
+/// release goes to when no `--registry` is given.
+fn metadata_registries(convoy: &serde_json::Value) -> Option<Vec<String>> {
+    let list = convoy.get("registries")?.as_array()?;
+    let names: Vec<String> = list
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    (!names.is_empty()).then_some(names)
 }

@@ -43,7 +43,9 @@ pub fn exec(args: PublishArgs) -> anyhow::Result<ExitCode> {
         target_dir: args.target_dir,
     };
     let mut status = Status::new();
-    let result = convoy_release::publish(&opts, &mut |event| render(&mut status, event));
+    let mut progress = Progress::default();
+    let result =
+        convoy_release::publish(&opts, &mut |event| render(&mut status, &mut progress, event));
     status.finish_bar();
     let report = match result {
         Ok(report) => report,
@@ -105,7 +107,15 @@ fn registries(
     names.into_iter().map(|n| request(Some(n), None)).collect()
 }
 
-fn render(status: &mut Status, event: ReleaseEvent) {
+/// What the renderer remembers between events: how many crates an upload
+/// bar counts, and whether it is showing.
+#[derive(Default)]
+struct Progress {
+    crates: u64,
+    uploading: Option<String>,
+}
+
+fn render(status: &mut Status, progress: &mut Progress, event: ReleaseEvent) {
     match event {
         ReleaseEvent::PreviousRun(prev) => {
             let how = if prev.finished {
@@ -183,7 +193,24 @@ fn render(status: &mut Status, event: ReleaseEvent) {
             VerifyEvent::Finished { .. } => status.bar_step(),
             _ => {}
         },
-        ReleaseEvent::Upload { registry, event } => render_upload(status, &registry, event),
+        ReleaseEvent::Upload { registry, event } => {
+            if progress.uploading.as_deref() != Some(registry.as_str()) {
+                progress.uploading = Some(registry.clone());
+                status.start_bar("Uploading", progress.crates);
+            }
+            let done = matches!(
+                event,
+                UploadEvent::Published { .. }
+                    | UploadEvent::Skipped { .. }
+                    | UploadEvent::DryRun { .. }
+                    | UploadEvent::Failed { .. }
+                    | UploadEvent::Blocked { .. }
+            );
+            render_upload(status, &registry, event);
+            if done {
+                status.bar_step();
+            }
+        }
         _ => {}
     }
 }

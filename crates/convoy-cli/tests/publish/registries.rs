@@ -85,3 +85,17 @@ fn one_release_to_two_registries() {
     );
     assert_eq!(printed, "2");
 }
+
+#[test]
+fn workspace_metadata_names_the_registries() {
+    let fx = Fixture::new(&[]);
+    let ws = WorkspaceBuilder::new()
+        .workspace_toml("[workspace.metadata.convoy]\nregistries = [\"convoy\"]\n")
+        .package(member("md-a", &[]));
+    let root = fx.workspace("metadata", &ws);
+    let out = fx.convoy(&root, &["publish", "--verify", "none"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("for `convoy`"), "{stderr}");
+    assert!(index_lines(&fx.server, "md-a").is_some());
+}
