@@ -10,6 +10,7 @@
 //! - [`api`]: the other Web API requests and responses.
 //! - [`name`]: crates.io's crate-name rules and canonical form.
 //! - [`scope`]: token scopes and crate globs.
+//! - [`staging`]: Convoy's staged-release extension.
 #![deny(missing_docs)]
 
 pub mod api;
@@ -17,5 +18,6 @@ pub mod index;
 pub mod name;
 pub mod publish;
 pub mod scope;
+pub mod staging;
 
 pub use name::{CrateName, InvalidCrateName};
