@@ -36,12 +36,21 @@ impl App {
         }
     }
 
-    /// For reads: a token is needed only on a private registry.
-    pub(crate) async fn authorize_read(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+    /// For reads: a token is needed only on a private registry. On a public
+    /// one a presented token is still read, because a stage token changes
+    /// what the index shows; a bad one there is ignored, as cargo never
+    /// sends one.
+    pub(crate) async fn authorize_read(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<AuthenticatedToken>, ApiError> {
         if self.settings.auth_required {
-            self.authenticate(headers).await?;
+            return self.authenticate(headers).await.map(Some);
         }
-        Ok(())
+        if headers.contains_key(header::AUTHORIZATION) {
+            return Ok(self.authenticate(headers).await.ok());
+        }
+        Ok(None)
     }
 }
 

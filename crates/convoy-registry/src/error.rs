@@ -12,6 +12,8 @@ use convoy_store::StoreError;
 pub struct ApiError {
     status: StatusCode,
     detail: String,
+    /// Further problems, each shown as its own `detail`.
+    more: Vec<String>,
     /// For 401: where a user can get a token.
     login_url: Option<String>,
     /// For 429: seconds until a retry may succeed.
@@ -24,8 +26,23 @@ impl ApiError {
         Self {
             status,
             detail: detail.into(),
+            more: Vec::new(),
             login_url: None,
             retry_after: None,
+        }
+    }
+
+    /// Several problems at once, one `detail` each (a rejected commit names
+    /// every crate's problem, not just the first).
+    pub fn many(status: StatusCode, mut details: Vec<String>) -> Self {
+        let first = if details.is_empty() {
+            String::new()
+        } else {
+            details.remove(0)
+        };
+        Self {
+            more: details,
+            ..Self::new(status, first)
         }
     }
 
@@ -86,8 +103,16 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         let status = match &e {
-            StoreError::VersionExists { .. } | StoreError::NameConflict { .. } => {
-                StatusCode::CONFLICT
+            StoreError::VersionExists { .. }
+            | StoreError::NameConflict { .. }
+            | StoreError::VersionStaged { .. }
+            | StoreError::VersionBurnt { .. }
+            | StoreError::StageNotOpen { .. } => StatusCode::CONFLICT,
+            StoreError::StageNotFound { .. } | StoreError::ReleaseNotFound { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            StoreError::CommitRejected { problems } => {
+                return Self::many(StatusCode::BAD_REQUEST, problems.clone());
             }
             StoreError::NotOwner { .. } | StoreError::MissingScope { .. } => StatusCode::FORBIDDEN,
             StoreError::CrateNotFound { .. }
@@ -104,8 +129,13 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response =
-            (self.status, axum::Json(ErrorResponse::single(self.detail))).into_response();
+        let mut body = ErrorResponse::single(self.detail);
+        body.errors.extend(
+            self.more
+                .into_iter()
+                .map(|detail| convoy_protocol::api::ErrorDetail { detail }),
+        );
+        let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(url) = self.login_url
             && let Ok(value) = HeaderValue::from_str(&format!("Cargo login_url=\"{url}\""))
         {

@@ -80,6 +80,26 @@ impl App {
     }
 }
 
+impl App {
+    /// Discards expired stages now and then every minute, so reservations
+    /// of abandoned releases do not outlive their expiry by long. Needs a
+    /// Tokio runtime.
+    pub fn spawn_maintenance(&self) -> tokio::task::JoinHandle<()> {
+        let store = Arc::clone(&self.store);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                match store.expire_stages().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(stages = n, "expired stages discarded"),
+                    Err(e) => tracing::warn!(error = %e, "could not expire stages"),
+                }
+            }
+        })
+    }
+}
+
 /// The whole HTTP surface.
 pub fn router(app: App) -> Router {
     routes::router(app)

@@ -21,7 +21,7 @@ pub mod fs;
 pub mod sqlite;
 mod token;
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -29,6 +29,7 @@ use convoy_protocol::api::{Owner, SearchHit};
 use convoy_protocol::index::IndexPackage;
 use convoy_protocol::scope::{CrateGlob, EndpointScope};
 
+pub use convoy_protocol::staging::{Release, Stage, StageState, StagedCrate};
 pub use token::{TokenSecret, hash_token};
 
 /// A user's numeric id.
@@ -80,6 +81,8 @@ pub struct AuthenticatedToken {
     pub scopes: Vec<EndpointScope>,
     /// Allowed crates; empty means every crate.
     pub crates: Vec<CrateGlob>,
+    /// The stage this token uploads into, for a stage token.
+    pub stage: Option<String>,
 }
 
 impl AuthenticatedToken {
@@ -164,6 +167,52 @@ pub enum StoreError {
         /// The missing names.
         names: Vec<String>,
     },
+    /// The version is staged in an open stage.
+    #[error(
+        "crate version `{name}@{version}` is reserved by a staged release that has not been committed"
+    )]
+    VersionStaged {
+        /// Crate name.
+        name: String,
+        /// Version.
+        version: String,
+    },
+    /// The version was staged with other bytes and discarded.
+    #[error(
+        "crate version `{name}@{version}` was staged with different content and discarded; it can only be published with those exact bytes, bump the version instead"
+    )]
+    VersionBurnt {
+        /// Crate name.
+        name: String,
+        /// Version.
+        version: String,
+    },
+    /// No such stage, or not the caller's.
+    #[error("staged release `{id}` does not exist")]
+    StageNotFound {
+        /// The stage id.
+        id: String,
+    },
+    /// The stage was committed, aborted or expired.
+    #[error("staged release `{id}` is {state}, not open")]
+    StageNotOpen {
+        /// The stage id.
+        id: String,
+        /// Its state.
+        state: String,
+    },
+    /// A commit found problems; nothing changed.
+    #[error("the staged release cannot be committed: {}", .problems.join("; "))]
+    CommitRejected {
+        /// One sentence per problem, each naming its crate.
+        problems: Vec<String>,
+    },
+    /// No such release.
+    #[error("release `{id}` does not exist")]
+    ReleaseNotFound {
+        /// The release id.
+        id: String,
+    },
     /// Removing the last owner would orphan the crate.
     #[error("cannot remove every owner of crate `{name}`")]
     LastOwner {
@@ -241,6 +290,75 @@ pub trait Store: Send + Sync + 'static {
 
     /// How many times a version was downloaded.
     async fn download_count(&self, name: &str, version: &str) -> StoreResult<Option<u64>>;
+
+    /// Stages a version into the open stage `stage`: every publish rule
+    /// applies, the version's slot is reserved, and readers see nothing.
+    async fn stage_version(&self, version: NewVersion, stage: &str) -> StoreResult<PublishOutcome>;
+
+    /// Opens a stage for `creator`, whose stage token gets the publish scopes
+    /// and crate globs given; returns it with its token (the only copy).
+    async fn create_stage(
+        &self,
+        creator: &AuthenticatedToken,
+        ttl: Duration,
+    ) -> StoreResult<(StageRecord, TokenSecret)>;
+
+    /// A stage, whatever its state. Discards it first if it expired.
+    async fn stage(&self, id: &str) -> StoreResult<Option<StageRecord>>;
+
+    /// The open stages of `user`.
+    async fn open_stages(&self, user: UserId) -> StoreResult<Vec<StageRecord>>;
+
+    /// Moves an open stage's expiry to now + `ttl`.
+    async fn extend_stage(&self, id: &str, ttl: Duration) -> StoreResult<StageRecord>;
+
+    /// Validates the whole stage and publishes every version in one
+    /// transaction, as `actor`; on any problem nothing changes.
+    async fn commit_stage(&self, id: &str, actor: UserId) -> StoreResult<Release>;
+
+    /// Discards an open stage.
+    async fn abort_stage(&self, id: &str) -> StoreResult<StageRecord>;
+
+    /// Discards every open stage past its expiry; returns how many.
+    async fn expire_stages(&self) -> StoreResult<usize>;
+
+    /// The index file of `name` as the stage sees it: published versions
+    /// plus the ones staged in it. `None` when neither exists.
+    async fn stage_index_file(&self, stage: &str, name: &str) -> StoreResult<Option<Bytes>>;
+
+    /// The checksum of a version visible in the stage's view.
+    async fn stage_download(
+        &self,
+        stage: &str,
+        name: &str,
+        version: &str,
+    ) -> StoreResult<Option<String>>;
+
+    /// A committed release.
+    async fn release(&self, id: &str) -> StoreResult<Option<Release>>;
+
+    /// Yanks or restores every version of a release in one transaction, as
+    /// `actor`, who must own every crate.
+    async fn yank_release(&self, id: &str, yanked: bool, actor: UserId) -> StoreResult<Release>;
+}
+
+/// A stage as the store keeps it.
+#[derive(Debug, Clone)]
+pub struct StageRecord {
+    /// `stg_…`.
+    pub id: String,
+    /// Its creator.
+    pub user_id: UserId,
+    /// The creator's login.
+    pub login: String,
+    /// Its state.
+    pub state: StageState,
+    /// When it was created.
+    pub created_at: SystemTime,
+    /// When it expires (while open).
+    pub expires_at: SystemTime,
+    /// What was uploaded into it.
+    pub crates: Vec<StagedCrate>,
 }
 
 /// The `.crate` files, keyed by their lower-case sha256.

@@ -23,11 +23,11 @@ use sha2::{Digest, Sha256};
 
 use crate::token::{hashes_match, token_id};
 use crate::{
-    AuthenticatedToken, IndexFile, NewToken, NewVersion, PublishOutcome, Store, StoreError,
-    StoreResult, TokenSecret, UserId, hash_token,
+    AuthenticatedToken, IndexFile, NewToken, NewVersion, PublishOutcome, Release, StageRecord,
+    Store, StoreError, StoreResult, TokenSecret, UserId, hash_token,
 };
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -79,6 +79,28 @@ CREATE TABLE IF NOT EXISTS index_files (
 );
 ";
 
+/// Version 2: staged releases. A version row is `published`, `staged` (in
+/// an open stage, invisible) or `aborted` (its stage was discarded; the slot
+/// may be reused only with the same bytes). Stage tokens are ordinary token
+/// rows bound to a stage.
+const SCHEMA_V2: &str = "
+ALTER TABLE versions ADD COLUMN state TEXT NOT NULL DEFAULT 'published';
+ALTER TABLE versions ADD COLUMN stage_id TEXT;
+ALTER TABLE tokens ADD COLUMN stage_id TEXT;
+CREATE TABLE IF NOT EXISTS stages (
+    id TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    scopes TEXT NOT NULL,
+    crates TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    committed_at INTEGER,
+    committed_by INTEGER REFERENCES users(id)
+);
+CREATE INDEX IF NOT EXISTS versions_stage ON versions(stage_id);
+";
+
 /// How long buffered download counts may wait before they are written.
 const DOWNLOAD_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -94,6 +116,9 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     index_cache: RwLock<HashMap<String, IndexFile>>,
     downloads: Mutex<PendingDownloads>,
+    /// Fault injection for crash tests: how long a commit holds its
+    /// transaction open before committing.
+    commit_delay: Duration,
 }
 
 struct PendingDownloads {
@@ -148,6 +173,9 @@ impl SqliteStore {
             ))));
         }
         writer.execute_batch(SCHEMA).map_err(db)?;
+        if version < 2 {
+            writer.execute_batch(SCHEMA_V2).map_err(db)?;
+        }
         writer
             .pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(db)?;
@@ -162,8 +190,19 @@ impl SqliteStore {
                     counts: HashMap::new(),
                     since: Instant::now(),
                 }),
+                commit_delay: Duration::ZERO,
             }),
         })
+    }
+
+    /// Makes every stage commit hold its transaction open for `delay`
+    /// before committing. Only for crash tests, which need a kill to land
+    /// inside a commit; must be called before the store is shared.
+    pub fn with_commit_delay(mut self, delay: Duration) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.commit_delay = delay;
+        }
+        self
     }
 
     /// Writes buffered download counts. Call before shutting down.
@@ -217,9 +256,11 @@ fn render_index_file(
     tx: &Transaction<'_>,
     crate_id: i64,
     canonical: &str,
-) -> StoreResult<IndexFile> {
+) -> StoreResult<Option<IndexFile>> {
     let mut stmt = tx
-        .prepare_cached("SELECT line FROM versions WHERE crate_id = ?1 ORDER BY id")
+        .prepare_cached(
+            "SELECT line FROM versions WHERE crate_id = ?1 AND state = 'published' ORDER BY id",
+        )
         .map_err(db)?;
     let mut content = Vec::new();
     let rows = stmt
@@ -228,6 +269,13 @@ fn render_index_file(
     for line in rows {
         content.extend_from_slice(line.map_err(db)?.as_bytes());
         content.push(b'\n');
+    }
+    if content.is_empty() {
+        // Only staged or aborted versions: to readers the crate does not
+        // exist.
+        tx.execute("DELETE FROM index_files WHERE crate_id = ?1", [crate_id])
+            .map_err(db)?;
+        return Ok(None);
     }
     let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&content))[..32]);
     let modified = SystemTime::now();
@@ -242,11 +290,11 @@ fn render_index_file(
         params![crate_id, canonical, content, etag, ms],
     )
     .map_err(db)?;
-    Ok(IndexFile {
+    Ok(Some(IndexFile {
         content: Bytes::from(content),
         etag,
         last_modified: modified,
-    })
+    }))
 }
 
 /// The version's identity for uniqueness: build metadata does not count.
@@ -338,24 +386,50 @@ impl Inner {
         Ok(value)
     }
 
-    fn cache_index(&self, canonical: &str, file: &IndexFile) {
-        self.index_cache
+    fn cache_index(&self, canonical: &str, file: &Option<IndexFile>) {
+        self.swap_index_files(std::iter::once((canonical.to_owned(), file.clone())));
+    }
+
+    /// Replaces several index files under one lock acquisition, so a reader
+    /// sees all of them change or none: what makes a release commit atomic
+    /// for readers.
+    pub(super) fn swap_index_files(
+        &self,
+        files: impl IntoIterator<Item = (String, Option<IndexFile>)>,
+    ) {
+        let mut cache = self
+            .index_cache
             .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(canonical.to_owned(), file.clone());
+            .unwrap_or_else(PoisonError::into_inner);
+        for (canonical, file) in files {
+            match file {
+                Some(file) => cache.insert(canonical, file),
+                None => cache.remove(&canonical),
+            };
+        }
     }
 
     fn check_publish(&self, new: &NewVersion) -> StoreResult<PublishOutcome> {
-        self.read(|conn| validate_publish(conn, new).map(|(outcome, _)| outcome))
+        self.read(|conn| validate_publish(conn, new).map(|v| v.outcome))
     }
 
-    fn publish(&self, new: NewVersion) -> StoreResult<PublishOutcome> {
+    /// Publishes `new`, or stages it into `stage` (invisible until the
+    /// stage commits). Both paths run the same checks and the same insert.
+    pub(super) fn publish_into(
+        &self,
+        new: NewVersion,
+        stage: Option<&str>,
+    ) -> StoreResult<PublishOutcome> {
         let line = &new.line;
         let canonical = canonical_name(&line.name);
         let (outcome, _file) = self.write(
             |tx| {
-                let (outcome, existing) = validate_publish(tx, &new)?;
-                let crate_id = match existing {
+                staging::expire_due(tx)?;
+                if let Some(stage) = stage {
+                    staging::require_open(tx, stage)?;
+                }
+                let checked = validate_publish(tx, &new)?;
+                let crate_id = match checked.crate_id {
                     Some(id) => {
                         tx.execute(
                             "UPDATE crates SET description = ?2 WHERE id = ?1",
@@ -380,16 +454,35 @@ impl Inner {
                     }
                 };
                 let json = serde_json::to_string(line).map_err(StoreError::backend)?;
-                tx.execute(
-                    "INSERT INTO versions (crate_id, num, num_key, cksum, yanked, line, published_by, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![crate_id, line.vers, version_key(&line.vers), line.cksum, line.yanked, json, new.publisher, now_secs()],
-                )
-                .map_err(db)?;
-                let file = render_index_file(tx, crate_id, &canonical)?;
-                Ok((outcome, file))
+                let state = if stage.is_some() { "staged" } else { "published" };
+                if let Some(row) = checked.reuse_row {
+                    // The slot of an aborted stage, reused with the same bytes.
+                    tx.execute(
+                        "UPDATE versions SET num = ?2, line = ?3, yanked = 0, state = ?4, stage_id = ?5,
+                         published_by = ?6, created_at = ?7 WHERE id = ?1",
+                        params![row, line.vers, json, state, stage, new.publisher, now_secs()],
+                    )
+                    .map_err(db)?;
+                } else {
+                    tx.execute(
+                        "INSERT INTO versions (crate_id, num, num_key, cksum, yanked, line, published_by, created_at, state, stage_id)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                        params![crate_id, line.vers, version_key(&line.vers), line.cksum, line.yanked, json, new.publisher, now_secs(), state, stage],
+                    )
+                    .map_err(db)?;
+                }
+                let file = match stage {
+                    // Staging changes nothing a reader can see.
+                    Some(_) => return Ok((checked.outcome, None)),
+                    None => render_index_file(tx, crate_id, &canonical)?,
+                };
+                Ok((checked.outcome, Some(file)))
             },
-            |(_, file)| self.cache_index(&canonical, file),
+            |(_, file)| {
+                if let Some(file) = file {
+                    self.cache_index(&canonical, file);
+                }
+            },
         )?;
         Ok(outcome)
     }
@@ -440,7 +533,7 @@ impl Inner {
         let found: Option<(i64, String)> = self.read(|conn| {
             conn.prepare_cached(
                 "SELECT v.id, v.cksum FROM versions v JOIN crates c ON c.id = v.crate_id
-                 WHERE c.canonical = ?1 AND v.num = ?2",
+                 WHERE c.canonical = ?1 AND v.num = ?2 AND v.state = 'published'",
             )
             .map_err(db)?
             .query_row(params![canonical_name(name), version], |r| {
@@ -580,7 +673,8 @@ impl Inner {
         let exact = canonical_name(query);
         let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
         self.read(|conn| {
-            let filter = "(c.canonical LIKE ?1 ESCAPE '\\' OR c.description LIKE ?2 ESCAPE '\\')";
+            let filter = "(c.canonical LIKE ?1 ESCAPE '\\' OR c.description LIKE ?2 ESCAPE '\\')
+                AND EXISTS (SELECT 1 FROM versions p WHERE p.crate_id = c.id AND p.state = 'published')";
             let total: i64 = conn
                 .query_row(
                     &format!("SELECT COUNT(*) FROM crates c WHERE {filter}"),
@@ -624,11 +718,24 @@ impl Inner {
         let Some(id) = token_id(presented) else {
             return Ok(None);
         };
-        type Row = (i64, String, Vec<u8>, String, String, Option<i64>);
+        type Row = (
+            i64,
+            String,
+            Vec<u8>,
+            String,
+            String,
+            Option<i64>,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+        );
         let row: Option<Row> = self.read(|conn| {
             conn.prepare_cached(
-                "SELECT t.user_id, u.login, t.hash, t.scopes, t.crates, t.expires_at
-                 FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?1",
+                "SELECT t.user_id, u.login, t.hash, t.scopes, t.crates, t.expires_at, t.stage_id,
+                        s.state, s.expires_at
+                 FROM tokens t JOIN users u ON u.id = t.user_id
+                 LEFT JOIN stages s ON s.id = t.stage_id
+                 WHERE t.id = ?1",
             )
             .map_err(db)?
             .query_row([id], |r| {
@@ -639,18 +746,30 @@ impl Inner {
                     r.get(3)?,
                     r.get(4)?,
                     r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
                 ))
             })
             .optional()
             .map_err(db)
         })?;
-        let Some((user_id, login, hash, scopes, crates, expires_at)) = row else {
+        let Some((user_id, login, hash, scopes, crates, expires_at, stage, state, stage_expires)) =
+            row
+        else {
             return Ok(None);
         };
         if !hashes_match(presented, &hash) {
             return Ok(None);
         }
-        if expires_at.is_some_and(|t| t <= now_secs()) {
+        let now = now_secs();
+        if expires_at.is_some_and(|t| t <= now) {
+            return Ok(None);
+        }
+        // A stage token works only while its stage is open.
+        if stage.is_some()
+            && (state.as_deref() != Some("open") || stage_expires.is_none_or(|t| t <= now))
+        {
             return Ok(None);
         }
         Ok(Some(AuthenticatedToken {
@@ -660,6 +779,7 @@ impl Inner {
             crates: split_list(&crates)
                 .filter_map(|s| CrateGlob::new(s).ok())
                 .collect(),
+            stage,
         }))
     }
 
@@ -715,15 +835,21 @@ fn split_list(s: &str) -> impl Iterator<Item = &str> {
     s.split(',').filter(|p| !p.is_empty())
 }
 
+/// What [`validate_publish`] found.
+struct Checked {
+    outcome: PublishOutcome,
+    /// The existing crate, if any.
+    crate_id: Option<i64>,
+    /// The row of an aborted staged version with the same bytes, to reuse.
+    reuse_row: Option<i64>,
+}
+
 /// Every rule a publish must pass, read-only, so that the server can refuse
 /// before it writes a blob and the write transaction can re-check under the
-/// lock with the very same code. Returns the existing crate's id, if any.
-fn validate_publish(
-    conn: &Connection,
-    new: &NewVersion,
-) -> StoreResult<(PublishOutcome, Option<i64>)> {
+/// lock with the very same code.
+fn validate_publish(conn: &Connection, new: &NewVersion) -> StoreResult<Checked> {
     let line = &new.line;
-    let (outcome, existing) = match find_crate(conn, &line.name)? {
+    let checked = match find_crate(conn, &line.name)? {
         Some(krate) => {
             if krate.name != line.name {
                 return Err(StoreError::NameConflict {
@@ -737,18 +863,12 @@ fn validate_publish(
                 });
             }
             require_owner(conn, &krate, new.publisher)?;
-            let taken = conn
-                .prepare_cached("SELECT 1 FROM versions WHERE crate_id = ?1 AND num_key = ?2")
-                .map_err(db)?
-                .exists(params![krate.id, version_key(&line.vers)])
-                .map_err(db)?;
-            if taken {
-                return Err(StoreError::VersionExists {
-                    name: line.name.clone(),
-                    version: line.vers.clone(),
-                });
+            let reuse_row = check_slot(conn, krate.id, line)?;
+            Checked {
+                outcome: PublishOutcome::NewVersion,
+                crate_id: Some(krate.id),
+                reuse_row,
             }
-            (PublishOutcome::NewVersion, Some(krate.id))
         }
         None => {
             if !new.may_create {
@@ -757,11 +877,53 @@ fn validate_publish(
                     name: line.name.clone(),
                 });
             }
-            (PublishOutcome::NewCrate, None)
+            Checked {
+                outcome: PublishOutcome::NewCrate,
+                crate_id: None,
+                reuse_row: None,
+            }
         }
     };
     check_dependencies(conn, line, &canonical_name(&line.name))?;
-    Ok((outcome, existing))
+    Ok(checked)
+}
+
+/// Who holds the version's slot. A published or staged version holds it
+/// (a stage past its expiry no longer does); an aborted one lets the same
+/// bytes in again and nothing else, because clients may have cached what
+/// the staging view served.
+fn check_slot(conn: &Connection, crate_id: i64, line: &IndexPackage) -> StoreResult<Option<i64>> {
+    let row: Option<(i64, String, String, Option<i64>)> = conn
+        .prepare_cached(
+            "SELECT v.id, v.state, v.cksum, s.expires_at FROM versions v
+             LEFT JOIN stages s ON s.id = v.stage_id
+             WHERE v.crate_id = ?1 AND v.num_key = ?2",
+        )
+        .map_err(db)?
+        .query_row(params![crate_id, version_key(&line.vers)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .optional()
+        .map_err(db)?;
+    let Some((id, state, cksum, expires_at)) = row else {
+        return Ok(None);
+    };
+    let expired = expires_at.is_some_and(|t| t <= now_secs());
+    match state.as_str() {
+        "staged" if !expired => Err(StoreError::VersionStaged {
+            name: line.name.clone(),
+            version: line.vers.clone(),
+        }),
+        "aborted" | "staged" if cksum != line.cksum => Err(StoreError::VersionBurnt {
+            name: line.name.clone(),
+            version: line.vers.clone(),
+        }),
+        "aborted" | "staged" => Ok(Some(id)),
+        _ => Err(StoreError::VersionExists {
+            name: line.name.clone(),
+            version: line.vers.clone(),
+        }),
+    }
 }
 
 /// Every dependency on this registry must name a crate that exists here (or
@@ -786,7 +948,9 @@ fn check_dependencies(conn: &Connection, line: &IndexPackage, own: &str) -> Stor
 
 fn max_version(conn: &Connection, crate_id: i64) -> StoreResult<String> {
     let mut stmt = conn
-        .prepare_cached("SELECT num, yanked FROM versions WHERE crate_id = ?1")
+        .prepare_cached(
+            "SELECT num, yanked FROM versions WHERE crate_id = ?1 AND state = 'published'",
+        )
         .map_err(db)?;
     let versions = stmt
         .query_map([crate_id], |r| {
@@ -825,7 +989,7 @@ impl Store for SqliteStore {
     }
 
     async fn publish(&self, version: NewVersion) -> StoreResult<PublishOutcome> {
-        self.blocking(move |s| s.publish(version)).await
+        self.blocking(move |s| s.publish_into(version, None)).await
     }
 
     async fn set_yanked(
@@ -887,6 +1051,77 @@ impl Store for SqliteStore {
         self.blocking(move |s| s.download_count(&name, &version))
             .await
     }
+
+    async fn stage_version(&self, version: NewVersion, stage: &str) -> StoreResult<PublishOutcome> {
+        let stage = stage.to_owned();
+        self.blocking(move |s| s.publish_into(version, Some(&stage)))
+            .await
+    }
+
+    async fn create_stage(
+        &self,
+        creator: &AuthenticatedToken,
+        ttl: Duration,
+    ) -> StoreResult<(StageRecord, TokenSecret)> {
+        let creator = creator.clone();
+        self.blocking(move |s| s.create_stage(&creator, ttl)).await
+    }
+
+    async fn stage(&self, id: &str) -> StoreResult<Option<StageRecord>> {
+        let id = id.to_owned();
+        self.blocking(move |s| s.stage(&id)).await
+    }
+
+    async fn open_stages(&self, user: UserId) -> StoreResult<Vec<StageRecord>> {
+        self.blocking(move |s| s.open_stages(user)).await
+    }
+
+    async fn extend_stage(&self, id: &str, ttl: Duration) -> StoreResult<StageRecord> {
+        let id = id.to_owned();
+        self.blocking(move |s| s.extend_stage(&id, ttl)).await
+    }
+
+    async fn commit_stage(&self, id: &str, actor: UserId) -> StoreResult<Release> {
+        let id = id.to_owned();
+        self.blocking(move |s| s.commit_stage(&id, actor)).await
+    }
+
+    async fn abort_stage(&self, id: &str) -> StoreResult<StageRecord> {
+        let id = id.to_owned();
+        self.blocking(move |s| s.abort_stage(&id)).await
+    }
+
+    async fn expire_stages(&self) -> StoreResult<usize> {
+        self.blocking(|s| s.expire_stages()).await
+    }
+
+    async fn stage_index_file(&self, stage: &str, name: &str) -> StoreResult<Option<Bytes>> {
+        let (stage, name) = (stage.to_owned(), name.to_owned());
+        self.blocking(move |s| s.stage_index_file(&stage, &name))
+            .await
+    }
+
+    async fn stage_download(
+        &self,
+        stage: &str,
+        name: &str,
+        version: &str,
+    ) -> StoreResult<Option<String>> {
+        let (stage, name, version) = (stage.to_owned(), name.to_owned(), version.to_owned());
+        self.blocking(move |s| s.stage_download(&stage, &name, &version))
+            .await
+    }
+
+    async fn release(&self, id: &str) -> StoreResult<Option<Release>> {
+        let id = id.to_owned();
+        self.blocking(move |s| s.release(&id)).await
+    }
+
+    async fn yank_release(&self, id: &str, yanked: bool, actor: UserId) -> StoreResult<Release> {
+        let id = id.to_owned();
+        self.blocking(move |s| s.yank_release(&id, yanked, actor))
+            .await
+    }
 }
 
 impl SqliteStore {
@@ -896,6 +1131,8 @@ impl SqliteStore {
         self.inner.create_token(token)
     }
 }
+
+mod staging;
 
 #[cfg(test)]
 mod tests;

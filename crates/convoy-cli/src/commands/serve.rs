@@ -34,7 +34,8 @@ pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
     })?;
 
     let store = SqliteStore::open(database_path(&args.data))
-        .with_context(|| format!("failed to open the database in `{}`", args.data.display()))?;
+        .with_context(|| format!("failed to open the database in `{}`", args.data.display()))?
+        .with_commit_delay(fault_commit_delay());
     let blobs = FsBlobStore::open(args.data.join("crates"))?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -67,8 +68,10 @@ pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 }),
         };
         let app = App::new(Arc::new(store.clone()), Arc::new(blobs), settings);
+        let maintenance = app.spawn_maintenance();
         announce(&format!("listening on http://{local}"))?;
         convoy_registry::serve(listener, convoy_registry::router(app), shutdown_signal()).await?;
+        maintenance.abort();
         store.flush()?;
         tracing::info!("stopped");
         anyhow::Ok(())
@@ -104,4 +107,15 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
+}
+
+/// `CONVOY_FAULT_COMMIT_DELAY_MS`: fault injection for the crash tests, which
+/// must kill the server while a release commit holds its transaction open.
+/// Never set it in production.
+fn fault_commit_delay() -> Duration {
+    std::env::var("CONVOY_FAULT_COMMIT_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(Duration::ZERO)
 }

@@ -5,7 +5,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use convoy_protocol::index::{RegistryConfig, index_path};
+use convoy_protocol::index::{RegistryConfig, StagingAdvert, index_path};
+use convoy_protocol::staging::STAGING_VERSION;
 
 use crate::{ApiError, App};
 
@@ -20,7 +21,10 @@ pub(crate) async fn config(
         dl: format!("{base}/api/v1/crates"),
         api: Some(base.clone()),
         auth_required: app.settings.auth_required,
-        convoy_staging: None,
+        convoy_staging: Some(StagingAdvert {
+            v: STAGING_VERSION,
+            api: format!("{base}/api/v1/convoy"),
+        }),
     };
     Ok(axum::Json(config).into_response())
 }
@@ -32,10 +36,14 @@ pub(crate) async fn file(
     Path(path): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    app.authorize_read(&headers).await?;
+    let reader = app.authorize_read(&headers).await?;
     let name = path.rsplit('/').next().unwrap_or_default();
     if name.is_empty() || index_path(name) != path {
         return Err(ApiError::not_found("not found"));
+    }
+    // A stage token sees its stage's view, here as under `/stages/{id}/`.
+    if let Some(stage) = reader.and_then(|t| t.stage) {
+        return super::staging::view_file(&app, &stage, name).await;
     }
     let Some(file) = app.store.index_file(name).await? else {
         return Err(ApiError::not_found(format!(

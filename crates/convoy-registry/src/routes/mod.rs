@@ -3,10 +3,11 @@
 mod crates;
 mod index;
 mod publish;
+mod staging;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, put};
+use axum::routing::{delete, get, post, put};
 use tower_http::trace::TraceLayer;
 
 use crate::App;
@@ -42,6 +43,26 @@ pub(crate) fn router(app: App) -> Router {
             get(crates::list_owners)
                 .put(crates::add_owners)
                 .delete(crates::remove_owners),
+        )
+        // Convoy's staged releases (docs/STAGING.md).
+        .route(
+            "/api/v1/convoy/stages",
+            post(staging::create).get(staging::list),
+        )
+        .route(
+            "/api/v1/convoy/stages/{id}",
+            get(staging::show).delete(staging::abort),
+        )
+        .route("/api/v1/convoy/stages/{id}/extend", post(staging::extend))
+        .route("/api/v1/convoy/stages/{id}/commit", post(staging::commit))
+        .route("/api/v1/convoy/releases/{id}", get(staging::release))
+        .route("/api/v1/convoy/releases/{id}/yank", delete(staging::yank))
+        .route("/api/v1/convoy/releases/{id}/unyank", put(staging::unyank))
+        .route("/stages/{id}/index/config.json", get(staging::view_config))
+        .route("/stages/{id}/index/{*path}", get(staging::view_index))
+        .route(
+            "/stages/{id}/dl/{name}/{version}/download",
+            get(staging::view_download),
         )
         // Where `cargo login` sends people for a token.
         .route("/me", get(crates::me))

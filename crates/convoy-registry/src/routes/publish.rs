@@ -89,7 +89,11 @@ pub(crate) async fn publish(
             .map_err(ApiError::rate_limited)?;
     }
     app.blobs.put(&cksum, tarball).await?;
-    let outcome = app.store.publish(version).await?;
+    let outcome = match &token.stage {
+        // A stage token stages instead of publishing.
+        Some(stage) => app.store.stage_version(version, stage).await?,
+        None => app.store.publish(version).await?,
+    };
     tracing::info!(krate = %name, version = %meta.vers, user = %token.login, ?outcome, "published");
     Ok(axum::Json(PublishResponse::default()).into_response())
 }
