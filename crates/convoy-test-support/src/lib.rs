@@ -24,12 +24,18 @@ pub struct Server {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     extra_args: Vec<String>,
+    env: Vec<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl Server {
     /// Starts a server on a fresh data directory.
     pub fn start(bin: &str, extra_args: &[&str]) -> Self {
+        Self::start_with_env(bin, extra_args, &[])
+    }
+
+    /// Starts a server with extra environment variables (fault injection).
+    pub fn start_with_env(bin: &str, extra_args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
         let mut server = Self {
@@ -38,6 +44,10 @@ impl Server {
             data,
             url: String::new(),
             extra_args: extra_args.iter().map(|s| (*s).to_owned()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             _dir: Some(dir),
         };
         server.spawn("127.0.0.1:0");
@@ -51,6 +61,7 @@ impl Server {
             .args(["--addr", addr])
             .args(&self.extra_args)
             .env("CONVOY_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

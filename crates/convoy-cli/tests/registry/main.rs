@@ -4,12 +4,14 @@
 //! - `cargo_flow`: publish, build, yank, owner, search and login with cargo;
 //! - `private`: `--auth-required`;
 //! - `validation`: every refused upload, sent as raw HTTP;
-//! - `durability`: kill -9 during publishes, and concurrent publishers.
+//! - `durability`: kill -9 during publishes, and concurrent publishers;
+//! - `staging`: staged releases (docs/STAGING.md), server side.
 #![allow(clippy::unwrap_used, clippy::print_stderr, clippy::print_stdout)]
 
 mod cargo_flow;
 mod durability;
 mod private;
+mod staging;
 mod validation;
 
 use convoy_test_support::Server;
