@@ -31,6 +31,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Package, verify together, then upload every crate as the graph allows.
     Publish(PublishArgs),
+    /// Yank (or restore) every crate of a release made by `publish --atomic`.
+    Yank(YankArgs),
 }
 
 /// `cargo convoy serve`.
@@ -270,4 +272,33 @@ pub struct PublishArgs {
     /// Output format.
     #[arg(long, alias = "message-format", value_enum, default_value = "human")]
     pub format: PublishFormat,
+    /// Publish through a staged release, so that each registry shows all of
+    /// the release or none of it; needs a registry that offers staging.
+    #[arg(long)]
+    pub atomic: bool,
+}
+
+/// `cargo convoy yank --release ID`.
+#[derive(Debug, Args)]
+pub struct YankArgs {
+    /// The release to yank, as `publish --atomic` printed it (`stg_…`).
+    #[arg(long, value_name = "ID")]
+    pub release: String,
+    /// Restore the release's versions instead.
+    #[arg(long)]
+    pub undo: bool,
+    /// Registry name from cargo config.
+    #[arg(long, value_name = "NAME", conflicts_with = "index")]
+    pub registry: Option<String>,
+    /// Sparse index URL of the registry (`sparse+https://…/`).
+    #[arg(long, value_name = "URL")]
+    pub index: Option<String>,
+    /// Token for the registry; otherwise cargo config and credentials.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "CONVOY_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
 }

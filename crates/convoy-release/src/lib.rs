@@ -16,14 +16,24 @@
 //!    (`convoy-upload`), one registry after another so a failure on one
 //!    cannot touch the next.
 //!
+//! With `--atomic` ([`PublishOptions::atomic`]), steps 4 and 5 swap: every
+//! registry gets a staged release (`docs/STAGING.md`), the crates are
+//! uploaded into it, verified against the staged bytes, and only then is
+//! each stage committed, so each registry shows all of the release or none
+//! of it. Open stages are recorded in `target/convoy/stages.json`
+//! ([`StageLedger`]) so that a rerun after a crash aborts them.
+//!
 //! Resuming needs no state: a rerun packages the same bytes, finds the
 //! versions already published with identical checksums, and skips them. The
 //! [`Journal`] records each run so the rerun can say what happened before.
 
+mod atomic;
 mod journal;
 mod publish;
+mod stages;
 
 pub use journal::{Journal, JournalEntry, PreviousRun};
 pub use publish::{
     CrateResult, PublishOptions, RegistryResult, ReleaseError, ReleaseEvent, ReleaseReport, publish,
 };
+pub use stages::{OpenStage, StageLedger};

@@ -12,7 +12,11 @@ use convoy_verify::{Overlay, Upstream, VerifyError, VerifyEvent, VerifyMode, Ver
 use convoy_workspace::{LoadError, OrderError, PublishOrder, SelectError, Selection};
 use serde::Serialize;
 
+use convoy_protocol::staging::Release;
+use convoy_upload::staging::{StagingClient, StagingError};
+
 use crate::journal::{Journal, PreviousRun};
+use crate::stages::StageLedger;
 
 /// What to release, where, and how.
 #[derive(Debug, Clone)]
@@ -47,6 +51,11 @@ pub struct PublishOptions {
     /// `--target-dir`; cargo's default (`target/` or `CARGO_TARGET_DIR`)
     /// otherwise.
     pub target_dir: Option<PathBuf>,
+    /// `--atomic`: publish through a staged release on every registry, so
+    /// that each registry shows all of the release or none of it
+    /// (`docs/STAGING.md`). Registries that do not offer staging are refused
+    /// before anything is packaged.
+    pub atomic: bool,
 }
 
 /// Progress, for the CLI's status lines and progress bars.
@@ -94,6 +103,58 @@ pub enum ReleaseEvent {
         registry: String,
         /// What happened.
         event: UploadEvent,
+    },
+    /// `--atomic`: a stage is open and recorded in `stages.json`.
+    StageOpened {
+        /// Registry label.
+        registry: String,
+        /// `stg_…`.
+        id: String,
+        /// When it expires unless extended, RFC 3339.
+        expires_at: String,
+    },
+    /// `--atomic`: progress of the upload into a stage. `Published` means
+    /// staged: nobody sees it before the commit.
+    StageUpload {
+        /// Registry label.
+        registry: String,
+        /// The stage.
+        id: String,
+        /// What happened.
+        event: UploadEvent,
+    },
+    /// `--atomic`: a stage is being committed.
+    Committing {
+        /// Registry label.
+        registry: String,
+        /// The stage.
+        id: String,
+    },
+    /// `--atomic`: a stage is committed; every version of it is published.
+    Committed {
+        /// Registry label.
+        registry: String,
+        /// The release, as the registry recorded it.
+        release: Release,
+    },
+    /// `--atomic`: a stage was discarded; nothing of it is visible.
+    StageAborted {
+        /// Registry label.
+        registry: String,
+        /// The stage.
+        id: String,
+        /// Why, as a clause ("an upload into the stage failed").
+        why: String,
+    },
+    /// `--atomic`: a stage could not be aborted. It stays invisible,
+    /// expires on its own, and the next `--atomic` run aborts it.
+    StageAbortFailed {
+        /// Registry label.
+        registry: String,
+        /// The stage.
+        id: String,
+        /// What went wrong.
+        error: String,
     },
 }
 
@@ -156,6 +217,48 @@ pub enum ReleaseError {
     /// Nothing to do: every member is `publish = false` or excluded.
     #[error("no packages selected to publish")]
     NothingSelected,
+    /// `--atomic` on a registry whose `config.json` has no `convoy-staging`.
+    #[error(
+        "registry `{registry}` does not offer staged releases (no `convoy-staging` in its config.json); publish without `--atomic`"
+    )]
+    StagingUnavailable {
+        /// Registry label.
+        registry: String,
+    },
+    /// A staging request failed before any commit; every stage opened so
+    /// far was aborted.
+    #[error(
+        "staged release on `{registry}` failed, every stage was aborted and nothing was published"
+    )]
+    Staging {
+        /// Registry label.
+        registry: String,
+        /// The cause.
+        #[source]
+        source: Box<StagingError>,
+    },
+    /// The open stage could not be recorded in `stages.json`, so a crash
+    /// could not be cleaned up; the stage was aborted before any upload.
+    #[error("failed to record the open stage in `{}`, nothing was published", path.display())]
+    StageLedger {
+        /// `target/convoy/stages.json`.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A crate did not verify against the staging view; every stage was
+    /// aborted.
+    #[error(
+        "verification against the staged release on `{registry}` failed, every stage was aborted and nothing was published"
+    )]
+    StagedVerify {
+        /// Registry label.
+        registry: String,
+        /// The cause, naming the crate.
+        #[source]
+        source: Box<VerifyError>,
+    },
 }
 
 /// The result document of `--format json`.
@@ -176,7 +279,7 @@ impl ReleaseReport {
         self.registries.iter().all(|r| {
             r.crates
                 .iter()
-                .all(|c| c.outcome != "failed" && c.outcome != "blocked")
+                .all(|c| !matches!(c.outcome, "failed" | "blocked" | "aborted"))
         })
     }
 }
@@ -190,6 +293,11 @@ pub struct RegistryResult {
     pub index: String,
     /// One entry per crate, in publish order.
     pub crates: Vec<CrateResult>,
+    /// `--atomic`: the id of the release the commit made (`stg_…`), for
+    /// `cargo convoy yank --release`. `None` without `--atomic`, on
+    /// failure, and when every version was already published.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
 }
 
 /// One crate on one registry.
@@ -199,7 +307,8 @@ pub struct CrateResult {
     pub name: String,
     /// Version.
     pub version: String,
-    /// `published`, `skipped`, `failed`, `blocked` or `dry-run`.
+    /// `published`, `skipped`, `failed`, `blocked`, `dry-run`, or with
+    /// `--atomic`, `aborted` (staged, then discarded with its stage).
     pub outcome: &'static str,
     /// Why it failed or was blocked.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -214,10 +323,10 @@ pub struct CrateResult {
     pub attempts: u32,
 }
 
-struct Prepared {
-    target: RegistryTarget,
-    label: String,
-    packages: Vec<PackagedCrate>,
+pub(crate) struct Prepared {
+    pub(crate) target: RegistryTarget,
+    pub(crate) label: String,
+    pub(crate) packages: Vec<PackagedCrate>,
 }
 
 /// Runs the whole release. Per-crate failures are in the report; an `Err`
@@ -286,6 +395,19 @@ pub fn publish(
         .map(|r| convoy_index_client::resolve_registry(r, &ws.root))
         .collect::<Result<Vec<_>, _>>()?;
 
+    // `--atomic` needs every registry to offer staging; find out before
+    // anything is checked or packaged.
+    let staging = if opts.atomic {
+        let clients = staging_clients(&targets);
+        if let Err(e) = &clients {
+            record("failed", None, None, Some(error_chain(e)));
+        }
+        clients?
+    } else {
+        Vec::new()
+    };
+    let staged = opts.atomic && !opts.dry_run;
+
     // Checks for every registry first: a problem anywhere stops everything.
     let files: BTreeMap<String, FileList> = members
         .iter()
@@ -339,12 +461,34 @@ pub fn publish(
                 Some(p.cksum.clone()),
             );
         }
-        verify_for(&packages, &target, &label, &target_dir, opts, observer)
-            .inspect_err(|e| record("failed", Some(&label), None, Some(error_chain(e))))?;
+        if !staged {
+            // Atomic releases verify later, against the staged bytes.
+            verify_for(&packages, &target, &label, &target_dir, opts, observer)
+                .inspect_err(|e| record("failed", Some(&label), None, Some(error_chain(e))))?;
+        }
         prepared.push(Prepared {
             target,
             label,
             packages,
+        });
+    }
+
+    if staged {
+        let ledger = StageLedger::new(&convoy_dir);
+        let registries = crate::atomic::run(
+            &prepared,
+            staging,
+            &ledger,
+            opts,
+            &target_dir,
+            observer,
+            &record,
+        )?;
+        record("finished", None, None, None);
+        return Ok(ReleaseReport {
+            dry_run: false,
+            previous_run,
+            registries,
         });
     }
 
@@ -380,7 +524,7 @@ pub fn publish(
 /// Runs the upload with an observer that may borrow the caller's state; the
 /// upload library wants a `Sync` callback, so events are funnelled through
 /// a channel and replayed here on the calling thread.
-fn upload_with(
+pub(crate) fn upload_with(
     target: &RegistryTarget,
     packages: &[PackagedCrate],
     opts: &UploadOptions,
@@ -522,7 +666,11 @@ fn lock_for(
     Ok(done)
 }
 
-fn verify_options(label: &str, target_dir: &Path, opts: &PublishOptions) -> VerifyOptions {
+pub(crate) fn verify_options(
+    label: &str,
+    target_dir: &Path,
+    opts: &PublishOptions,
+) -> VerifyOptions {
     VerifyOptions {
         mode: opts.verify,
         run_tests: opts.verify_tests,
@@ -571,7 +719,7 @@ fn verify_for(
     })
 }
 
-fn registry_result(p: &Prepared, report: &UploadReport) -> RegistryResult {
+pub(crate) fn registry_result(p: &Prepared, report: &UploadReport) -> RegistryResult {
     let crates = p
         .packages
         .iter()
@@ -603,7 +751,27 @@ fn registry_result(p: &Prepared, report: &UploadReport) -> RegistryResult {
         registry: p.label.clone(),
         index: p.target.index.clone(),
         crates,
+        release: None,
     }
+}
+
+/// The staging client of every target, or the refusal of the first that
+/// does not offer staging.
+fn staging_clients(targets: &[RegistryTarget]) -> Result<Vec<StagingClient>, ReleaseError> {
+    targets
+        .iter()
+        .map(|target| {
+            StagingClient::connect(target).map_err(|source| match source {
+                StagingError::NotOffered { registry } => {
+                    ReleaseError::StagingUnavailable { registry }
+                }
+                source => ReleaseError::Staging {
+                    registry: target.label().to_owned(),
+                    source: Box::new(source),
+                },
+            })
+        })
+        .collect()
 }
 
 /// A registry label as a directory name.

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use convoy_index_client::RegistryTarget;
 use convoy_protocol::api::ErrorResponse;
-use convoy_protocol::index::{IndexPackage, RegistryConfig, index_path};
+use convoy_protocol::index::{IndexPackage, RegistryConfig, StagingAdvert, index_path};
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderValue};
 
@@ -69,7 +69,7 @@ pub(crate) enum PutResult {
 
 /// One registry, ready to be read and published to.
 pub(crate) struct RegistryClient {
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
     /// For messages: the registry's name or index URL.
     pub(crate) label: String,
     /// `http(s)://…/`, ending in `/`.
@@ -77,9 +77,11 @@ pub(crate) struct RegistryClient {
     /// The Web API root from `config.json`, without a trailing `/`.
     api: Option<String>,
     /// Marked sensitive, so that reqwest/hyper never log it.
-    token: Option<HeaderValue>,
+    pub(crate) token: Option<HeaderValue>,
     /// Whether index reads must carry the token too.
     read_auth: bool,
+    /// The staged-release extension, when `config.json` advertises it.
+    pub(crate) staging: Option<StagingAdvert>,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -91,6 +93,7 @@ impl std::fmt::Debug for RegistryClient {
             .field("api", &self.api)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("read_auth", &self.read_auth)
+            .field("staging", &self.staging)
             .finish()
     }
 }
@@ -142,6 +145,7 @@ impl RegistryClient {
             api: None,
             token,
             read_auth: false,
+            staging: None,
         };
         let url = format!("{}{}", client.index_base, RegistryConfig::NAME);
         let mut attempt = 0;
@@ -157,6 +161,7 @@ impl RegistryClient {
         };
         client.read_auth = read_auth;
         client.api = config.api.map(|a| a.trim_end_matches('/').to_owned());
+        client.staging = config.convoy_staging;
         Ok(client)
     }
 
@@ -364,7 +369,7 @@ fn classify(status: StatusCode, retry_after: Option<Duration>, body: &[u8]) -> P
 
 /// The start of a body that is not cargo's error envelope, or the status's
 /// reason phrase when it is empty.
-fn quote_body(status: StatusCode, body: &[u8]) -> String {
+pub(crate) fn quote_body(status: StatusCode, body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     if text.is_empty() {

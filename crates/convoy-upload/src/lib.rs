@@ -25,6 +25,10 @@
 //! ([`UploadEvent`]); the library never prints, and never prints a token.
 //! The [`UploadReport`] serializes to the CLI's `--format json` document.
 //!
+//! [`staging`] is the client of Convoy's staged-release extension
+//! (`docs/STAGING.md`): uploading into a stage is this same upload, aimed
+//! at the stage's view of the index with the stage token.
+//!
 //! ```no_run
 //! # fn demo(target: &convoy_index_client::RegistryTarget, crates: &[convoy_package::PackagedCrate]) {
 //! use convoy_upload::{UploadOptions, upload_blocking};
@@ -45,6 +49,7 @@ mod pacing;
 mod report;
 mod retry;
 mod schedule;
+pub mod staging;
 
 use convoy_index_client::RegistryTarget;
 use convoy_package::PackagedCrate;

@@ -106,6 +106,10 @@ impl Upstream {
 pub struct Overlay {
     index_url: String,
     upstream: Upstream,
+    /// The registry whose source cargo replaces by the overlay; its index
+    /// URL is what lock files and packaged manifests name. The same as
+    /// `upstream` except with [`Overlay::start_with_identity`].
+    identity: Upstream,
     state: Arc<OverlayState>,
     shutdown: Option<oneshot::Sender<()>>,
     runtime: Option<tokio::runtime::Runtime>,
@@ -116,6 +120,7 @@ impl std::fmt::Debug for Overlay {
         f.debug_struct("Overlay")
             .field("index_url", &self.index_url)
             .field("upstream", &self.upstream)
+            .field("identity", &self.identity.index_url)
             .finish_non_exhaustive()
     }
 }
@@ -132,8 +137,30 @@ impl Overlay {
     /// stale sources. With the key in the URL, the same URL always means the
     /// same local bytes.
     pub fn start(upstream: Upstream, local: &[PackagedCrate]) -> Result<Self, VerifyError> {
+        let identity = upstream.index_url.clone();
+        Self::start_with_identity(&identity, upstream, local)
+    }
+
+    /// [`Overlay::start`], reading from `upstream` but standing in for the
+    /// registry whose index URL is `identity`.
+    ///
+    /// This is how a staged release is verified: `upstream` is the stage's
+    /// view of the index (`…/stages/{id}/index/` with the stage token),
+    /// which shows the staged versions over the published ones, while the
+    /// packaged manifests and lock files name the target registry. Cargo
+    /// must therefore replace the *target's* source, not the stage's, so
+    /// that what it resolves and records stays valid after the commit.
+    pub fn start_with_identity(
+        identity: &str,
+        upstream: Upstream,
+        local: &[PackagedCrate],
+    ) -> Result<Self, VerifyError> {
         let base = upstream.http_base()?;
-        let key = overlay_key(&upstream, local);
+        let identity = Upstream {
+            index_url: identity.to_owned(),
+            token: None,
+        };
+        let key = overlay_key(&upstream, &identity, local);
         let mut by_path: HashMap<String, Vec<LocalVersion>> = HashMap::new();
         let mut files = HashMap::new();
         for pkg in local {
@@ -217,6 +244,7 @@ impl Overlay {
         Ok(Self {
             index_url: format!("sparse+{root}/index/"),
             upstream,
+            identity,
             state,
             shutdown: Some(tx),
             runtime: Some(runtime),
@@ -228,13 +256,22 @@ impl Overlay {
         self.index_url.clone()
     }
 
-    /// The target registry the overlay stands in for.
+    /// The registry the overlay reads what is not local from.
     pub fn upstream(&self) -> &Upstream {
         &self.upstream
     }
 
+    /// The target registry the overlay stands in for: the source cargo
+    /// replaces, and the index URL lock files record. Its token is never
+    /// set; reads go to [`Overlay::upstream`].
+    pub fn identity(&self) -> &Upstream {
+        &self.identity
+    }
+
     /// `--config` arguments that replace the target registry's source with
     /// the overlay, so that packages keep the target's identity:
+    ///
+    /// The replaced source is [`Overlay::identity`].
     ///
     /// - crates.io: `source.crates-io.replace-with = "convoy-overlay"`;
     /// - any other registry: `source.convoy-target.registry = "<index>"`
@@ -242,12 +279,12 @@ impl Overlay {
     /// - and `source.convoy-overlay.registry = "<overlay index>"`.
     pub fn cargo_config_args(&self) -> Vec<String> {
         let mut args = Vec::new();
-        if self.upstream.is_crates_io() {
+        if self.identity.is_crates_io() {
             args.push(format!("source.crates-io.replace-with={OVERLAY_SOURCE:?}"));
         } else {
             args.push(format!(
                 "source.{TARGET_SOURCE}.registry={}",
-                toml_string(&self.upstream.index_url)
+                toml_string(&self.identity.index_url)
             ));
             args.push(format!(
                 "source.{TARGET_SOURCE}.replace-with={OVERLAY_SOURCE:?}"
@@ -290,7 +327,7 @@ pub(crate) fn toml_string(s: &str) -> String {
 }
 
 /// A short key naming the local contents; see [`Overlay::start`].
-fn overlay_key(upstream: &Upstream, local: &[PackagedCrate]) -> String {
+fn overlay_key(upstream: &Upstream, identity: &Upstream, local: &[PackagedCrate]) -> String {
     let mut parts: Vec<String> = local
         .iter()
         .map(|p| {
@@ -301,6 +338,11 @@ fn overlay_key(upstream: &Upstream, local: &[PackagedCrate]) -> String {
     parts.sort();
     let mut hasher = Sha256::new();
     hasher.update(upstream.index_url.as_bytes());
+    if identity.index_url != upstream.index_url {
+        // Kept out of the key when equal, so plain overlays keep their URLs.
+        hasher.update(b"\0");
+        hasher.update(identity.index_url.as_bytes());
+    }
     for part in &parts {
         hasher.update(b"\n");
         hasher.update(part.as_bytes());
@@ -623,6 +665,36 @@ mod tests {
             ),
             "https://s/3/a/Abc/Abc-1.0.0.crate"
         );
+    }
+
+    #[test]
+    fn identity_is_the_replaced_source_while_reads_go_upstream() {
+        let stage = "sparse+http://127.0.0.1:9/stages/stg_x/index/";
+        let target = "sparse+http://127.0.0.1:9/index/";
+        let upstream = Upstream {
+            index_url: stage.into(),
+            token: Some("stage-token".into()),
+        };
+        let overlay = Overlay::start_with_identity(target, upstream, &[]).expect("starts");
+        let args = overlay.cargo_config_args().join(" ");
+        assert!(
+            args.contains(&format!("source.{TARGET_SOURCE}.registry=\"{target}\"")),
+            "{args}"
+        );
+        assert!(!args.contains("stages"), "{args}");
+        assert_eq!(overlay.upstream().index_url, stage);
+        assert_eq!(overlay.identity().index_url, target);
+        assert!(!format!("{overlay:?}").contains("stage-token"));
+
+        let plain = Overlay::start(
+            Upstream {
+                index_url: target.into(),
+                token: None,
+            },
+            &[],
+        )
+        .expect("starts");
+        assert_eq!(plain.identity().index_url, target);
     }
 
     #[test]

@@ -293,12 +293,12 @@ fn write_consumer(
         std::fs::remove_dir_all(&dir).map_err(|source| io_error(pkg, "clean", &dir, source))?;
     }
     std::fs::create_dir_all(&dir).map_err(|source| io_error(pkg, "create", &dir, source))?;
-    let registry = if overlay.upstream().is_crates_io() {
+    let registry = if overlay.identity().is_crates_io() {
         String::new()
     } else {
         format!(
             ", registry-index = {}",
-            toml_string(&overlay.upstream().index_url)
+            toml_string(&overlay.identity().index_url)
         )
     };
     let manifest = format!(

@@ -5,6 +5,7 @@ mod plan;
 mod publish;
 mod serve;
 mod token;
+mod yank;
 
 use std::process::ExitCode;
 
@@ -19,5 +20,6 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => plan::exec(args),
         Command::Check(args) => check::exec(args),
         Command::Publish(args) => publish::exec(args),
+        Command::Yank(args) => yank::exec(args),
     }
 }

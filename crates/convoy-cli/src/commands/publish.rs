@@ -41,11 +41,13 @@ pub fn exec(args: PublishArgs) -> anyhow::Result<ExitCode> {
         all_features: args.all_features,
         no_default_features: args.no_default_features,
         target_dir: args.target_dir,
+        atomic: args.atomic,
     };
     let mut status = Status::new();
     let mut progress = Progress::default();
-    let result =
-        convoy_release::publish(&opts, &mut |event| render(&mut status, &mut progress, event));
+    let result = convoy_release::publish(&opts, &mut |event| {
+        render(&mut status, &mut progress, event)
+    });
     status.finish_bar();
     let report = match result {
         Ok(report) => report,
@@ -78,7 +80,7 @@ pub fn exec(args: PublishArgs) -> anyhow::Result<ExitCode> {
             .flat_map(|r| {
                 r.crates
                     .iter()
-                    .filter(|c| c.outcome == "failed" || c.outcome == "blocked")
+                    .filter(|c| matches!(c.outcome, "failed" | "blocked" | "aborted"))
                     .map(move |c| format!("{} v{} on `{}`", c.name, c.version, r.registry))
             })
             .collect();
@@ -194,24 +196,93 @@ fn render(status: &mut Status, progress: &mut Progress, event: ReleaseEvent) {
             _ => {}
         },
         ReleaseEvent::Upload { registry, event } => {
-            if progress.uploading.as_deref() != Some(registry.as_str()) {
-                progress.uploading = Some(registry.clone());
-                status.start_bar("Uploading", progress.crates);
-            }
-            let done = matches!(
-                event,
-                UploadEvent::Published { .. }
-                    | UploadEvent::Skipped { .. }
-                    | UploadEvent::DryRun { .. }
-                    | UploadEvent::Failed { .. }
-                    | UploadEvent::Blocked { .. }
-            );
-            render_upload(status, &registry, event);
-            if done {
-                status.bar_step();
-            }
+            upload_progress(status, progress, &registry, event, None)
         }
+        ReleaseEvent::StageOpened {
+            registry,
+            id,
+            expires_at,
+        } => status.line(
+            Tone::Ok,
+            "Staging",
+            &format!("on `{registry}` in stage `{id}` (expires {expires_at} unless extended)"),
+        ),
+        ReleaseEvent::StageUpload {
+            registry,
+            id,
+            event,
+        } => upload_progress(status, progress, &registry, event, Some(&id)),
+        ReleaseEvent::Committing { registry, id } => {
+            status.finish_bar();
+            status.line(
+                Tone::Ok,
+                "Committing",
+                &format!("stage `{id}` on `{registry}`"),
+            )
+        }
+        ReleaseEvent::Committed { registry, release } => status.line(
+            Tone::Ok,
+            "Released",
+            &format!(
+                "{} crates on `{registry}` as release `{}`",
+                release.crates.len(),
+                release.id
+            ),
+        ),
+        ReleaseEvent::StageAborted { registry, id, why } => {
+            status.finish_bar();
+            status.line(
+                Tone::Warn,
+                "Aborted",
+                &format!("stage `{id}` on `{registry}`, {why}; none of it is visible"),
+            )
+        }
+        ReleaseEvent::StageAbortFailed {
+            registry,
+            id,
+            error,
+        } => status.line(
+            Tone::Warn,
+            "warning",
+            &format!(
+                "could not abort stage `{id}` on `{registry}` ({error}); it stays invisible, expires on its own, and the next `--atomic` run aborts it"
+            ),
+        ),
         _ => {}
+    }
+}
+
+/// An upload event, under the upload bar; `stage` is set when the upload
+/// goes into a stage, where "published" means staged.
+fn upload_progress(
+    status: &mut Status,
+    progress: &mut Progress,
+    registry: &str,
+    event: UploadEvent,
+    stage: Option<&str>,
+) {
+    if progress.uploading.as_deref() != Some(registry) {
+        progress.uploading = Some(registry.to_owned());
+        status.start_bar("Uploading", progress.crates);
+    }
+    let done = matches!(
+        event,
+        UploadEvent::Published { .. }
+            | UploadEvent::Skipped { .. }
+            | UploadEvent::DryRun { .. }
+            | UploadEvent::Failed { .. }
+            | UploadEvent::Blocked { .. }
+    );
+    match (stage, event) {
+        (Some(id), UploadEvent::Published { name, version }) => status.line(
+            Tone::Ok,
+            "Staged",
+            &format!("{name} v{version} in `{id}` on `{registry}`"),
+        ),
+        (_, event) => render_upload(status, registry, event),
+    }
+    if done {
+        status.bar_step();
     }
 }
 
@@ -290,17 +361,32 @@ fn render_upload(status: &mut Status, registry: &str, event: UploadEvent) {
 
 fn summarize(status: &Status, report: &ReleaseReport) {
     for r in &report.registries {
+        if let Some(id) = &r.release {
+            status.line(
+                Tone::Note,
+                "Release",
+                &format!(
+                    "`{id}` on `{}`; to yank all of it: `cargo convoy yank --release {id}`",
+                    r.registry
+                ),
+            );
+        }
         let count = |o: &str| r.crates.iter().filter(|c| c.outcome == o).count();
         status.line(
             Tone::Ok,
             "Finished",
             &format!(
-                "`{}`: {} published, {} skipped, {} failed, {} blocked{}",
+                "`{}`: {} published, {} skipped, {} failed, {} blocked{}{}",
                 r.registry,
                 count("published"),
                 count("skipped"),
                 count("failed"),
                 count("blocked"),
+                if count("aborted") > 0 {
+                    format!(", {} aborted", count("aborted"))
+                } else {
+                    String::new()
+                },
                 if report.dry_run {
                     format!(", {} would be uploaded (dry run)", count("dry-run"))
                 } else {

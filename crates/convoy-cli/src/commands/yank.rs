@@ -1,0 +1,33 @@
+//! `cargo convoy yank --release ID [--undo]`: glue over the staging client,
+//! printing one cargo-style line per version of the release.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use convoy_index_client::RegistryRequest;
+use convoy_upload::staging::StagingClient;
+
+use crate::cli::YankArgs;
+use crate::status::{Status, Tone};
+
+pub fn exec(args: YankArgs) -> anyhow::Result<ExitCode> {
+    let cwd = std::env::current_dir().context("failed to read the current directory")?;
+    let target = convoy_index_client::resolve_registry(
+        &RegistryRequest {
+            registry: args.registry,
+            index: args.index,
+            token: args.token,
+        },
+        &cwd,
+    )?;
+    let client = StagingClient::connect(&target)?;
+    client.yank_release(&args.release, args.undo)?;
+    // The yank answer carries no crate list; the release record does.
+    let release = client.release(&args.release)?;
+    let status = Status::new();
+    let verb = if args.undo { "Unyanked" } else { "Yanked" };
+    for krate in &release.crates {
+        status.line(Tone::Ok, verb, &format!("{} v{}", krate.name, krate.vers));
+    }
+    Ok(ExitCode::SUCCESS)
+}
