@@ -3,7 +3,7 @@
 use std::cell::OnceCell;
 use std::time::Duration;
 
-use convoy_protocol::index::{IndexPackage, RegistryConfig, index_path, index_prefix};
+use convoy_protocol::index::{IndexPackage, RegistryConfig, index_path};
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 
@@ -149,7 +149,7 @@ impl SparseIndex {
     /// `config.json`.
     pub fn download(&self, pkg: &IndexPackage) -> Result<Vec<u8>, IndexError> {
         let (config, auth) = self.config_and_auth()?;
-        let url = dl_url(&config.dl, pkg);
+        let url = config.download_url(&pkg.name, &pkg.vers, &pkg.cksum);
         let resp = self.get(&url, *auth)?;
         Self::body(&url, resp)?.ok_or(IndexError::Status { url, status: 404 })
     }
@@ -200,31 +200,4 @@ impl SparseIndex {
             }),
         }
     }
-}
-
-/// Expands cargo's `dl` markers; without any, cargo appends
-/// `/{crate}/{version}/download`.
-fn dl_url(template: &str, pkg: &IndexPackage) -> String {
-    const MARKERS: [&str; 5] = [
-        "{crate}",
-        "{version}",
-        "{prefix}",
-        "{lowerprefix}",
-        "{sha256-checksum}",
-    ];
-    if !MARKERS.iter().any(|m| template.contains(m)) {
-        return format!(
-            "{}/{}/{}/download",
-            template.trim_end_matches('/'),
-            pkg.name,
-            pkg.vers
-        );
-    }
-    let prefix = index_prefix(&pkg.name);
-    template
-        .replace("{crate}", &pkg.name)
-        .replace("{version}", &pkg.vers)
-        .replace("{lowerprefix}", &prefix.to_ascii_lowercase())
-        .replace("{prefix}", &prefix)
-        .replace("{sha256-checksum}", &pkg.cksum)
 }

@@ -16,6 +16,34 @@ use crate::checks::{CheckContext, FileEntry, FileList, run_checks};
 use crate::diagnostic::{CheckReport, Code, Diagnostic};
 use crate::plan::{Action, Plan, RegistryInfo, RegistryState, RegistryView, build_plan};
 
+/// Computes what the release would upload now, for comparison with what the
+/// registry holds. The release engine implements it with its own packaging
+/// (Convoy's manifest changes and lock files included), so that the plan
+/// compares the very bytes a publish would send; without it, the plan falls
+/// back to plain `cargo package`, which is only right for crates.io targets
+/// without sibling dev-dependencies.
+pub trait PackageChecksums: Send + Sync {
+    /// The sha256 of each member's package for `target`, or why it could
+    /// not be made.
+    fn checksums(
+        &self,
+        ws: &Workspace,
+        members: &[&Member],
+        target: &RegistryTarget,
+    ) -> BTreeMap<String, Result<String, String>>;
+}
+
+/// A shared [`PackageChecksums`], with a `Debug` that says only whether
+/// one is set.
+#[derive(Clone)]
+pub struct ChecksumSource(pub std::sync::Arc<dyn PackageChecksums>);
+
+impl std::fmt::Debug for ChecksumSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChecksumSource(..)")
+    }
+}
+
 /// Options shared by `plan` and `check`.
 #[derive(Debug, Clone, Default)]
 pub struct PlanOpts {
@@ -30,6 +58,8 @@ pub struct PlanOpts {
     /// Package versions that are already published and compare checksums.
     /// Costs one `cargo package` run.
     pub compare_content: bool,
+    /// How to package for the comparison; plain `cargo package` when unset.
+    pub content: Option<ChecksumSource>,
 }
 
 /// Why planning could not even start.
@@ -74,11 +104,30 @@ pub fn plan_loaded(
             .copied()
             .filter(|m| is_published(&registry.state, m))
             .collect();
-        package_checksums(ws, &published)
+        match &opts.content {
+            Some(source) => source.0.checksums(ws, &published, target),
+            None => package_checksums(ws, &published),
+        }
     } else {
         BTreeMap::new()
     };
     Ok(build_plan(ws, selected, &registry, &checksums)?)
+}
+
+/// Every preflight check of `selected` for `target`, file lists included
+/// (one `cargo package --list` per package). Severities are not applied
+/// yet; [`CheckReport::new`] does that.
+pub fn preflight(ws: &Workspace, selected: &[&Member], target: &RegistryTarget) -> Vec<Diagnostic> {
+    let files: BTreeMap<String, FileList> = selected
+        .iter()
+        .map(|m| (m.name.clone(), file_list(ws, m)))
+        .collect();
+    run_checks(&CheckContext {
+        workspace: ws,
+        selected,
+        target,
+        files: &files,
+    })
 }
 
 /// `cargo convoy check`: every preflight check, plus the plan's own findings
@@ -87,16 +136,7 @@ pub fn check(opts: &PlanOpts) -> Result<CheckReport, PlanError> {
     let ws = convoy_workspace::load(opts.manifest_path.as_deref())?;
     let selected = convoy_workspace::select(&ws, &opts.selection)?;
     let target = convoy_index_client::resolve_registry(&opts.registry, &ws.root)?;
-    let files: BTreeMap<String, FileList> = selected
-        .iter()
-        .map(|m| (m.name.clone(), file_list(&ws, m)))
-        .collect();
-    let mut diagnostics = run_checks(&CheckContext {
-        workspace: &ws,
-        selected: &selected,
-        target: &target,
-        files: &files,
-    });
+    let mut diagnostics = preflight(&ws, &selected, &target);
     match plan_loaded(&ws, &selected, &target, opts) {
         Ok(plan) => diagnostics.extend(plan.diagnostics),
         Err(PlanError::Order(e)) => diagnostics.push(Diagnostic::new(

@@ -447,6 +447,7 @@ mod registry {
                 ..Default::default()
             },
             compare_content: true,
+            content: None,
             ..Default::default()
         }
     }

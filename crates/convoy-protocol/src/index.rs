@@ -36,6 +36,62 @@ pub struct RegistryConfig {
 impl RegistryConfig {
     /// The file's name inside the index.
     pub const NAME: &'static str = "config.json";
+
+    /// Where to download `name` `vers`: cargo's `dl` markers expanded, or,
+    /// when the template has none, `/{crate}/{version}/download` appended,
+    /// as cargo does.
+    pub fn download_url(&self, name: &str, vers: &str, cksum: &str) -> String {
+        const MARKERS: [&str; 5] = [
+            "{crate}",
+            "{version}",
+            "{prefix}",
+            "{lowerprefix}",
+            "{sha256-checksum}",
+        ];
+        let template = &self.dl;
+        if !MARKERS.iter().any(|m| template.contains(m)) {
+            return format!("{}/{name}/{vers}/download", template.trim_end_matches('/'));
+        }
+        // `{prefix}` keeps the name's case, `{lowerprefix}` does not.
+        let prefix = prefix_dir(name);
+        template
+            .replace("{crate}", name)
+            .replace("{version}", vers)
+            .replace("{lowerprefix}", &prefix.to_ascii_lowercase())
+            .replace("{prefix}", &prefix)
+            .replace("{sha256-checksum}", cksum)
+    }
+}
+
+/// `1`, `2`, `3/{c}` or `{ab}/{cd}` for `name`, in the name's own case.
+fn prefix_dir(name: &str) -> String {
+    match name.len() {
+        0 => String::new(),
+        1 => "1".to_owned(),
+        2 => "2".to_owned(),
+        3 => format!("3/{}", &name[..1]),
+        _ => format!("{}/{}", &name[0..2], &name[2..4]),
+    }
+}
+
+/// A Unix time as `YYYY-MM-DDTHH:MM:SSZ`: the exact shape cargo parses in
+/// `pubtime`, and the one Convoy uses for every timestamp it shows.
+pub fn format_timestamp(unix_secs: i64) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    time::OffsetDateTime::from_unix_timestamp(unix_secs)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}
+
+/// The current time as [`format_timestamp`] writes it.
+pub fn now_timestamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    format_timestamp(secs)
 }
 
 /// How a registry advertises staged releases in `config.json`.
@@ -171,6 +227,26 @@ mod tests {
         assert_eq!(index_path("Serde"), "se/rd/serde");
         assert_eq!(index_prefix("abc"), "3/a");
         assert_eq!(index_prefix("aa"), "2");
+    }
+
+    #[test]
+    fn download_urls_follow_cargo() {
+        let cfg = |dl: &str| RegistryConfig {
+            dl: dl.into(),
+            api: None,
+            auth_required: false,
+            convoy_staging: None,
+        };
+        assert_eq!(
+            cfg("http://h/dl/").download_url("Serde", "1.0.0", "ab"),
+            "http://h/dl/Serde/1.0.0/download"
+        );
+        assert_eq!(
+            cfg("http://h/{prefix}/{lowerprefix}/{crate}-{version}-{sha256-checksum}")
+                .download_url("Serde", "1.0.0", "ab"),
+            "http://h/Se/rd/se/rd/Serde-1.0.0-ab"
+        );
+        assert_eq!(format_timestamp(0), "1970-01-01T00:00:00Z");
     }
 
     #[test]

@@ -55,11 +55,7 @@ pub struct PreviousRun {
 }
 
 pub(crate) fn now() -> String {
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    time::OffsetDateTime::now_utc()
-        .format(&format)
-        .unwrap_or_default()
+    convoy_protocol::index::now_timestamp()
 }
 
 impl Journal {

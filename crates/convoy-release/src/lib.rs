@@ -34,6 +34,7 @@ mod stages;
 
 pub use journal::{Journal, JournalEntry, PreviousRun};
 pub use publish::{
-    CrateResult, PublishOptions, RegistryResult, ReleaseError, ReleaseEvent, ReleaseReport, publish,
+    CrateResult, EngineChecksums, PublishOptions, RegistryResult, ReleaseError, ReleaseEvent,
+    ReleaseReport, publish,
 };
 pub use stages::{OpenStage, StageLedger};

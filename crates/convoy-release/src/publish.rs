@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use convoy_index_client::{RegistryRequest, RegistryTarget, ResolveError};
 use convoy_package::{PackageError, PackageOptions, PackagedCrate, TargetRegistry};
-use convoy_plan::{CheckContext, Diagnostic, FileList, Severity, run_checks};
+use convoy_plan::{Diagnostic, Severity};
 use convoy_upload::{CrateOutcome, UploadEvent, UploadOptions, UploadReport};
 use convoy_verify::{Overlay, Upstream, VerifyError, VerifyEvent, VerifyMode, VerifyOptions};
 use convoy_workspace::{LoadError, OrderError, PublishOrder, SelectError, Selection};
@@ -409,18 +409,9 @@ pub fn publish(
     let staged = opts.atomic && !opts.dry_run;
 
     // Checks for every registry first: a problem anywhere stops everything.
-    let files: BTreeMap<String, FileList> = members
-        .iter()
-        .map(|m| (m.name.clone(), convoy_plan::ops::file_list(&ws, m)))
-        .collect();
     let mut errors = Vec::new();
     for target in &targets {
-        let diagnostics = run_checks(&CheckContext {
-            workspace: &ws,
-            selected: &members,
-            target,
-            files: &files,
-        });
+        let diagnostics = convoy_plan::ops::preflight(&ws, &members, target);
         let report = convoy_plan::CheckReport::new(&ws.convoy_metadata, members.len(), diagnostics);
         for d in report.diagnostics {
             match d.severity {
@@ -808,4 +799,72 @@ fn metadata_registries(convoy: &serde_json::Value) -> Option<Vec<String>> {
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect();
     (!names.is_empty()).then_some(names)
+}
+
+/// The engine's packaging as the plan's content check: packages (with
+/// Convoy's manifest changes and lock files) under `target/convoy/plan/` and
+/// reports each checksum, so `plan` and `check` compare the bytes a publish
+/// would upload.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EngineChecksums;
+
+impl convoy_plan::ops::PackageChecksums for EngineChecksums {
+    fn checksums(
+        &self,
+        ws: &convoy_workspace::Workspace,
+        members: &[&convoy_workspace::Member],
+        target: &RegistryTarget,
+    ) -> BTreeMap<String, Result<String, String>> {
+        let fail = |reason: String| {
+            members
+                .iter()
+                .map(|m| (m.name.clone(), Err(reason.clone())))
+                .collect()
+        };
+        let ordered: Vec<&convoy_workspace::Member> = match PublishOrder::new(members) {
+            Ok(order) => order
+                .packages
+                .iter()
+                .filter_map(|o| members.iter().copied().find(|m| m.name == o.name))
+                .collect(),
+            Err(e) => return fail(e.to_string()),
+        };
+        let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| ws.root.join("target"))
+            .join("convoy")
+            .join("plan");
+        let opts = PublishOptions {
+            manifest_path: None,
+            selection: Selection::default(),
+            registries: Vec::new(),
+            verify: VerifyMode::Check,
+            verify_tests: false,
+            jobs: None,
+            dry_run: true,
+            allow_dirty: true,
+            visibility_timeout: Duration::from_secs(60),
+            features: Vec::new(),
+            all_features: false,
+            no_default_features: false,
+            target_dir: Some(target_dir.clone()),
+            atomic: false,
+        };
+        let label = target.label().to_owned();
+        match package_for(
+            ws,
+            &ordered,
+            target,
+            &label,
+            &target_dir,
+            &opts,
+            &mut |_| {},
+        ) {
+            Ok(packaged) => packaged
+                .into_iter()
+                .map(|p| (p.name, Ok(p.cksum)))
+                .collect(),
+            Err(e) => fail(error_chain(&e)),
+        }
+    }
 }

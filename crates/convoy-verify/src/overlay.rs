@@ -20,7 +20,7 @@ use axum::routing::get;
 use bytes::Bytes;
 use convoy_index_client::{CRATES_IO_INDEX, RegistryTarget};
 use convoy_package::PackagedCrate;
-use convoy_protocol::index::{RegistryConfig, index_path, index_prefix};
+use convoy_protocol::index::{RegistryConfig, index_path};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::{OnceCell, oneshot};
@@ -553,7 +553,7 @@ impl UpstreamClient {
             return Ok(None);
         };
         let (config, auth) = self.config().await?;
-        let url = dl_url(&config.dl, &line.name, &line.vers, &line.cksum);
+        let url = config.download_url(&line.name, &line.vers, &line.cksum);
         let resp = self.get(&url, *auth).await?;
         let Some(bytes) = Self::body(&url, resp).await? else {
             return Err(format!("`{url}` not found upstream"));
@@ -617,28 +617,6 @@ impl UpstreamClient {
     }
 }
 
-/// Expands cargo's `dl` markers; without any, cargo appends
-/// `/{crate}/{version}/download`.
-fn dl_url(template: &str, name: &str, vers: &str, cksum: &str) -> String {
-    const MARKERS: [&str; 5] = [
-        "{crate}",
-        "{version}",
-        "{prefix}",
-        "{lowerprefix}",
-        "{sha256-checksum}",
-    ];
-    if !MARKERS.iter().any(|m| template.contains(m)) {
-        return format!("{}/{name}/{vers}/download", template.trim_end_matches('/'));
-    }
-    let prefix = index_prefix(name);
-    template
-        .replace("{crate}", name)
-        .replace("{version}", vers)
-        .replace("{lowerprefix}", &prefix.to_ascii_lowercase())
-        .replace("{prefix}", &prefix)
-        .replace("{sha256-checksum}", cksum)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -648,23 +626,6 @@ mod tests {
         assert!(same_version("1.0.0", "1.0.0+abc"));
         assert!(!same_version("1.0.0", "1.0.1"));
         assert!(same_version("x", "x"));
-    }
-
-    #[test]
-    fn dl_templates_expand_like_cargo() {
-        assert_eq!(
-            dl_url("http://h/dl", "Abc", "1.0.0", "00"),
-            "http://h/dl/Abc/1.0.0/download"
-        );
-        assert_eq!(
-            dl_url(
-                "https://s/{lowerprefix}/{crate}/{crate}-{version}.crate",
-                "Abc",
-                "1.0.0",
-                "00"
-            ),
-            "https://s/3/a/Abc/Abc-1.0.0.crate"
-        );
     }
 
     #[test]

@@ -22,6 +22,11 @@ pub fn opts(scope: ReleaseScopeArgs, compare_content: bool) -> convoy_plan::ops:
         },
         offline: scope.offline,
         compare_content,
+        // Compare what `cargo convoy publish` would upload, not what plain
+        // `cargo package` makes.
+        content: Some(convoy_plan::ops::ChecksumSource(std::sync::Arc::new(
+            convoy_release::EngineChecksums,
+        ))),
     }
 }
 

@@ -99,3 +99,63 @@ fn workspace_metadata_names_the_registries() {
     assert!(stderr.contains("for `convoy`"), "{stderr}");
     assert!(index_lines(&fx.server, "md-a").is_some());
 }
+
+/// `plan` against the Convoy registry after a release: what Convoy published
+/// is `skip` with the same content (the plan packages exactly as publish
+/// does), and a changed source is flagged as different content.
+#[test]
+fn plan_after_publish_skips_and_flags_changed_content() {
+    let fx = Fixture::new(&[]);
+    let ws = WorkspaceBuilder::new()
+        .package(member("pl-a", &[]))
+        .package(member("pl-b", &["pl-a"]))
+        .package(member("pl-c", &["pl-b"]));
+    let root = fx.workspace("plan", &ws);
+    fx.convoy_ok(
+        &root,
+        &[
+            "publish",
+            "--registry",
+            REGISTRY,
+            "-p",
+            "pl-a",
+            "-p",
+            "pl-b",
+        ],
+    );
+
+    let plan: serde_json::Value = serde_json::from_str(
+        &fx.convoy_ok(&root, &["plan", "--registry", REGISTRY, "--format", "json"]),
+    )
+    .unwrap();
+    let row = |name: &str| {
+        plan["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(row("pl-a")["action"], "skip", "{plan}");
+    assert_eq!(row("pl-a")["content"], "same", "{plan}");
+    assert_eq!(row("pl-b")["content"], "same", "{plan}");
+    assert_eq!(row("pl-c")["action"], "publish", "{plan}");
+
+    std::fs::write(
+        root.join("crates/pl-a/src/lib.rs"),
+        "pub fn value() -> u32 { 100 }\n",
+    )
+    .unwrap();
+    let out = fx.convoy(&root, &["plan", "--registry", REGISTRY, "--format", "json"]);
+    assert!(!out.status.success(), "a content mismatch is an error");
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let a = plan["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "pl-a")
+        .unwrap()
+        .clone();
+    assert_eq!(a["content"], "different", "{plan}");
+}

@@ -74,7 +74,7 @@ pub(crate) async fn publish(
 
     let cksum = hex::encode(Sha256::digest(&tarball));
     let version = NewVersion {
-        line: meta.to_index_package(cksum.clone(), Some(pubtime())),
+        line: meta.to_index_package(cksum.clone(), Some(convoy_protocol::index::now_timestamp())),
         description: meta.description.clone(),
         publisher: token.user_id,
         may_create,
@@ -161,12 +161,4 @@ async fn check_tarball(
         }
         e => ApiError::bad_request(e.to_string()),
     })
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ`, the exact shape cargo parses.
-fn pubtime() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    now.format(&format).unwrap_or_default()
 }

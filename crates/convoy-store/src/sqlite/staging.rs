@@ -21,15 +21,7 @@ use crate::{
     TokenSecret, UserId, hash_token,
 };
 
-/// `YYYY-MM-DDTHH:MM:SSZ`, the shape of `pubtime` and of stage timestamps.
-pub(crate) fn rfc3339(secs: i64) -> String {
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_default()
-}
+use convoy_protocol::index::format_timestamp as rfc3339;
 
 fn parse_state(s: &str) -> StageState {
     match s {
