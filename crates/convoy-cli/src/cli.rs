@@ -107,10 +107,10 @@ pub fn args_without_cargo_subcommand(
     args.into_iter()
 }
 
-/// Which packages and which registry: flags shared by `plan` and `check`,
-/// named as in `cargo publish`.
+/// Which packages: the selection flags of `cargo publish`, shared by
+/// `plan`, `check` and `publish`.
 #[derive(Debug, Args)]
-pub struct ReleaseScopeArgs {
+pub struct PackageArgs {
     /// Path to the workspace's `Cargo.toml`.
     #[arg(long, value_name = "PATH")]
     pub manifest_path: Option<PathBuf>,
@@ -124,6 +124,24 @@ pub struct ReleaseScopeArgs {
     /// Leave a package out; repeatable.
     #[arg(long, value_name = "SPEC")]
     pub exclude: Vec<String>,
+}
+
+impl PackageArgs {
+    /// The library's view of `-p`/`--exclude`.
+    pub fn selection(&self) -> convoy_workspace::Selection {
+        convoy_workspace::Selection {
+            packages: self.packages.clone(),
+            exclude: self.exclude.clone(),
+        }
+    }
+}
+
+/// Which packages and which registry: flags shared by `plan` and `check`,
+/// named as in `cargo publish`.
+#[derive(Debug, Args)]
+pub struct ReleaseScopeArgs {
+    #[command(flatten)]
+    pub packages: PackageArgs,
     /// Registry name from cargo config.
     #[arg(long, value_name = "NAME", conflicts_with = "index")]
     pub registry: Option<String>,
@@ -211,19 +229,8 @@ pub enum PublishFormat {
 /// `cargo convoy publish`.
 #[derive(Debug, Args)]
 pub struct PublishArgs {
-    /// Path to the workspace's `Cargo.toml`.
-    #[arg(long, value_name = "PATH")]
-    pub manifest_path: Option<PathBuf>,
-    /// Package to publish; repeatable. Default: every publishable member.
-    #[arg(short = 'p', long = "package", value_name = "SPEC")]
-    pub packages: Vec<String>,
-    /// Publish every publishable member (the default; accepted for cargo
-    /// compatibility).
-    #[arg(long)]
-    pub workspace: bool,
-    /// Leave a package out; repeatable.
-    #[arg(long, value_name = "SPEC")]
-    pub exclude: Vec<String>,
+    #[command(flatten)]
+    pub packages: PackageArgs,
     /// Registry name from cargo config; repeat to publish the same release
     /// to several registries.
     #[arg(long = "registry", value_name = "NAME", conflicts_with = "index")]

@@ -10,11 +10,8 @@ use crate::cli::{PlanArgs, PlanFormat, ReleaseScopeArgs};
 /// Maps the shared flags onto the library's options.
 pub fn opts(scope: ReleaseScopeArgs, compare_content: bool) -> convoy_plan::ops::PlanOpts {
     convoy_plan::ops::PlanOpts {
-        manifest_path: scope.manifest_path,
-        selection: convoy_workspace::Selection {
-            packages: scope.packages,
-            exclude: scope.exclude,
-        },
+        selection: scope.packages.selection(),
+        manifest_path: scope.packages.manifest_path,
         registry: convoy_index_client::RegistryRequest {
             registry: scope.registry,
             index: scope.index,

@@ -15,11 +15,8 @@ use crate::status::{Status, Tone};
 
 pub fn exec(args: PublishArgs) -> anyhow::Result<ExitCode> {
     let opts = PublishOptions {
-        manifest_path: args.manifest_path,
-        selection: convoy_workspace::Selection {
-            packages: args.packages,
-            exclude: args.exclude,
-        },
+        selection: args.packages.selection(),
+        manifest_path: args.packages.manifest_path,
         registries: registries(args.registries, args.index, args.token),
         verify: match args.verify {
             VerifyArg::Check => VerifyMode::Check,

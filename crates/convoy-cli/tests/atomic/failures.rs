@@ -14,7 +14,7 @@ use crate::{Fixture, assert_nothing_visible, index_lines, member, outcomes};
 /// (allowed after an abort) and completes the release.
 #[test]
 fn refused_upload_aborts_the_stage_and_a_rerun_completes() {
-    let fx = Fixture::new();
+    let fx = Fixture::new(&[]);
     let ws = WorkspaceBuilder::new()
         .package(member("af-a", &[]))
         .package(member("af-b", &["af-a"]))
@@ -76,7 +76,7 @@ fn refused_upload_aborts_the_stage_and_a_rerun_completes() {
 /// `stages.json`; a rerun aborts it and completes the release.
 #[test]
 fn killed_client_leaves_nothing_and_a_rerun_completes() {
-    let fx = Fixture::new();
+    let fx = Fixture::new(&[]);
     let ws = WorkspaceBuilder::new()
         .package(member("ak-a", &[]))
         .package(member("ak-b", &["ak-a"]))
@@ -149,7 +149,7 @@ fn killed_client_leaves_nothing_and_a_rerun_completes() {
 /// aborted and nothing is visible.
 #[test]
 fn verification_failure_against_the_stage_aborts_it() {
-    let fx = Fixture::new();
+    let fx = Fixture::new(&[]);
     let shared = fx.cargo.project(
         "shared",
         &[

@@ -12,56 +12,20 @@
 //! `tests/registry/staging.rs`.
 #![allow(clippy::unwrap_used, clippy::print_stderr, clippy::print_stdout)]
 
+#[path = "../common/mod.rs"]
+mod common;
 mod failures;
 mod refusal;
 mod release;
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 
-use convoy_test_support::{Cargo, REGISTRY, Server, http};
-use convoy_workspace::testing::{Pkg, WorkspaceBuilder};
+use convoy_test_support::{REGISTRY, Server, http};
 
-pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_cargo-convoy");
+pub(crate) use common::{BIN, Fixture, consume, index_lines, member};
 
-/// A registry, alice's token for it, and a cargo sandbox pointing at it.
-pub(crate) struct Fixture {
-    pub(crate) server: Server,
-    pub(crate) cargo: Cargo,
-    pub(crate) token: String,
-}
-
+/// The atomic tests' own views of a fixture.
 impl Fixture {
-    pub(crate) fn new() -> Self {
-        let server = Server::start(BIN, &[]);
-        let token = server.token("alice", &[]);
-        let cargo = Cargo::new(&server, Some(&token));
-        Self {
-            server,
-            cargo,
-            token,
-        }
-    }
-
-    /// Generates `builder` under the sandbox as `name`; returns its root.
-    pub(crate) fn workspace(&self, name: &str, builder: &WorkspaceBuilder) -> PathBuf {
-        let root = self.cargo.root().join(name);
-        builder.write(&root).unwrap();
-        root
-    }
-
-    /// `cargo convoy <args>` in `cwd`, not yet run.
-    pub(crate) fn convoy_command(&self, cwd: &Path, args: &[&str]) -> std::process::Command {
-        let mut full = vec!["convoy"];
-        full.extend_from_slice(args);
-        self.cargo.program(BIN, cwd, &full)
-    }
-
-    /// Runs `cargo convoy <args>` in `cwd`.
-    pub(crate) fn convoy(&self, cwd: &Path, args: &[&str]) -> Output {
-        self.convoy_command(cwd, args).output().unwrap()
-    }
-
     /// `cargo convoy publish --atomic --format json` plus `extra`; panics
     /// unless it succeeded; returns the result document.
     pub(crate) fn publish_atomic(&self, root: &Path, extra: &[&str]) -> serde_json::Value {
@@ -117,45 +81,6 @@ impl Fixture {
     }
 }
 
-/// `pub fn value() -> u32` adding one to the values of `deps` (names as
-/// used in code).
-pub(crate) fn lib_rs(deps: &[&str]) -> String {
-    let sum: String = deps.iter().map(|d| format!(" + {d}::value()")).collect();
-    format!("pub fn value() -> u32 {{ 1{sum} }}\n")
-}
-
-/// A member with a path dependency (with version) on each of `deps`,
-/// whose `value()` adds theirs.
-pub(crate) fn member(name: &str, deps: &[&str]) -> Pkg {
-    let idents: Vec<String> = deps.iter().map(|d| d.replace('-', "_")).collect();
-    let idents: Vec<&str> = idents.iter().map(String::as_str).collect();
-    let mut pkg = Pkg::new(name).file("src/lib.rs", lib_rs(&idents));
-    for d in deps {
-        pkg = pkg.local(d, "0.1.0");
-    }
-    pkg
-}
-
-/// The ordinary index file of `name` as JSON lines, `None` on 404.
-pub(crate) fn index_lines(server: &Server, name: &str) -> Option<Vec<serde_json::Value>> {
-    let url = format!(
-        "{}/index/{}",
-        server.url,
-        convoy_protocol::index::index_path(name)
-    );
-    let resp = http().get(url).send().unwrap();
-    if resp.status() == 404 {
-        return None;
-    }
-    assert_eq!(resp.status(), 200);
-    let text = resp.text().unwrap();
-    Some(
-        text.lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect(),
-    )
-}
-
 /// Panics if any of `names` has any version in the ordinary index.
 pub(crate) fn assert_nothing_visible(server: &Server, names: &[&str]) {
     for name in names {
@@ -180,23 +105,4 @@ pub(crate) fn outcomes(doc: &serde_json::Value, registry: usize) -> Vec<(String,
             )
         })
         .collect()
-}
-
-/// A binary crate depending on `deps` (TOML lines) that prints `main`'s
-/// output; returns what it printed.
-pub(crate) fn consume(cargo: &Cargo, name: &str, deps: &str, main: &str) -> String {
-    let dir = cargo.project(
-        name,
-        &[
-            (
-                "Cargo.toml",
-                &format!(
-                    "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n[dependencies]\n{deps}\n"
-                ),
-            ),
-            ("src/main.rs", main),
-        ],
-    );
-    let out = cargo.ok(&dir, &["run", "-q"]);
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }

@@ -10,7 +10,7 @@ use crate::{Fixture, member};
 /// sentence, before anything is packaged.
 #[test]
 fn registry_without_staging_is_refused_before_packaging() {
-    let fx = Fixture::new();
+    let fx = Fixture::new(&[]);
     let index = StaticIndex::start().unwrap();
     let ws = WorkspaceBuilder::new()
         .package(member("ar-a", &[]))

@@ -55,7 +55,7 @@ fn poll(base: String, names: Vec<String>, version: &str, stop: Arc<AtomicBool>) 
 /// a consumer builds against it.
 #[test]
 fn six_crates_appear_at_once_and_a_consumer_builds() {
-    let fx = Fixture::new();
+    let fx = Fixture::new(&[]);
     let ws = WorkspaceBuilder::new()
         .package(member("at-a", &[]))
         .package(member("at-b", &["at-a"]))
@@ -134,7 +134,7 @@ fn six_crates_appear_at_once_and_a_consumer_builds() {
 /// release, and `--undo` restores them.
 #[test]
 fn yank_and_restore_a_whole_release() {
-    let fx = Fixture::new();
+    let fx = Fixture::new(&[]);
     let ws = WorkspaceBuilder::new()
         .package(member("yk-a", &[]))
         .package(member("yk-b", &["yk-a"]))
@@ -211,7 +211,7 @@ fn yank_and_restore_a_whole_release() {
 /// are staged and verified.
 #[test]
 fn each_registry_gets_its_own_release() {
-    let fx = Fixture::new();
+    let fx = Fixture::new(&[]);
     let second = Server::start(BIN, &[]);
     let second_token = second.token("alice", &[]);
     let mut cargo = Cargo::new(&fx.server, Some(&fx.token));

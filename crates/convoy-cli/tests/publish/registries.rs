@@ -73,12 +73,8 @@ fn one_release_to_two_registries() {
     // Each registry's copy resolves within that registry.
     let mut via_second = convoy_test_support::Cargo::new(&second, Some(&second_token));
     via_second.env("CARGO_TERM_COLOR", "never");
-    let fx2 = Fixture {
-        server: second,
-        cargo: via_second,
-    };
     let printed = consume(
-        &fx2,
+        &via_second,
         "consumer2",
         &format!("two-b = {{ version = \"0.1.0\", registry = \"{REGISTRY}\" }}\n"),
         "fn main() { println!(\"{}\", two_b::value()); }\n",

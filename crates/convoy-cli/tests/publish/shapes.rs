@@ -127,7 +127,7 @@ fn every_shape_publishes_and_a_consumer_builds() {
     ]
     .concat();
     let printed = consume(
-        &fx,
+        &fx.cargo,
         "consumer",
         &deps,
         "fn main() {\n    println!(\"{} {} {} {} {} {} {}\", ch_c::value(), dm_top::value(), fo_leaf3::value(), sd_serde::value(), kd_top::value(), kd_top::GEN, ih_top::value());\n    let _ = sd_serde::sd_derive::value();\n}\n",
