@@ -292,3 +292,107 @@ pub fn manifest(name: &str, version: &str, extra: &str) -> String {
         "[package]\nname = \"{name}\"\nversion = \"{version}\"\nedition = \"2021\"\ndescription = \"{name} test crate\"\nlicense = \"MIT\"\n{extra}"
     )
 }
+
+/// The registry application over a fresh SQLite store and blob directory in
+/// `dir`, with a full-scope token for `alice`: for tests that serve the
+/// router in-process (behind fault-injection layers, say) rather than run
+/// the binary.
+pub fn registry_app(
+    dir: &Path,
+    settings: convoy_registry::Settings,
+) -> (convoy_registry::App, String) {
+    use convoy_store::NewToken;
+    use convoy_store::fs::FsBlobStore;
+    use convoy_store::sqlite::SqliteStore;
+    let store = SqliteStore::open(dir.join("convoy.sqlite")).expect("open store");
+    let token = store
+        .create_token_blocking(NewToken {
+            login: "alice".into(),
+            name: "test".into(),
+            scopes: Vec::new(),
+            crates: Vec::new(),
+            expires_at: None,
+        })
+        .expect("create token")
+        .expose()
+        .to_owned();
+    let blobs = FsBlobStore::open(dir.join("crates")).expect("open blobs");
+    let app = convoy_registry::App::new(
+        std::sync::Arc::new(store),
+        std::sync::Arc::new(blobs),
+        settings,
+    );
+    (app, token)
+}
+
+/// The registry served in-process on 127.0.0.1 by a runtime of its own, for
+/// library tests that cannot reach the `cargo-convoy` binary. Stops when
+/// dropped.
+pub struct InProcessRegistry {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// A full-scope token of `alice`.
+    pub token: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    runtime: Option<tokio::runtime::Runtime>,
+    _dir: tempfile::TempDir,
+}
+
+impl InProcessRegistry {
+    /// A fresh registry with default settings.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (app, token) = registry_app(
+            dir.path(),
+            convoy_registry::Settings {
+                public_url: url.clone(),
+                auth_required: false,
+                limits: convoy_registry::Limits::default(),
+                publish_rate: None,
+            },
+        );
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        {
+            let _entered = runtime.enter();
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            runtime.spawn(async move {
+                let shutdown = async {
+                    let _ = rx.await;
+                };
+                let _ =
+                    convoy_registry::serve(listener, convoy_registry::router(app), shutdown).await;
+            });
+        }
+        Self {
+            url,
+            token,
+            shutdown: Some(tx),
+            runtime: Some(runtime),
+            _dir: dir,
+        }
+    }
+
+    /// `sparse+http://…/index/`.
+    pub fn index_url(&self) -> String {
+        format!("sparse+{}/index/", self.url)
+    }
+}
+
+impl Drop for InProcessRegistry {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+}

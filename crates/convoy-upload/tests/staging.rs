@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use convoy_index_client::RegistryTarget;
@@ -13,10 +12,6 @@ use convoy_index_client::testing::StaticIndex;
 use convoy_package::PackagedCrate;
 use convoy_protocol::publish::NewCrate;
 use convoy_protocol::staging::StageState;
-use convoy_registry::{App, Limits, Settings};
-use convoy_store::NewToken;
-use convoy_store::fs::FsBlobStore;
-use convoy_store::sqlite::SqliteStore;
 use convoy_tarball::TarballBuilder;
 use convoy_upload::staging::{StagingClient, StagingError, discover};
 use convoy_upload::{CrateOutcome, Pacing, UploadOptions, upload_blocking};
@@ -26,55 +21,16 @@ use sha2::{Digest, Sha256};
 struct Registry {
     base: String,
     token: String,
-    _dir: tempfile::TempDir,
+    _inner: convoy_test_support::InProcessRegistry,
 }
 
 impl Registry {
     fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("convoy.sqlite")).unwrap();
-        let token = store
-            .create_token_blocking(NewToken {
-                login: "alice".into(),
-                name: "test".into(),
-                scopes: Vec::new(),
-                crates: Vec::new(),
-                expires_at: None,
-            })
-            .unwrap()
-            .expose()
-            .to_owned();
-        let blobs = FsBlobStore::open(dir.path().join("crates")).unwrap();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let settings = Settings {
-            public_url: base.clone(),
-            auth_required: false,
-            limits: Limits::default(),
-            publish_rate: None,
-        };
-        let app = App::new(Arc::new(store), Arc::new(blobs), settings);
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                convoy_registry::serve(
-                    listener,
-                    convoy_registry::router(app),
-                    std::future::pending(),
-                )
-                .await
-            })
-        });
+        let inner = convoy_test_support::InProcessRegistry::start();
         Self {
-            base,
-            token,
-            _dir: dir,
+            base: inner.url.clone(),
+            token: inner.token.clone(),
+            _inner: inner,
         }
     }
 

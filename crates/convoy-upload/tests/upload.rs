@@ -22,10 +22,7 @@ use convoy_index_client::RegistryTarget;
 use convoy_package::PackagedCrate;
 use convoy_protocol::index::{IndexPackage, index_path};
 use convoy_protocol::publish::NewCrate;
-use convoy_registry::{App, Limits, RateLimit, Settings};
-use convoy_store::NewToken;
-use convoy_store::fs::FsBlobStore;
-use convoy_store::sqlite::SqliteStore;
+use convoy_registry::{Limits, RateLimit, Settings};
 use convoy_tarball::TarballBuilder;
 use convoy_upload::{CrateOutcome, Pacing, UploadEvent, UploadOptions, UploadReport, upload};
 use sha2::{Digest, Sha256};
@@ -74,20 +71,6 @@ struct Registry {
 impl Registry {
     async fn start(setup: Setup) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("convoy.sqlite")).unwrap();
-        let token = store
-            .create_token_blocking(NewToken {
-                login: "alice".into(),
-                name: "test".into(),
-                scopes: Vec::new(),
-                crates: Vec::new(),
-                expires_at: None,
-            })
-            .unwrap()
-            .expose()
-            .to_owned();
-        let blobs = FsBlobStore::open(dir.path().join("crates")).unwrap();
-
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let upstream = listener.local_addr().unwrap();
         let proxy = if setup.drops.is_empty() {
@@ -102,7 +85,7 @@ impl Registry {
             limits: Limits::default(),
             publish_rate: setup.publish_rate,
         };
-        let app = App::new(Arc::new(store), Arc::new(blobs), settings);
+        let (app, token) = convoy_test_support::registry_app(dir.path(), settings);
 
         let puts = Arc::new(AtomicUsize::new(0));
         let failing = Arc::new(AtomicUsize::new(setup.fail_puts));

@@ -11,14 +11,10 @@ mod support {
     use std::ffi::OsString;
     use std::path::{Path, PathBuf};
     use std::process::{Command, Output};
-    use std::sync::Arc;
 
     use convoy_package::PackagedCrate;
     use convoy_protocol::publish::NewCrate;
-    use convoy_registry::{App, Limits, Settings};
-    use convoy_store::NewToken;
-    use convoy_store::fs::FsBlobStore;
-    use convoy_store::sqlite::SqliteStore;
+
     use convoy_verify::{Overlay, Upstream, VerifyEvent, VerifyMode, VerifyOptions};
     use sha2::{Digest, Sha256};
 
@@ -26,61 +22,16 @@ mod support {
     pub struct Registry {
         pub url: String,
         pub token: String,
-        shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-        runtime: Option<tokio::runtime::Runtime>,
-        _dir: tempfile::TempDir,
+        _inner: convoy_test_support::InProcessRegistry,
     }
 
     impl Registry {
         pub fn start() -> Self {
-            let dir = tempfile::tempdir().unwrap();
-            let store = SqliteStore::open(dir.path().join("convoy.sqlite")).unwrap();
-            let blobs = FsBlobStore::open(dir.path().join("crates")).unwrap();
-            let token = store
-                .create_token_blocking(NewToken {
-                    login: "tester".into(),
-                    name: "tests".into(),
-                    scopes: Vec::new(),
-                    crates: Vec::new(),
-                    expires_at: None,
-                })
-                .unwrap()
-                .expose()
-                .to_owned();
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            listener.set_nonblocking(true).unwrap();
-            let url = format!("http://{}", listener.local_addr().unwrap());
-            let settings = Settings {
-                public_url: url.clone(),
-                auth_required: false,
-                limits: Limits::default(),
-                publish_rate: None,
-            };
-            let app = App::new(Arc::new(store), Arc::new(blobs), settings);
-            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            {
-                let _entered = runtime.enter();
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                runtime.spawn(async move {
-                    let shutdown = async {
-                        let _ = rx.await;
-                    };
-                    convoy_registry::serve(listener, convoy_registry::router(app), shutdown)
-                        .await
-                        .unwrap();
-                });
-            }
+            let inner = convoy_test_support::InProcessRegistry::start();
             Self {
-                url,
-                token,
-                shutdown: Some(tx),
-                runtime: Some(runtime),
-                _dir: dir,
+                url: inner.url.clone(),
+                token: inner.token.clone(),
+                _inner: inner,
             }
         }
 
@@ -92,17 +43,6 @@ mod support {
             Upstream {
                 index_url: self.index_url(),
                 token: Some(self.token.clone()),
-            }
-        }
-    }
-
-    impl Drop for Registry {
-        fn drop(&mut self) {
-            if let Some(tx) = self.shutdown.take() {
-                let _ = tx.send(());
-            }
-            if let Some(rt) = self.runtime.take() {
-                rt.shutdown_timeout(std::time::Duration::from_secs(2));
             }
         }
     }
