@@ -1,15 +1,19 @@
 //! `cargo xtask …`: Convoy's developer tasks (the alias lives in
-//! `.cargo/config.toml`). Today there is one: `cargo xtask bench registry`,
-//! which measures the registry server against the goals of issue 2.
+//! `.cargo/config.toml`). `cargo xtask bench registry` measures the registry
+//! server against the goals of issue 2, `cargo xtask bench publish` the
+//! publish pipeline against those of issue 4.
 //!
 //! A benchmark reports on the terminal, so printing is its whole point: the
 //! workspace lints against `print_*` are relaxed for this crate only.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod docs;
+mod genws;
 mod load;
 mod procs;
+mod publish;
 mod registry;
+mod upload;
 
 use std::process::ExitCode;
 
@@ -35,12 +39,17 @@ enum Bench {
     /// The registry server: sparse-index reads against nginx, concurrent
     /// publishes, and the server's peak RSS.
     Registry(registry::Args),
+    /// The publish pipeline: Convoy's package + lock + verify against
+    /// `cargo package --workspace` and `cargo build --workspace`, and the
+    /// upload stage's concurrency against a slow registry.
+    Publish(publish::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(Bench::Registry(args)) => registry::main(args),
+        Command::Bench(Bench::Publish(args)) => publish::main(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

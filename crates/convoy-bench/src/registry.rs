@@ -421,7 +421,7 @@ fn mb(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-fn cpu_model() -> String {
+pub(crate) fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -433,7 +433,7 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-fn today() -> String {
+pub(crate) fn today() -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     time::OffsetDateTime::now_utc()
         .format(format)
@@ -467,7 +467,7 @@ fn pinned(taskset: Option<&Path>, bin: &Path) -> Command {
 }
 
 /// `cargo build --release -p convoy-cli`, and the path of the binary it made.
-fn build_server() -> anyhow::Result<PathBuf> {
+pub(crate) fn build_server() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     eprintln!("building: cargo build --release -p convoy-cli --bin cargo-convoy");
@@ -502,16 +502,21 @@ fn build_server() -> anyhow::Result<PathBuf> {
     bail!("cargo build did not report the cargo-convoy executable")
 }
 
-struct Server {
+pub(crate) struct Server {
     guard: Guard,
-    pid: u32,
-    addr: SocketAddr,
+    pub(crate) pid: u32,
+    pub(crate) addr: SocketAddr,
     bin: PathBuf,
     data: PathBuf,
 }
 
 impl Server {
-    fn start(pin: Option<&Path>, bin: &Path, data: &Path, log: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn start(
+        pin: Option<&Path>,
+        bin: &Path,
+        data: &Path,
+        log: &Path,
+    ) -> anyhow::Result<Self> {
         let log_file = std::fs::File::create(log)?;
         let mut child = pinned(pin, bin)
             .args(["serve", "--data"])
