@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use convoy_index_client::{CRATES_IO_INDEX, RegistryTarget};
-use convoy_plan::{CheckContext, CheckReport, Code, Diagnostic, FileList, ops, run_checks};
+use convoy_plan::{
+    CheckContext, CheckReport, Code, Diagnostic, FileList, Severity, ops, run_checks,
+};
 use convoy_workspace::testing::{Pkg, WorkspaceBuilder};
 use convoy_workspace::{Selection, Workspace, load, select};
 
@@ -572,4 +574,37 @@ mod registry {
         assert_eq!(plan.package("a").unwrap().action, Action::Unknown);
         assert_eq!(plan.diagnostics[0].code, Code::RegistryUnreachable);
     }
+}
+
+/// serde's `no-std::no-alloc` is a real slug; and for a registry other than
+/// crates.io an unknown category is only a warning, since only crates.io
+/// enforces its list.
+#[test]
+fn categories_are_crates_io_rules() {
+    let (_d, ws) = generate(
+        WorkspaceBuilder::new()
+            .package(Pkg::new("alloc-free").field("categories", r#"["no-std::no-alloc"]"#))
+            .package(Pkg::new("odd").field("categories", r#"["our-internal-slug"]"#)),
+        None,
+    );
+    let on_crates_io = diagnose(&ws, &crates_io());
+    let unknown: Vec<_> = on_crates_io
+        .iter()
+        .filter(|d| d.code == Code::UnknownCategory)
+        .collect();
+    assert_eq!(unknown.len(), 1, "{unknown:?}");
+    assert_eq!(unknown[0].package.as_deref(), Some("odd"));
+    assert_eq!(unknown[0].severity, Severity::Error);
+    let private = RegistryTarget {
+        name: Some("private".into()),
+        index: "sparse+http://127.0.0.1:1/index/".into(),
+        token: None,
+    };
+    let elsewhere = diagnose(&ws, &private);
+    let unknown: Vec<_> = elsewhere
+        .iter()
+        .filter(|d| d.code == Code::UnknownCategory)
+        .collect();
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(unknown[0].severity, Severity::Warning);
 }

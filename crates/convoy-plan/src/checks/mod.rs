@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use convoy_index_client::RegistryTarget;
 use convoy_workspace::{Member, Workspace};
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Code, Diagnostic, Severity};
 
 pub use files::FileEntry;
 
@@ -37,7 +37,17 @@ pub struct CheckContext<'a> {
 pub fn run_checks(cx: &CheckContext<'_>) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for member in cx.selected {
+        let start = out.len();
         manifest::check(member, &mut out);
+        if !cx.target.is_crates_io() {
+            // The category list is crates.io's rule; another registry takes
+            // any slug, so there it is only worth a warning.
+            for d in &mut out[start..] {
+                if d.code == Code::UnknownCategory {
+                    d.severity = Severity::Warning;
+                }
+            }
+        }
         deps::check(cx, member, &mut out);
         if let Some(list) = cx.files.get(&member.name) {
             files::check(member, list, &mut out);
