@@ -613,11 +613,12 @@ fn package_for(
     Ok(packaged)
 }
 
-/// Gives every package the `Cargo.lock` it ships with, in publish order: each
-/// lock is resolved against an overlay holding the siblings finalized so
-/// far, so it names the target registry and the checksums of the very files
-/// that will be uploaded. A new overlay starts only when a package needs a
-/// sibling the current one lacks, which is once per wave.
+/// Gives every package the `Cargo.lock` it ships with. Each lock is
+/// resolved against an overlay holding the siblings finalized so far, so it
+/// names the target registry and the checksums of the very files that will
+/// be uploaded. Packages go in batches: every package whose local
+/// dependencies are final is locked at once (one overlay, several cargo
+/// runs in parallel), which is once per wave.
 fn lock_for(
     packages: Vec<PackagedCrate>,
     target: &RegistryTarget,
@@ -626,34 +627,77 @@ fn lock_for(
     opts: &PublishOptions,
 ) -> Result<Vec<PackagedCrate>, ReleaseError> {
     let selected: BTreeSet<String> = packages.iter().map(|p| p.name.clone()).collect();
+    let position: BTreeMap<String, usize> = packages
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.clone(), i))
+        .collect();
     let vopts = verify_options(label, target_dir, opts);
-    let mut done: Vec<PackagedCrate> = Vec::with_capacity(packages.len());
-    let mut overlay: Option<(Overlay, BTreeSet<String>)> = None;
+    let parallel = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2)
+        .max(opts.jobs.unwrap_or(1));
     let lock_error = |source| ReleaseError::Lock {
         registry: label.to_owned(),
         source: Box::new(source),
     };
-    for pkg in packages {
-        let ready = overlay.as_ref().is_some_and(|(_, has)| {
-            pkg.local_deps
-                .iter()
-                .all(|d| has.contains(d) || !selected.contains(d))
-        });
-        if !ready {
-            let started = Overlay::start(Upstream::from(target), &done).map_err(lock_error)?;
-            overlay = Some((started, done.iter().map(|p| p.name.clone()).collect()));
+    let mut done: Vec<PackagedCrate> = Vec::with_capacity(packages.len());
+    let mut pending = packages;
+    while !pending.is_empty() {
+        let finished: BTreeSet<&str> = done.iter().map(|p| p.name.as_str()).collect();
+        let (mut ready, rest): (Vec<PackagedCrate>, Vec<PackagedCrate>) =
+            pending.into_iter().partition(|p| {
+                p.local_deps
+                    .iter()
+                    .all(|d| finished.contains(d.as_str()) || !selected.contains(d))
+            });
+        if ready.is_empty() {
+            // The input is in publish order, so this cannot happen; take the
+            // next package rather than loop forever if it ever does.
+            let mut rest = rest;
+            ready.push(rest.remove(0));
+            pending = rest;
+        } else {
+            pending = rest;
         }
-        let Some((current, _)) = &overlay else {
-            continue;
-        };
-        let lock = convoy_verify::generate_lockfile(&pkg, current, &vopts).map_err(lock_error)?;
-        let locked =
-            convoy_package::with_lockfile(&pkg, &lock).map_err(|source| ReleaseError::Package {
-                registry: label.to_owned(),
-                source,
+        let overlay = Overlay::start(Upstream::from(target), &done).map_err(lock_error)?;
+        let mut locks = Vec::with_capacity(ready.len());
+        for chunk in ready.chunks(parallel.max(1)) {
+            let results: Vec<_> = std::thread::scope(|scope| {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .map(|pkg| {
+                        let (overlay, vopts) = (&overlay, &vopts);
+                        scope.spawn(move || convoy_verify::generate_lockfile(pkg, overlay, vopts))
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join()).collect()
+            });
+            locks.extend(results);
+        }
+        for (pkg, lock) in ready.iter().zip(locks) {
+            let lock = match lock {
+                Ok(result) => result.map_err(lock_error)?,
+                Err(_) => {
+                    return Err(ReleaseError::Lock {
+                        registry: label.to_owned(),
+                        source: Box::new(VerifyError::Spawn {
+                            command: format!("cargo generate-lockfile for `{}`", pkg.name),
+                            source: std::io::Error::other("the worker thread panicked"),
+                        }),
+                    });
+                }
+            };
+            let locked = convoy_package::with_lockfile(pkg, &lock).map_err(|source| {
+                ReleaseError::Package {
+                    registry: label.to_owned(),
+                    source,
+                }
             })?;
-        done.push(locked);
+            done.push(locked);
+        }
     }
+    done.sort_by_key(|p| position.get(&p.name).copied().unwrap_or(usize::MAX));
     Ok(done)
 }
 
