@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
@@ -63,6 +63,8 @@ struct Registry {
     token: String,
     /// `PUT`s that reached the layer in front of the handler.
     puts: Arc<AtomicUsize>,
+    /// The most `PUT`s that were in flight at once.
+    peak: Arc<AtomicUsize>,
     http: reqwest::Client,
     _shutdown: oneshot::Sender<()>,
     _dir: TempDir,
@@ -88,22 +90,35 @@ impl Registry {
         let (app, token) = convoy_test_support::registry_app(dir.path(), settings);
 
         let puts = Arc::new(AtomicUsize::new(0));
+        let peak = Arc::new(AtomicUsize::new(0));
+        let inflight = Arc::new(AtomicUsize::new(0));
         let failing = Arc::new(AtomicUsize::new(setup.fail_puts));
         let (counter, delay) = (Arc::clone(&puts), setup.delay);
+        let (peak_seen, inflight_now) = (Arc::clone(&peak), Arc::clone(&inflight));
         let faults = axum::middleware::from_fn(move |req: Request, next: Next| {
             let (counter, failing) = (Arc::clone(&counter), Arc::clone(&failing));
+            let (peak_seen, inflight_now) = (Arc::clone(&peak_seen), Arc::clone(&inflight_now));
             async move {
+                let is_put = req.method() == Method::PUT;
+                if is_put {
+                    let now = inflight_now.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak_seen.fetch_max(now, Ordering::SeqCst);
+                }
                 if !delay.is_zero() {
                     tokio::time::sleep(delay).await;
                 }
-                if req.method() == Method::PUT {
+                let response = if is_put && {
                     counter.fetch_add(1, Ordering::SeqCst);
-                    if take_one(&failing) {
-                        return (StatusCode::SERVICE_UNAVAILABLE, "try again later")
-                            .into_response();
-                    }
+                    take_one(&failing)
+                } {
+                    (StatusCode::SERVICE_UNAVAILABLE, "try again later").into_response()
+                } else {
+                    next.run(req).await
+                };
+                if is_put {
+                    inflight_now.fetch_sub(1, Ordering::SeqCst);
                 }
-                next.run(req).await
+                response
             }
         });
         let router = convoy_registry::router(app).layer(faults);
@@ -118,6 +133,7 @@ impl Registry {
             base: format!("http://{front}"),
             token,
             puts,
+            peak,
             http: reqwest::Client::new(),
             _shutdown: shutdown,
             _dir: dir,
@@ -698,10 +714,9 @@ async fn missing_token_is_reported_before_any_upload() {
 
 /// The goal: 50 independent crates to a registry that answers in
 /// 100 ms take close to one round trip per `-j` slot, not 50 in sequence.
-/// The bound is generous to stay stable; the figure is printed for the
-/// benchmark notes (`cargo test -- --nocapture`).
+/// Speed itself is measured by `cargo xtask bench publish`; this test checks
+/// the mechanism: uploads really overlap, and never more than `-j` of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[allow(clippy::print_stderr)]
 async fn fifty_crates_at_100ms_use_every_slot() {
     const LATENCY: Duration = Duration::from_millis(100);
     let registry = Registry::start(Setup {
@@ -713,18 +728,16 @@ async fn fifty_crates_at_100ms_use_every_slot() {
     let crates: Vec<_> = (0..50)
         .map(|i| krate(dir.path(), &format!("wide-{i:02}"), "0.1.0", &[]))
         .collect();
-    let started = Instant::now();
     let (report, _) = run(&registry, &crates, &fast_opts(8)).await;
-    let elapsed = started.elapsed();
 
     assert!(report.is_success(), "{report:#?}");
     assert_eq!(registry.puts(), 50);
-    eprintln!(
-        "50 crates, 100 ms per request, -j 8: {} ms (sequential PUTs alone: {} ms)",
-        elapsed.as_millis(),
-        (LATENCY * 50).as_millis()
+    let peak = registry.peak.load(Ordering::SeqCst);
+    assert!(peak > 1, "uploads must overlap, saw at most {peak} at once");
+    assert!(
+        peak <= 8,
+        "`-j 8` must bound the uploads, saw {peak} at once"
     );
-    assert!(elapsed < LATENCY * 50 / 2, "{elapsed:?}");
 }
 
 // ---------------------------------------------------------------- dry run

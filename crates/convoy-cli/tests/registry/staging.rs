@@ -404,14 +404,15 @@ fn aborted_and_expired_versions_take_only_the_same_bytes() {
     assert_eq!(status, 200, "the same bytes may go: {body}");
     assert_eq!(index_lines(&server, "ab-x").unwrap().len(), 1);
 
-    // Expiry: a one-second stage.
-    let short = create_stage(&server, &alice, 1);
+    // Expiry: a two-second stage. Expiry has whole-second precision, so a
+    // one-second stage could expire before the upload below.
+    let short = create_stage(&server, &alice, 2);
     let bytes = crate_bytes("ab-y", "1.0.0", "first");
     assert_eq!(
         publish_raw(&server, Some(&short.token), &meta("ab-y", "1.0.0"), &bytes).0,
         200
     );
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    std::thread::sleep(std::time::Duration::from_millis(3100));
     let (_, expired) = stage_call(
         &server,
         reqwest::Method::GET,
