@@ -118,10 +118,26 @@ pub fn plan_loaded(
 /// (one `cargo package --list` per package). Severities are not applied
 /// yet; [`CheckReport::new`] does that.
 pub fn preflight(ws: &Workspace, selected: &[&Member], target: &RegistryTarget) -> Vec<Diagnostic> {
-    let files: BTreeMap<String, FileList> = selected
-        .iter()
-        .map(|m| (m.name.clone(), file_list(ws, m)))
-        .collect();
+    // One `cargo package --list` per package: independent, so they run side
+    // by side, a few at a time.
+    let parallel = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2)
+        .max(2);
+    let mut files: BTreeMap<String, FileList> = BTreeMap::new();
+    for chunk in selected.chunks(parallel) {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|m| (m.name.clone(), scope.spawn(move || file_list(ws, m))))
+                .collect();
+            for (name, handle) in handles {
+                if let Ok(list) = handle.join() {
+                    files.insert(name, list);
+                }
+            }
+        });
+    }
     run_checks(&CheckContext {
         workspace: ws,
         selected,
