@@ -261,6 +261,9 @@ pub struct PublishArgs {
     /// Allow packaging with uncommitted changes, as `cargo package` does.
     #[arg(long)]
     pub allow_dirty: bool,
+    /// Fail if the workspace's `Cargo.lock` would change.
+    #[arg(long)]
+    pub locked: bool,
     /// Seconds to wait for each upload to appear in the index.
     #[arg(long, value_name = "SECS", default_value_t = 120)]
     pub timeout: u64,

@@ -51,6 +51,9 @@ pub struct PublishOptions {
     /// `--target-dir`; cargo's default (`target/` or `CARGO_TARGET_DIR`)
     /// otherwise.
     pub target_dir: Option<PathBuf>,
+    /// `--locked`: packaging fails if the workspace's `Cargo.lock` would
+    /// change, as with `cargo publish --locked`.
+    pub locked: bool,
     /// `--atomic`: publish through a staged release on every registry, so
     /// that each registry shows all of the release or none of it
     /// (`docs/STAGING.md`). Registries that do not offer staging are refused
@@ -597,7 +600,11 @@ fn package_for(
         out_dir: target_dir.join("convoy").join(sanitize(label)),
         allow_dirty: opts.allow_dirty,
         cargo_config: Vec::new(),
-        cargo_flags: Vec::new(),
+        cargo_flags: if opts.locked {
+            vec!["--locked".to_owned()]
+        } else {
+            Vec::new()
+        },
     })
     .map_err(|source| ReleaseError::Package {
         registry: label.to_owned(),
@@ -893,6 +900,7 @@ impl convoy_plan::ops::PackageChecksums for EngineChecksums {
             no_default_features: false,
             target_dir: Some(target_dir.clone()),
             atomic: false,
+            locked: false,
         };
         let label = target.label().to_owned();
         match package_for(

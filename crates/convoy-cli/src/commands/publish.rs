@@ -27,6 +27,7 @@ pub fn exec(args: PublishArgs) -> anyhow::Result<ExitCode> {
         jobs: args.jobs,
         dry_run: args.dry_run,
         allow_dirty: args.allow_dirty,
+        locked: args.locked,
         visibility_timeout: Duration::from_secs(args.timeout),
         features: args
             .features
