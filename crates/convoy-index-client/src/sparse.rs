@@ -1,4 +1,6 @@
-//! Reading a sparse index over HTTP.
+//! Reading a sparse index over HTTP, blocking, for synchronous callers
+//! (planning). The HTTP rules live in [`crate::http`], shared with
+//! [`crate::AsyncSparseIndex`].
 
 use std::cell::OnceCell;
 use std::time::Duration;
@@ -7,54 +9,11 @@ use convoy_protocol::index::{IndexPackage, RegistryConfig, index_path};
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 
-/// How many times a 429 or 5xx answer is retried, as cargo's `net.retry`.
-const RETRIES: u32 = 3;
-
-/// Why the index could not be read.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum IndexError {
-    /// The URL is not `sparse+http(s)://…`.
-    #[error("index `{url}` is not a sparse index, expected `sparse+http(s)://…/`")]
-    NotSparse {
-        /// The URL given.
-        url: String,
-    },
-    /// The request did not get an answer (DNS, connection, timeout, TLS).
-    #[error("failed to fetch `{url}`")]
-    Network {
-        /// The URL.
-        url: String,
-        /// The transport error.
-        #[source]
-        source: reqwest::Error,
-    },
-    /// The registry wants a token and none (or a rejected one) was sent.
-    #[error(
-        "registry at `{url}` requires authentication, pass `--token` or configure one for the registry"
-    )]
-    Unauthorized {
-        /// The URL.
-        url: String,
-    },
-    /// Any other unexpected status.
-    #[error("failed to fetch `{url}`, the server answered {status}")]
-    Status {
-        /// The URL.
-        url: String,
-        /// The status.
-        status: u16,
-    },
-    /// `config.json` is not what cargo expects.
-    #[error("failed to parse `{url}`")]
-    Config {
-        /// The URL.
-        url: String,
-        /// The parse error.
-        #[source]
-        source: serde_json::Error,
-    },
-}
+use crate::IndexError;
+use crate::http::{
+    ACCEPT_TEXT, CARGO_PROTOCOL, RetryPolicy, USER_AGENT, classify, is_transient_status, network,
+    parse_index_file, retry_after_header, sparse_http_base,
+};
 
 /// A sparse index reader for one registry. It fetches `config.json` once,
 /// lazily, to learn whether reads need the token.
@@ -70,28 +29,12 @@ impl SparseIndex {
     /// A reader for `index` (`sparse+http(s)://…/`), sending `token` only
     /// where the registry asks for one.
     pub fn new(index: &str, token: Option<String>) -> Result<Self, IndexError> {
-        let Some(base) = index.strip_prefix("sparse+") else {
-            return Err(IndexError::NotSparse {
-                url: index.to_owned(),
-            });
-        };
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(IndexError::NotSparse {
-                url: index.to_owned(),
-            });
-        }
-        let mut base = base.to_owned();
-        if !base.ends_with('/') {
-            base.push('/');
-        }
+        let base = sparse_http_base(index)?;
         let client = Client::builder()
-            .user_agent(concat!("convoy/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             .timeout(Duration::from_secs(30))
             .build()
-            .map_err(|source| IndexError::Network {
-                url: base.clone(),
-                source,
-            })?;
+            .map_err(network(&base))?;
         Ok(Self {
             base,
             token,
@@ -133,16 +76,7 @@ impl SparseIndex {
         let (_, auth) = self.config_and_auth()?;
         let url = format!("{}{}", self.base, index_path(name));
         let resp = self.get(&url, *auth)?;
-        let Some(body) = Self::body(&url, resp)? else {
-            return Ok(None);
-        };
-        let text = String::from_utf8_lossy(&body);
-        Ok(Some(
-            text.lines()
-                .filter(|l| !l.trim().is_empty())
-                .filter_map(|l| serde_json::from_str::<IndexPackage>(l).ok())
-                .collect(),
-        ))
+        Ok(Self::body(&url, resp)?.map(|body| parse_index_file(&body)))
     }
 
     /// Downloads the `.crate` of `pkg` through the `dl` template of
@@ -156,48 +90,31 @@ impl SparseIndex {
 
     /// One GET with cargo's retries on 429 and 5xx.
     fn get(&self, url: &str, with_token: bool) -> Result<Response, IndexError> {
+        let policy = RetryPolicy::CARGO;
         let mut attempt = 0;
         loop {
             let mut req = self
                 .client
                 .get(url)
-                .header("cargo-protocol", "version=1")
-                .header("accept", "text/plain");
+                .header(CARGO_PROTOCOL.0, CARGO_PROTOCOL.1)
+                .header(ACCEPT_TEXT.0, ACCEPT_TEXT.1);
             if with_token && let Some(token) = &self.token {
-                req = req.header("authorization", token);
+                req = req.header("authorization", token.trim());
             }
-            let resp = req.send().map_err(|source| IndexError::Network {
-                url: url.to_owned(),
-                source,
-            })?;
-            let status = resp.status();
-            let transient = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
-            if !transient || attempt >= RETRIES {
+            let resp = req.send().map_err(network(url))?;
+            if !is_transient_status(resp.status().as_u16()) || attempt >= policy.retries {
                 return Ok(resp);
             }
             attempt += 1;
-            std::thread::sleep(Duration::from_millis(250 * u64::from(attempt)));
+            std::thread::sleep(policy.delay(attempt, retry_after_header(resp.headers())));
         }
     }
 
     /// The body of a 200; `None` for "no such crate"; an error otherwise.
     fn body(url: &str, resp: Response) -> Result<Option<Vec<u8>>, IndexError> {
-        match resp.status().as_u16() {
-            200 => resp
-                .bytes()
-                .map(|b| Some(b.to_vec()))
-                .map_err(|source| IndexError::Network {
-                    url: url.to_owned(),
-                    source,
-                }),
-            404 | 410 | 451 => Ok(None),
-            401 | 403 => Err(IndexError::Unauthorized {
-                url: url.to_owned(),
-            }),
-            status => Err(IndexError::Status {
-                url: url.to_owned(),
-                status,
-            }),
+        if !classify(url, resp.status().as_u16())? {
+            return Ok(None);
         }
+        resp.bytes().map(|b| Some(b.to_vec())).map_err(network(url))
     }
 }

@@ -202,3 +202,71 @@ mod sparse {
         assert!(SparseIndex::new("https://x.invalid/", None).is_err());
     }
 }
+
+mod async_sparse {
+    use convoy_index_client::testing::StaticIndex;
+    use convoy_index_client::{AsyncSparseIndex, AsyncSparseOptions, Fetch, IndexError};
+    use sha2::{Digest, Sha256};
+
+    fn reader(fixture: &StaticIndex) -> AsyncSparseIndex {
+        AsyncSparseIndex::new(&fixture.index_url(), None, AsyncSparseOptions::default()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn reads_raw_files_versions_and_checked_downloads() {
+        let fixture = StaticIndex::start().unwrap();
+        let bytes = b"crate bytes".to_vec();
+        let cksum = hex::encode(Sha256::digest(&bytes));
+        fixture.add_version("Serde_Core", "1.0.0", &cksum, Some(bytes.clone()));
+        fixture.add_version("Serde_Core", "1.0.1", "00", Some(bytes.clone()));
+        let index = reader(&fixture);
+        assert!(index.config().await.unwrap().dl.ends_with("/dl"));
+        let raw = index.index_file("serde_core", Fetch::Once).await.unwrap();
+        assert_eq!(raw.unwrap().split(|b| *b == b'\n').count(), 3);
+        let versions = index.versions("Serde_Core", Fetch::Retrying).await;
+        assert_eq!(versions.unwrap().unwrap().len(), 2);
+        let got = index.download("Serde_Core", "1.0.0", &cksum).await.unwrap();
+        assert_eq!(&got[..], &bytes[..]);
+        // Bytes that do not match the index are refused.
+        assert!(matches!(
+            index.download("Serde_Core", "1.0.1", "00").await,
+            Err(IndexError::Checksum(_))
+        ));
+        for status in [404, 410, 451] {
+            fixture.set_file("3/g/gon", status, Vec::new());
+            assert_eq!(index.index_file("gon", Fetch::Once).await.unwrap(), None);
+        }
+    }
+
+    #[tokio::test]
+    async fn auth_and_unexpected_statuses_are_errors() {
+        let fixture = StaticIndex::start().unwrap();
+        fixture.set_file("1/a", 403, Vec::new());
+        fixture.set_file("1/b", 418, Vec::new());
+        let index = reader(&fixture);
+        assert!(matches!(
+            index.index_file("a", Fetch::Once).await,
+            Err(IndexError::Unauthorized { .. })
+        ));
+        assert!(matches!(
+            index.index_file("b", Fetch::Once).await,
+            Err(IndexError::Status { status: 418, .. })
+        ));
+
+        let locked = StaticIndex::start().unwrap();
+        locked.set_file("config.json", 401, Vec::new());
+        assert!(matches!(
+            reader(&locked).config().await,
+            Err(IndexError::Unauthorized { .. })
+        ));
+    }
+
+    #[test]
+    fn only_sparse_urls_are_accepted() {
+        let opts = AsyncSparseOptions::default();
+        assert!(matches!(
+            AsyncSparseIndex::new("https://x.invalid/", None, opts),
+            Err(IndexError::NotSparse { .. })
+        ));
+    }
+}

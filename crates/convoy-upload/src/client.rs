@@ -2,21 +2,23 @@
 //! `PUT /api/v1/crates/new` at a time, each answer sorted into what the
 //! caller should do next.
 //!
-//! This is async, unlike `convoy_index_client::SparseIndex`, because the
-//! scheduler keeps many reads and uploads in flight on one thread; and it
-//! bypasses caches, because "is it visible yet" must not be answered from
-//! a copy taken before the upload.
+//! Index reads go through `convoy_index_client::AsyncSparseIndex`: async,
+//! because the scheduler keeps many reads and uploads in flight on one
+//! thread; and set to bypass caches, because "is it visible yet" must not
+//! be answered from a copy taken before the upload.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
-use convoy_index_client::RegistryTarget;
+use convoy_index_client::{
+    AsyncSparseIndex, AsyncSparseOptions, Fetch, IndexError, RegistryTarget, RetryPolicy,
+};
 use convoy_protocol::api::ErrorResponse;
-use convoy_protocol::index::{IndexPackage, RegistryConfig, StagingAdvert, index_path};
+use convoy_protocol::index::StagingAdvert;
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderValue};
 
-use crate::error::{IndexReadError, UploadError, describe};
+use crate::error::{UploadError, describe};
 use crate::retry;
 
 /// Timeout of one index read.
@@ -72,14 +74,12 @@ pub(crate) struct RegistryClient {
     pub(crate) http: reqwest::Client,
     /// For messages: the registry's name or index URL.
     pub(crate) label: String,
-    /// `http(s)://…/`, ending in `/`.
-    index_base: String,
+    /// The index, read past caches: "is it there" must be answered now.
+    index: AsyncSparseIndex,
     /// The Web API root from `config.json`, without a trailing `/`.
     api: Option<String>,
     /// Marked sensitive, so that reqwest/hyper never log it.
     pub(crate) token: Option<HeaderValue>,
-    /// Whether index reads must carry the token too.
-    read_auth: bool,
     /// The staged-release extension, when `config.json` advertises it.
     pub(crate) staging: Option<StagingAdvert>,
 }
@@ -89,10 +89,9 @@ impl std::fmt::Debug for RegistryClient {
         // Never print a token, even in debug logs.
         f.debug_struct("RegistryClient")
             .field("label", &self.label)
-            .field("index_base", &self.index_base)
+            .field("index", &self.index)
             .field("api", &self.api)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .field("read_auth", &self.read_auth)
             .field("staging", &self.staging)
             .finish()
     }
@@ -111,17 +110,26 @@ impl RegistryClient {
             registry: label.clone(),
             source,
         };
-        let base = target
-            .index
-            .strip_prefix("sparse+")
-            .filter(|b| b.starts_with("http://") || b.starts_with("https://"))
-            .ok_or_else(|| UploadError::NotSparse {
-                index: target.index.clone(),
-            })?;
-        let mut index_base = base.to_owned();
-        if !index_base.ends_with('/') {
-            index_base.push('/');
-        }
+        let options = AsyncSparseOptions {
+            retry: RetryPolicy {
+                retries,
+                base: backoff,
+                max: backoff.saturating_mul(8),
+            },
+            timeout: INDEX_TIMEOUT,
+            no_cache: true,
+        };
+        let index = match AsyncSparseIndex::new(&target.index, target.token.clone(), options) {
+            Ok(index) => index,
+            Err(IndexError::NotSparse { .. }) => {
+                return Err(UploadError::NotSparse {
+                    index: target.index.clone(),
+                });
+            }
+            // Only building the HTTP client can fail otherwise.
+            Err(IndexError::Network { source, .. }) => return Err(UploadError::Client(source)),
+            Err(e) => return Err(config_error(e)),
+        };
         let http = reqwest::Client::builder()
             .user_agent(concat!("convoy/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(30))
@@ -138,55 +146,20 @@ impl RegistryClient {
             }
             None => None,
         };
-        let mut client = Self {
+        let config = index.config().await.map_err(config_error)?;
+        let api = config
+            .api
+            .as_ref()
+            .map(|a| a.trim_end_matches('/').to_owned());
+        let staging = config.convoy_staging.clone();
+        Ok(Self {
             http,
-            label: label.clone(),
-            index_base,
-            api: None,
+            label,
+            index,
+            api,
             token,
-            read_auth: false,
-            staging: None,
-        };
-        let url = format!("{}{}", client.index_base, RegistryConfig::NAME);
-        let mut attempt = 0;
-        let (config, read_auth) = loop {
-            match client.fetch_config(&url).await {
-                Err(e) if e.is_transient() && attempt < retries => {
-                    attempt += 1;
-                    tokio::time::sleep(retry::backoff(backoff, backoff.saturating_mul(8), attempt))
-                        .await;
-                }
-                other => break other.map_err(config_error)?,
-            }
-        };
-        client.read_auth = read_auth;
-        client.api = config.api.map(|a| a.trim_end_matches('/').to_owned());
-        client.staging = config.convoy_staging;
-        Ok(client)
-    }
-
-    /// `config.json`: first without the token, as cargo does, then with it
-    /// if the registry answers 401.
-    async fn fetch_config(&self, url: &str) -> Result<(RegistryConfig, bool), IndexReadError> {
-        let mut resp = self.index_get(url, false).await?;
-        let mut sent_token = false;
-        if resp.status() == StatusCode::UNAUTHORIZED && self.token.is_some() {
-            resp = self.index_get(url, true).await?;
-            sent_token = true;
-        }
-        let body = read_index_body(url, resp)
-            .await?
-            .ok_or_else(|| IndexReadError::Status {
-                url: url.to_owned(),
-                status: 404,
-            })?;
-        let config: RegistryConfig =
-            serde_json::from_slice(&body).map_err(|source| IndexReadError::Parse {
-                url: url.to_owned(),
-                source,
-            })?;
-        let auth = config.auth_required || sent_token;
-        Ok((config, auth))
+            staging,
+        })
     }
 
     /// Whether uploads are possible: an API root and a token.
@@ -205,72 +178,24 @@ impl RegistryClient {
     }
 
     /// One fresh read of `name`'s index file, looking for `version`.
+    /// [`Fetch::Retrying`] for decisions that must not be made on a blip
+    /// (skip or upload), [`Fetch::Once`] for polls and checks that retry on
+    /// their own clock.
     pub(crate) async fn lookup(
         &self,
         name: &str,
         version: &str,
-    ) -> Result<RemoteVersion, IndexReadError> {
-        let url = format!("{}{}", self.index_base, index_path(name));
-        let resp = self.index_get(&url, self.read_auth).await?;
-        let Some(body) = read_index_body(&url, resp).await? else {
+        fetch: Fetch,
+    ) -> Result<RemoteVersion, IndexError> {
+        let Some(versions) = self.index.versions(name, fetch).await? else {
             return Ok(RemoteVersion::NoCrate);
         };
-        let text = String::from_utf8_lossy(&body);
-        // Lines that do not parse are skipped, as cargo skips them.
-        let found = text
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .filter_map(|l| serde_json::from_str::<IndexPackage>(l).ok())
+        let found = versions
+            .into_iter()
             .find(|line| same_version(&line.vers, version));
         Ok(match found {
             Some(line) => RemoteVersion::Present { cksum: line.cksum },
             None => RemoteVersion::OtherVersions,
-        })
-    }
-
-    /// [`Self::lookup`], retrying transient failures, for decisions that
-    /// must not be made on a blip (skip or upload).
-    pub(crate) async fn lookup_with_retries(
-        &self,
-        name: &str,
-        version: &str,
-        retries: u32,
-        backoff: Duration,
-    ) -> Result<RemoteVersion, IndexReadError> {
-        let mut attempt = 0;
-        loop {
-            match self.lookup(name, version).await {
-                Err(e) if e.is_transient() && attempt < retries => {
-                    attempt += 1;
-                    tokio::time::sleep(retry::backoff(backoff, backoff.saturating_mul(8), attempt))
-                        .await;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    async fn index_get(
-        &self,
-        url: &str,
-        with_token: bool,
-    ) -> Result<reqwest::Response, IndexReadError> {
-        let mut req = self
-            .http
-            .get(url)
-            .timeout(INDEX_TIMEOUT)
-            .header("cargo-protocol", "version=1")
-            .header(header::ACCEPT, "text/plain")
-            // Fresh data, past any CDN or proxy cache: this read decides
-            // whether to upload, and whether an upload is visible yet.
-            .header(header::CACHE_CONTROL, "no-cache")
-            .header(header::PRAGMA, "no-cache");
-        if with_token && let Some(token) = &self.token {
-            req = req.header(header::AUTHORIZATION, token.clone());
-        }
-        req.send().await.map_err(|source| IndexReadError::Network {
-            url: url.to_owned(),
-            source,
         })
     }
 
@@ -303,11 +228,7 @@ impl RegistryClient {
             }
         };
         let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+        let retry_after = retry::retry_after_header(resp.headers());
         let body = match resp.bytes().await {
             Ok(body) => body,
             // The status arrived but the body did not: for a success the
@@ -414,31 +335,6 @@ fn warnings(body: &[u8]) -> Vec<String> {
     );
     out.extend(list("other"));
     out
-}
-
-/// The body of a 200; `None` for "no such crate" (404, 410, 451).
-async fn read_index_body(
-    url: &str,
-    resp: reqwest::Response,
-) -> Result<Option<Bytes>, IndexReadError> {
-    match resp.status().as_u16() {
-        200 => resp
-            .bytes()
-            .await
-            .map(Some)
-            .map_err(|source| IndexReadError::Network {
-                url: url.to_owned(),
-                source,
-            }),
-        404 | 410 | 451 => Ok(None),
-        401 | 403 => Err(IndexReadError::Unauthorized {
-            url: url.to_owned(),
-        }),
-        status => Err(IndexReadError::Status {
-            url: url.to_owned(),
-            status,
-        }),
-    }
 }
 
 /// Registries identify a version without its build metadata: `1.0.0+a`

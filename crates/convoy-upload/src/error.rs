@@ -5,6 +5,8 @@
 //! chain as one string (see [`describe`]).
 
 use std::path::PathBuf;
+
+use convoy_index_client::IndexError;
 use std::time::Duration;
 
 /// Why one crate (or the whole run) could not be uploaded.
@@ -137,7 +139,7 @@ pub enum UploadError {
         registry: String,
         /// What went wrong.
         #[source]
-        source: IndexReadError,
+        source: IndexError,
     },
     /// `config.json` could not be read.
     #[error("failed to read the index configuration of `{registry}`")]
@@ -146,7 +148,7 @@ pub enum UploadError {
         registry: String,
         /// What went wrong.
         #[source]
-        source: IndexReadError,
+        source: IndexError,
     },
     /// `config.json` has no `api` key, so the registry cannot be published
     /// to.
@@ -204,68 +206,6 @@ pub enum UploadError {
     },
 }
 
-/// Why the index could not be read.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum IndexReadError {
-    /// No answer (DNS, connection, timeout, TLS).
-    #[error("failed to fetch `{url}`")]
-    Network {
-        /// The URL.
-        url: String,
-        /// The transport error.
-        #[source]
-        source: reqwest::Error,
-    },
-    /// The registry wants a token and none (or a rejected one) was sent.
-    #[error("`{url}` requires authentication, the token is missing or was rejected")]
-    Unauthorized {
-        /// The URL.
-        url: String,
-    },
-    /// Any other unexpected status.
-    #[error("failed to fetch `{url}`, the server answered {status}")]
-    Status {
-        /// The URL.
-        url: String,
-        /// The status.
-        status: u16,
-    },
-    /// The body is not what a sparse index serves.
-    #[error("failed to parse `{url}`")]
-    Parse {
-        /// The URL.
-        url: String,
-        /// The parse error.
-        #[source]
-        source: serde_json::Error,
-    },
-}
-
-impl IndexReadError {
-    /// Whether retrying may help (transport failure, 429, 5xx).
-    pub(crate) fn is_transient(&self) -> bool {
-        match self {
-            Self::Network { .. } => true,
-            Self::Status { status, .. } => *status == 429 || *status >= 500,
-            Self::Unauthorized { .. } | Self::Parse { .. } => false,
-        }
-    }
-}
-
 /// An error and its causes as one line, `outer: cause: root`, for the
 /// report and the CLI's JSON document.
-pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        // reqwest repeats its inner error in its own message at times.
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
+pub use convoy_index_client::describe;

@@ -54,7 +54,7 @@ pub mod staging;
 use convoy_index_client::RegistryTarget;
 use convoy_package::PackagedCrate;
 
-pub use error::{IndexReadError, UploadError, describe};
+pub use error::{UploadError, describe};
 pub use options::{Pacing, UploadOptions};
 pub use pacing::{Clock, PaceKind, PaceLimit, PaceLimits, Pacer, SystemClock};
 pub use report::{CrateOutcome, CrateReport, UploadEvent, UploadReport};

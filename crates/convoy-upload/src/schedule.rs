@@ -35,6 +35,7 @@ use crate::error::{UploadError, describe};
 use crate::pacing::{PaceKind, Pacer, SystemClock};
 use crate::report::{CrateOutcome, CrateReport, UploadEvent, UploadReport};
 use crate::{UploadOptions, retry};
+use convoy_index_client::Fetch;
 
 /// First pause between visibility polls; it doubles up to
 /// [`MAX_POLL_DELAY`]. The first poll is immediate, so a registry with
@@ -387,12 +388,7 @@ async fn process(ctx: &Ctx, krate: &PackagedCrate, deps: &[usize]) -> Ended {
     let remote = {
         let _slot = ctx.index_slots.acquire().await;
         ctx.client
-            .lookup_with_retries(
-                &krate.name,
-                &krate.version,
-                opts.max_retries,
-                opts.retry_backoff,
-            )
+            .lookup(&krate.name, &krate.version, Fetch::Retrying)
             .await
     };
     let kind = match remote {
@@ -574,7 +570,11 @@ async fn put_with_retries(
                 ambiguous = true;
                 // A timeout or a 5xx may hide a success: never send the
                 // same version twice when the index already has it.
-                match ctx.client.lookup(&krate.name, &krate.version).await {
+                match ctx
+                    .client
+                    .lookup(&krate.name, &krate.version, Fetch::Once)
+                    .await
+                {
                     Ok(RemoteVersion::Present { cksum })
                         if cksum.eq_ignore_ascii_case(&krate.cksum) =>
                     {
@@ -664,7 +664,9 @@ async fn poll_visible(ctx: &Ctx, krate: &PackagedCrate, timeout: Duration) -> Re
     loop {
         let found = {
             let _slot = ctx.index_slots.acquire().await;
-            ctx.client.lookup(&krate.name, &krate.version).await
+            ctx.client
+                .lookup(&krate.name, &krate.version, Fetch::Once)
+                .await
         };
         if let Ok(RemoteVersion::Present { cksum }) = found {
             return if cksum.eq_ignore_ascii_case(&krate.cksum) {

@@ -13,7 +13,7 @@
 //! [`StagingClient`] owns a one-thread runtime. Tokens never appear in
 //! `Debug` output, messages or logs.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use convoy_index_client::RegistryTarget;
 use convoy_protocol::api::ErrorResponse;
@@ -499,11 +499,7 @@ impl StagingClient {
             }
         };
         let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get(header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| retry::parse_retry_after(v, SystemTime::now()));
+        let retry_after = retry::retry_after_header(resp.headers());
         let body = match resp.bytes().await {
             Ok(body) => body,
             Err(e) => {

@@ -18,18 +18,21 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use convoy_index_client::{CRATES_IO_INDEX, RegistryTarget};
+use convoy_index_client::{
+    AsyncSparseIndex, AsyncSparseOptions, CRATES_IO_INDEX, Fetch, IndexError, RegistryTarget,
+    describe,
+};
 use convoy_package::PackagedCrate;
 use convoy_protocol::index::{RegistryConfig, index_path};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tokio::sync::{OnceCell, oneshot};
+use tokio::sync::oneshot;
 
 use crate::VerifyError;
 
-/// How many times an upstream 429 or 5xx answer is retried, as cargo's
-/// `net.retry`.
-const RETRIES: u32 = 3;
+/// Timeout of one upstream request; downloads of large crates need more
+/// than an index read.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The source name cargo knows the overlay by. It shows up in cargo's
 /// `Updating`/`Downloaded` lines, never in lock files.
@@ -80,24 +83,29 @@ impl Upstream {
             || url == "https://github.com/rust-lang/crates.io-index"
     }
 
-    /// The HTTP base of the sparse index, with a trailing slash.
-    fn http_base(&self) -> Result<String, VerifyError> {
-        let url = if self.is_crates_io() {
+    /// The sparse index to read: crates.io's, whichever way it is spelt.
+    fn sparse_url(&self) -> &str {
+        if self.is_crates_io() {
             CRATES_IO_INDEX
         } else {
             &self.index_url
-        };
-        let base = url
-            .strip_prefix("sparse+")
-            .filter(|b| b.starts_with("http://") || b.starts_with("https://"))
-            .ok_or_else(|| VerifyError::NotSparse {
-                url: self.index_url.clone(),
-            })?;
-        let mut base = base.to_owned();
-        if !base.ends_with('/') {
-            base.push('/');
         }
-        Ok(base)
+    }
+
+    /// A reader of this registry with cargo's rules.
+    fn reader(&self) -> Result<AsyncSparseIndex, VerifyError> {
+        let options = AsyncSparseOptions {
+            timeout: UPSTREAM_TIMEOUT,
+            ..AsyncSparseOptions::default()
+        };
+        AsyncSparseIndex::new(self.sparse_url(), self.token.clone(), options).map_err(|e| match e {
+            IndexError::NotSparse { .. } => VerifyError::NotSparse {
+                url: self.index_url.clone(),
+            },
+            other => VerifyError::OverlayStart {
+                source: std::io::Error::other(other),
+            },
+        })
     }
 }
 
@@ -155,7 +163,7 @@ impl Overlay {
         upstream: Upstream,
         local: &[PackagedCrate],
     ) -> Result<Self, VerifyError> {
-        let base = upstream.http_base()?;
+        let reader = upstream.reader()?;
         let identity = Upstream {
             index_url: identity.to_owned(),
             token: None,
@@ -196,22 +204,12 @@ impl Overlay {
             .local_addr()
             .map_err(|source| VerifyError::OverlayStart { source })?;
         let root = format!("http://{addr}/{key}");
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("convoy/", env!("CARGO_PKG_VERSION")))
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|source| VerifyError::OverlayStart {
-                source: std::io::Error::other(source),
-            })?;
         let state = Arc::new(OverlayState {
             dl: format!("{root}/dl"),
             local_index: by_path,
             local_files: files,
             upstream: UpstreamClient {
-                base,
-                token: upstream.token.clone(),
-                client,
-                config: OnceCell::new(),
+                reader,
                 index: Mutex::new(HashMap::new()),
                 crates: Mutex::new(HashMap::new()),
             },
@@ -397,7 +395,12 @@ async fn config_json(State(state): State<Arc<OverlayState>>) -> Response {
 /// locally, then the local lines.
 async fn index_file(State(state): State<Arc<OverlayState>>, Path(path): Path<String>) -> Response {
     let path = path.to_ascii_lowercase();
-    let upstream = match state.upstream.index_file(&path).await {
+    // Cargo asks for `index_path(name)`; anything else names no crate.
+    let name = path.rsplit('/').next().unwrap_or_default();
+    if index_path(name) != path {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let upstream = match state.upstream.index_file(name).await {
         Ok(file) => file,
         Err(message) => return bad_gateway(&state, message),
     };
@@ -487,14 +490,10 @@ struct LineForDownload {
     cksum: String,
 }
 
-/// The target registry, read with cargo's rules and cached for the run.
+/// The target registry, read with cargo's rules and cached for the run:
+/// cargo asks for the same files many times while it resolves and builds.
 struct UpstreamClient {
-    /// `http(s)://…/` of the index.
-    base: String,
-    token: Option<String>,
-    client: reqwest::Client,
-    /// `config.json` and whether reads need the token.
-    config: OnceCell<(RegistryConfig, bool)>,
+    reader: AsyncSparseIndex,
     /// Index path → file (`None`: no such crate).
     index: Mutex<HashMap<String, Option<Bytes>>>,
     /// (name, version) → `.crate` bytes.
@@ -502,47 +501,32 @@ struct UpstreamClient {
 }
 
 impl UpstreamClient {
-    async fn config(&self) -> Result<&(RegistryConfig, bool), String> {
-        self.config
-            .get_or_try_init(|| async {
-                let url = format!("{}{}", self.base, RegistryConfig::NAME);
-                let mut resp = self.get(&url, false).await?;
-                let mut sent_token = false;
-                if resp.status() == reqwest::StatusCode::UNAUTHORIZED && self.token.is_some() {
-                    resp = self.get(&url, true).await?;
-                    sent_token = true;
-                }
-                let body = Self::body(&url, resp)
-                    .await?
-                    .ok_or_else(|| format!("`{url}` not found, is this a sparse registry?"))?;
-                let config: RegistryConfig = serde_json::from_slice(&body)
-                    .map_err(|e| format!("failed to parse `{url}`: {e}"))?;
-                let auth = config.auth_required || sent_token;
-                Ok((config, auth))
-            })
-            .await
-    }
-
-    async fn index_file(&self, path: &str) -> Result<Option<Bytes>, String> {
-        if let Some(hit) = self.index.lock().ok().and_then(|c| c.get(path).cloned()) {
+    /// The index file of `name`, raw, so that lines the overlay does not
+    /// shadow reach cargo byte for byte.
+    async fn index_file(&self, name: &str) -> Result<Option<Bytes>, String> {
+        let path = index_path(name);
+        if let Some(hit) = self.index.lock().ok().and_then(|c| c.get(&path).cloned()) {
             return Ok(hit);
         }
-        let (_, auth) = self.config().await?;
-        let url = format!("{}{path}", self.base);
-        let resp = self.get(&url, *auth).await?;
-        let body = Self::body(&url, resp).await?;
+        let body = self
+            .reader
+            .index_file(name, Fetch::Retrying)
+            .await
+            .map_err(|e| describe(&e))?;
         if let Ok(mut cache) = self.index.lock() {
-            cache.insert(path.to_owned(), body.clone());
+            cache.insert(path, body.clone());
         }
         Ok(body)
     }
 
+    /// The `.crate` of `name` `version`, checked against the upstream
+    /// index's `cksum`; `None` when the index has no such version.
     async fn download(&self, name: &str, version: &str) -> Result<Option<Bytes>, String> {
         let key = (name.to_owned(), version.to_owned());
         if let Some(hit) = self.crates.lock().ok().and_then(|c| c.get(&key).cloned()) {
             return Ok(Some(hit));
         }
-        let Some(file) = self.index_file(&index_path(name)).await? else {
+        let Some(file) = self.index_file(name).await? else {
             return Ok(None);
         };
         let Some(line) = file
@@ -552,68 +536,15 @@ impl UpstreamClient {
         else {
             return Ok(None);
         };
-        let (config, auth) = self.config().await?;
-        let url = config.download_url(&line.name, &line.vers, &line.cksum);
-        let resp = self.get(&url, *auth).await?;
-        let Some(bytes) = Self::body(&url, resp).await? else {
-            return Err(format!("`{url}` not found upstream"));
-        };
-        let actual = hex::encode(Sha256::digest(&bytes));
-        if actual != line.cksum {
-            return Err(format!(
-                "`{url}` has checksum {actual}, the upstream index says {}",
-                line.cksum
-            ));
-        }
+        let bytes = self
+            .reader
+            .download(&line.name, &line.vers, &line.cksum)
+            .await
+            .map_err(|e| describe(&e))?;
         if let Ok(mut cache) = self.crates.lock() {
             cache.insert(key, bytes.clone());
         }
         Ok(Some(bytes))
-    }
-
-    /// One GET with cargo's retries on 429 and 5xx.
-    async fn get(&self, url: &str, with_token: bool) -> Result<reqwest::Response, String> {
-        let mut attempt = 0;
-        loop {
-            let mut req = self
-                .client
-                .get(url)
-                .header("cargo-protocol", "version=1")
-                .header("accept", "text/plain");
-            if with_token && let Some(token) = &self.token {
-                req = req.header("authorization", token);
-            }
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| format!("failed to fetch `{url}`: {e}"))?;
-            let status = resp.status();
-            let transient =
-                status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
-            if !transient || attempt >= RETRIES {
-                return Ok(resp);
-            }
-            attempt += 1;
-            tokio::time::sleep(Duration::from_millis(250 * u64::from(attempt))).await;
-        }
-    }
-
-    /// The body of a 200; `None` for "no such crate"; an error otherwise.
-    async fn body(url: &str, resp: reqwest::Response) -> Result<Option<Bytes>, String> {
-        match resp.status().as_u16() {
-            200 => resp
-                .bytes()
-                .await
-                .map(Some)
-                .map_err(|e| format!("failed to fetch `{url}`: {e}")),
-            404 | 410 | 451 => Ok(None),
-            401 | 403 => Err(format!(
-                "`{url}` requires authentication, configure a token for the target registry"
-            )),
-            status => Err(format!(
-                "failed to fetch `{url}`, the server answered {status}"
-            )),
-        }
     }
 }
 
@@ -669,7 +600,8 @@ mod tests {
                 token: None,
             };
             assert!(up.is_crates_io());
-            assert_eq!(up.http_base().expect("sparse"), "https://index.crates.io/");
+            assert_eq!(up.sparse_url(), CRATES_IO_INDEX);
+            assert!(up.reader().is_ok());
         }
     }
 }
