@@ -20,8 +20,6 @@ pub struct TargetRegistry {
     pub index_url: String,
     /// Whether this is crates.io, where sibling references need no change.
     pub is_crates_io: bool,
-    /// The cargo registry name, when the user's configuration has one.
-    pub name: Option<String>,
 }
 
 /// What to package and how.
@@ -39,8 +37,6 @@ pub struct PackageOptions<'a> {
     pub out_dir: PathBuf,
     /// `--allow-dirty`, passed through to cargo.
     pub allow_dirty: bool,
-    /// Extra `--config` values for cargo (source replacement, say).
-    pub cargo_config: Vec<String>,
     /// `--offline` / `--locked` / `--frozen`, passed through.
     pub cargo_flags: Vec<String>,
 }
@@ -127,9 +123,6 @@ fn run_cargo_package(opts: &PackageOptions<'_>) -> Result<(), PackageError> {
     }
     if opts.allow_dirty {
         cmd = cmd.arg("--allow-dirty");
-    }
-    for config in &opts.cargo_config {
-        cmd = cmd.arg("--config").arg(config);
     }
     cmd = cmd.args(&opts.cargo_flags);
     cmd.output().map(drop).map_err(PackageError::Cargo)

@@ -93,11 +93,6 @@ impl ApiError {
         tracing::error!(error = %cause, "internal error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
     }
-
-    /// The status.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
 }
 
 impl From<StoreError> for ApiError {

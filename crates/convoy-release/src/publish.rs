@@ -594,12 +594,10 @@ fn package_for(
         target: TargetRegistry {
             index_url: target.index.clone(),
             is_crates_io: target.is_crates_io(),
-            name: target.name.clone(),
         },
         target_dir: target_dir.to_owned(),
         out_dir: target_dir.join("convoy").join(sanitize(label)),
         allow_dirty: opts.allow_dirty,
-        cargo_config: Vec::new(),
         cargo_flags: if opts.locked {
             vec!["--locked".to_owned()]
         } else {
