@@ -136,12 +136,10 @@ impl PackageArgs {
     }
 }
 
-/// Which packages and which registry: flags shared by `plan` and `check`,
-/// named as in `cargo publish`.
+/// Which registry: `--registry`, `--index` and `--token`, as cargo names
+/// them; shared by `plan`, `check` and `yank`.
 #[derive(Debug, Args)]
-pub struct ReleaseScopeArgs {
-    #[command(flatten)]
-    pub packages: PackageArgs,
+pub struct RegistryArgs {
     /// Registry name from cargo config.
     #[arg(long, value_name = "NAME", conflicts_with = "index")]
     pub registry: Option<String>,
@@ -156,6 +154,27 @@ pub struct ReleaseScopeArgs {
         hide_env_values = true
     )]
     pub token: Option<String>,
+}
+
+impl RegistryArgs {
+    /// The library's view of these flags.
+    pub fn request(self) -> convoy_index_client::RegistryRequest {
+        convoy_index_client::RegistryRequest {
+            registry: self.registry,
+            index: self.index,
+            token: self.token,
+        }
+    }
+}
+
+/// Which packages and which registry: flags shared by `plan` and `check`,
+/// named as in `cargo publish`.
+#[derive(Debug, Args)]
+pub struct ReleaseScopeArgs {
+    #[command(flatten)]
+    pub packages: PackageArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
     /// Do not read the registry; actions become `unknown`.
     #[arg(long)]
     pub offline: bool,
@@ -297,18 +316,6 @@ pub struct YankArgs {
     /// Restore the release's versions instead.
     #[arg(long)]
     pub undo: bool,
-    /// Registry name from cargo config.
-    #[arg(long, value_name = "NAME", conflicts_with = "index")]
-    pub registry: Option<String>,
-    /// Sparse index URL of the registry (`sparse+https://…/`).
-    #[arg(long, value_name = "URL")]
-    pub index: Option<String>,
-    /// Token for the registry; otherwise cargo config and credentials.
-    #[arg(
-        long,
-        value_name = "TOKEN",
-        env = "CONVOY_TOKEN",
-        hide_env_values = true
-    )]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }

@@ -12,11 +12,7 @@ pub fn opts(scope: ReleaseScopeArgs, compare_content: bool) -> convoy_plan::ops:
     convoy_plan::ops::PlanOpts {
         selection: scope.packages.selection(),
         manifest_path: scope.packages.manifest_path,
-        registry: convoy_index_client::RegistryRequest {
-            registry: scope.registry,
-            index: scope.index,
-            token: scope.token,
-        },
+        registry: scope.registry.request(),
         offline: scope.offline,
         compare_content,
         // Compare what `cargo convoy publish` would upload, not what plain

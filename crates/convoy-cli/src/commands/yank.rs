@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use convoy_index_client::RegistryRequest;
 use convoy_upload::staging::StagingClient;
 
 use crate::cli::YankArgs;
@@ -12,14 +11,7 @@ use crate::status::{Status, Tone};
 
 pub fn exec(args: YankArgs) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir().context("failed to read the current directory")?;
-    let target = convoy_index_client::resolve_registry(
-        &RegistryRequest {
-            registry: args.registry,
-            index: args.index,
-            token: args.token,
-        },
-        &cwd,
-    )?;
+    let target = convoy_index_client::resolve_registry(&args.registry.request(), &cwd)?;
     let client = StagingClient::connect(&target)?;
     client.yank_release(&args.release, args.undo)?;
     // The yank answer carries no crate list; the release record does.
