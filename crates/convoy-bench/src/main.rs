@@ -19,6 +19,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// How a benchmark prints its figures.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// A human table.
+    Table,
+    /// One JSON document.
+    Json,
+}
+
 /// Convoy developer tasks.
 #[derive(Debug, Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask")]

@@ -36,6 +36,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, bail};
 use serde::Serialize;
 
+use crate::Format;
 use crate::registry::{Server, build_server, cpu_model, today};
 
 /// The goals of issue 4.
@@ -95,12 +96,6 @@ pub struct Args {
     /// Rewrite the "Publish pipeline" section of docs/BENCHMARKS.md.
     #[arg(long)]
     update_docs: bool,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Format {
-    Table,
-    Json,
 }
 
 #[derive(Debug, Serialize)]

@@ -30,6 +30,7 @@ use hyper::StatusCode;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::Format;
 use crate::load::{self, Report};
 use crate::procs::{self, Guard};
 
@@ -96,12 +97,6 @@ pub struct Args {
     /// Rewrite the "Registry" section of docs/BENCHMARKS.md with the figures.
     #[arg(long)]
     update_docs: bool,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Format {
-    Table,
-    Json,
 }
 
 #[derive(Debug, Serialize)]
