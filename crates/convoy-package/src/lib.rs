@@ -51,4 +51,7 @@ mod run;
 mod tarball;
 
 pub use manifest::CRATES_IO_INDEX;
-pub use run::{PackageError, PackageOptions, TargetRegistry, package, with_lockfile};
+pub use run::{
+    PackageError, PackageOptions, TargetRegistry, cargo_package, finalize_packages, package,
+    with_lockfile,
+};

@@ -82,7 +82,14 @@ fn io<'p>(
 
 /// Packages `opts.members` and returns them in the same order.
 pub fn package(opts: &PackageOptions<'_>) -> Result<Vec<PackagedCrate>, PackageError> {
-    run_cargo_package(opts)?;
+    cargo_package(opts)?;
+    finalize_packages(opts)
+}
+
+/// Makes the `.crate` files of [`cargo_package`]'s run final for
+/// `opts.target`. Cargo's output does not depend on the target, so a release
+/// to several registries packages once and finalizes once per registry.
+pub fn finalize_packages(opts: &PackageOptions<'_>) -> Result<Vec<PackagedCrate>, PackageError> {
     std::fs::create_dir_all(&opts.out_dir).map_err(io("create", &opts.out_dir))?;
     let siblings: BTreeSet<String> = opts
         .workspace
@@ -102,7 +109,10 @@ pub fn package(opts: &PackageOptions<'_>) -> Result<Vec<PackagedCrate>, PackageE
     Ok(packaged)
 }
 
-fn run_cargo_package(opts: &PackageOptions<'_>) -> Result<(), PackageError> {
+/// Runs the user's `cargo package` once for `opts.members`, leaving the
+/// `.crate` files in `<target_dir>/package/`. `opts.target` and
+/// `opts.out_dir` play no part.
+pub fn cargo_package(opts: &PackageOptions<'_>) -> Result<(), PackageError> {
     let root = opts.workspace.root.join("Cargo.toml");
     let mut cmd = Cmd::cargo()
         .arg("package")

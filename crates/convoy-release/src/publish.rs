@@ -434,6 +434,10 @@ pub fn publish(
     }
 
     // Package and verify for every registry before the first upload.
+    if let Some(first) = targets.first() {
+        cargo_package_once(&ws, &members, first, &target_dir, opts)
+            .inspect_err(|e| record("failed", Some(first.label()), None, Some(error_chain(e))))?;
+    }
     let mut prepared = Vec::new();
     for target in targets {
         let label = target.label().to_owned();
@@ -575,20 +579,15 @@ fn record_upload(
     }
 }
 
-fn package_for(
-    ws: &convoy_workspace::Workspace,
-    members: &[&convoy_workspace::Member],
+fn package_options<'a>(
+    ws: &'a convoy_workspace::Workspace,
+    members: &[&'a convoy_workspace::Member],
     target: &RegistryTarget,
     label: &str,
     target_dir: &Path,
     opts: &PublishOptions,
-    observer: &mut dyn FnMut(ReleaseEvent),
-) -> Result<Vec<PackagedCrate>, ReleaseError> {
-    observer(ReleaseEvent::Packaging {
-        registry: label.to_owned(),
-        count: members.len(),
-    });
-    let packaged = convoy_package::package(&PackageOptions {
+) -> PackageOptions<'a> {
+    PackageOptions {
         workspace: ws,
         members: members.to_vec(),
         target: TargetRegistry {
@@ -603,7 +602,45 @@ fn package_for(
         } else {
             Vec::new()
         },
+    }
+}
+
+/// Runs the user's `cargo package` once; its output serves every registry.
+fn cargo_package_once(
+    ws: &convoy_workspace::Workspace,
+    members: &[&convoy_workspace::Member],
+    target: &RegistryTarget,
+    target_dir: &Path,
+    opts: &PublishOptions,
+) -> Result<(), ReleaseError> {
+    let label = target.label();
+    convoy_package::cargo_package(&package_options(
+        ws, members, target, label, target_dir, opts,
+    ))
+    .map_err(|source| ReleaseError::Package {
+        registry: label.to_owned(),
+        source,
     })
+}
+
+/// Finalizes the packages of [`cargo_package_once`] for one registry and
+/// gives each its lock file.
+fn package_for(
+    ws: &convoy_workspace::Workspace,
+    members: &[&convoy_workspace::Member],
+    target: &RegistryTarget,
+    label: &str,
+    target_dir: &Path,
+    opts: &PublishOptions,
+    observer: &mut dyn FnMut(ReleaseEvent),
+) -> Result<Vec<PackagedCrate>, ReleaseError> {
+    observer(ReleaseEvent::Packaging {
+        registry: label.to_owned(),
+        count: members.len(),
+    });
+    let packaged = convoy_package::finalize_packages(&package_options(
+        ws, members, target, label, target_dir, opts,
+    ))
     .map_err(|source| ReleaseError::Package {
         registry: label.to_owned(),
         source,
@@ -901,6 +938,9 @@ impl convoy_plan::ops::PackageChecksums for EngineChecksums {
             locked: false,
         };
         let label = target.label().to_owned();
+        if let Err(e) = cargo_package_once(ws, &ordered, target, &target_dir, &opts) {
+            return fail(error_chain(&e));
+        }
         match package_for(
             ws,
             &ordered,
