@@ -1,0 +1,143 @@
+//! `.crate` files in an object store (S3 or anything that speaks its
+//! protocol), through the `object_store` crate.
+//!
+//! Blobs are written once with `PutMode::Create` and never overwritten, so
+//! nothing here needs compare-and-swap: whether a blob is part of a
+//! published version is decided by the metadata store, after the blob is
+//! durably stored. A blob whose version never committed is garbage, never
+//! wrong.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path;
+use object_store::signer::Signer;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+use crate::{Blob, BlobStore, StoreError, StoreResult, blob_key};
+
+/// How downloads of blobs are answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownloadMode {
+    /// Through the server, streamed as the object store sends it.
+    Stream,
+    /// With a 302 to a presigned URL valid this long; the bucket must then
+    /// be reachable by clients.
+    Redirect(Duration),
+}
+
+/// Blobs in a bucket, under an optional prefix, keyed as [`blob_key`] says.
+#[derive(Clone)]
+pub struct ObjectBlobStore {
+    store: Arc<dyn ObjectStore>,
+    signer: Option<Arc<AmazonS3>>,
+    prefix: String,
+    mode: DownloadMode,
+}
+
+impl std::fmt::Debug for ObjectBlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectBlobStore")
+            .field("prefix", &self.prefix)
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+impl ObjectBlobStore {
+    /// An S3 bucket configured from the standard `AWS_*` variables
+    /// (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_REGION`, `AWS_ALLOW_HTTP`).
+    pub fn s3(bucket: &str, prefix: &str, mode: DownloadMode) -> StoreResult<Self> {
+        let s3 = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .build()
+            .map_err(StoreError::backend)?;
+        let s3 = Arc::new(s3);
+        Ok(Self {
+            store: s3.clone(),
+            signer: Some(s3),
+            prefix: prefix.trim_matches('/').to_owned(),
+            mode,
+        })
+    }
+
+    /// Any object store, always streamed (tests, other clouds).
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: &str) -> Self {
+        Self {
+            store,
+            signer: None,
+            prefix: prefix.trim_matches('/').to_owned(),
+            mode: DownloadMode::Stream,
+        }
+    }
+
+    fn path(&self, cksum: &str) -> StoreResult<Path> {
+        let key = blob_key(cksum)?;
+        let full = if self.prefix.is_empty() {
+            key
+        } else {
+            format!("{}/{key}", self.prefix)
+        };
+        Path::parse(full).map_err(StoreError::backend)
+    }
+}
+
+#[async_trait]
+impl BlobStore for ObjectBlobStore {
+    async fn put(&self, cksum: &str, bytes: Bytes) -> StoreResult<()> {
+        let path = self.path(cksum)?;
+        let options = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        match self
+            .store
+            .put_opts(&path, PutPayload::from_bytes(bytes), options)
+            .await
+        {
+            // Same key, same bytes: content addressing makes a second put
+            // of an existing blob a no-op.
+            Ok(_)
+            | Err(object_store::Error::AlreadyExists { .. })
+            | Err(object_store::Error::Precondition { .. }) => Ok(()),
+            Err(e) => Err(StoreError::backend(e)),
+        }
+    }
+
+    async fn get(&self, cksum: &str) -> StoreResult<Option<Bytes>> {
+        let path = self.path(cksum)?;
+        match self.store.get(&path).await {
+            Ok(result) => Ok(Some(result.bytes().await.map_err(StoreError::backend)?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(StoreError::backend(e)),
+        }
+    }
+
+    async fn fetch(&self, cksum: &str) -> StoreResult<Option<Blob>> {
+        let path = self.path(cksum)?;
+        if let (DownloadMode::Redirect(ttl), Some(signer)) = (self.mode, &self.signer) {
+            let url = signer
+                .signed_url(object_store::signer::Method::GET, &path, ttl)
+                .await
+                .map_err(StoreError::backend)?;
+            return Ok(Some(Blob::Redirect(url.to_string())));
+        }
+        match self.store.get(&path).await {
+            Ok(result) => {
+                let len = Some(result.meta.size);
+                let body = result.into_stream().map_err(std::io::Error::other);
+                Ok(Some(Blob::Stream {
+                    body: Box::pin(body),
+                    len,
+                }))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(StoreError::backend(e)),
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The PostgreSQL schema, as numbered migrations embedded in the binary.
+//!
+//! Every node runs them at start. They run under a session-level advisory
+//! lock, so when several nodes start at once one migrates and the others
+//! wait and then find nothing left to do.
+
+use deadpool_postgres::Pool;
+
+use super::pg;
+use crate::{StoreError, StoreResult};
+
+/// The key of the advisory lock that serializes migrations (any constant
+/// that nothing else uses: "convoy" in ASCII).
+const MIGRATION_LOCK: i64 = 0x636f_6e76_6f79;
+
+/// Migration `n` is `MIGRATIONS[n - 1]`. Append only: a shipped migration
+/// never changes.
+const MIGRATIONS: &[&str] = &[
+    // 1: the same model as the embedded backend (see `sqlite.rs`): versions
+    // are `published`, `staged` (in an open stage, invisible) or `aborted`,
+    // and rendered index files are stored next to the rows they come from.
+    "
+CREATE TABLE users (
+    id BIGSERIAL PRIMARY KEY,
+    login TEXT NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE stages (
+    id TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users(id),
+    scopes TEXT NOT NULL,
+    crates TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    committed_at BIGINT,
+    committed_by BIGINT REFERENCES users(id)
+);
+CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users(id),
+    name TEXT NOT NULL,
+    hash BYTEA NOT NULL,
+    scopes TEXT NOT NULL,
+    crates TEXT NOT NULL,
+    expires_at BIGINT,
+    created_at BIGINT NOT NULL,
+    stage_id TEXT REFERENCES stages(id)
+);
+CREATE TABLE crates (
+    id BIGSERIAL PRIMARY KEY,
+    name TEXT NOT NULL,
+    canonical TEXT NOT NULL UNIQUE,
+    description TEXT,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE versions (
+    id BIGSERIAL PRIMARY KEY,
+    crate_id BIGINT NOT NULL REFERENCES crates(id),
+    num TEXT NOT NULL,
+    num_key TEXT NOT NULL,
+    cksum TEXT NOT NULL,
+    yanked BOOLEAN NOT NULL DEFAULT FALSE,
+    line TEXT NOT NULL,
+    published_by BIGINT NOT NULL REFERENCES users(id),
+    created_at BIGINT NOT NULL,
+    downloads BIGINT NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT 'published',
+    stage_id TEXT REFERENCES stages(id),
+    UNIQUE (crate_id, num_key)
+);
+CREATE INDEX versions_stage ON versions(stage_id);
+CREATE INDEX versions_num ON versions(crate_id, num);
+CREATE TABLE owners (
+    crate_id BIGINT NOT NULL REFERENCES crates(id),
+    user_id BIGINT NOT NULL REFERENCES users(id),
+    PRIMARY KEY (crate_id, user_id)
+);
+CREATE TABLE index_files (
+    crate_id BIGINT PRIMARY KEY REFERENCES crates(id),
+    canonical TEXT NOT NULL UNIQUE,
+    content BYTEA NOT NULL,
+    etag TEXT NOT NULL,
+    modified_ms BIGINT NOT NULL
+);
+CREATE TABLE rate_buckets (
+    user_id BIGINT PRIMARY KEY REFERENCES users(id),
+    tokens DOUBLE PRECISION NOT NULL,
+    updated_ms BIGINT NOT NULL
+);
+",
+];
+
+/// Brings the database to the newest schema this build knows, and refuses
+/// a database that a newer Convoy has migrated further.
+pub(super) async fn migrate(pool: &Pool) -> StoreResult<()> {
+    let mut client = pool.get().await.map_err(StoreError::backend)?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(pg)?;
+    let result = async {
+        client
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS convoy_schema (version INTEGER NOT NULL);
+                 INSERT INTO convoy_schema SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM convoy_schema);",
+            )
+            .await
+            .map_err(pg)?;
+        let current: i32 = client
+            .query_one("SELECT version FROM convoy_schema", &[])
+            .await
+            .map_err(pg)?
+            .get(0);
+        let known = MIGRATIONS.len() as i32;
+        if current > known {
+            return Err(StoreError::backend(std::io::Error::other(format!(
+                "database schema version {current} is newer than this Convoy understands ({known})"
+            ))));
+        }
+        for (n, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+            let tx = client.transaction().await.map_err(pg)?;
+            tx.batch_execute(sql).await.map_err(pg)?;
+            tx.execute("UPDATE convoy_schema SET version = $1", &[&(n as i32 + 1)])
+                .await
+                .map_err(pg)?;
+            tx.commit().await.map_err(pg)?;
+        }
+        Ok(())
+    }
+    .await;
+    let unlocked = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(pg);
+    result.and(unlocked.map(drop))
+}
