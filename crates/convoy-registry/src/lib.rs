@@ -11,7 +11,6 @@
 
 mod auth;
 mod error;
-mod rate_limit;
 mod routes;
 
 use std::future::Future;
@@ -22,7 +21,8 @@ use convoy_store::{BlobStore, Store};
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
-pub use rate_limit::RateLimit;
+/// Publish rate limits live in the store, so every node shares them.
+pub use convoy_store::RateLimit;
 
 /// Size limits applied to uploads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +65,6 @@ pub struct App {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) blobs: Arc<dyn BlobStore>,
     pub(crate) settings: Arc<Settings>,
-    pub(crate) limiter: Arc<rate_limit::RateLimiter>,
 }
 
 impl App {
@@ -75,26 +74,32 @@ impl App {
             store,
             blobs,
             settings: Arc::new(settings),
-            limiter: Arc::default(),
         }
     }
 }
 
 impl App {
     /// Discards expired stages now and then every minute, so reservations
-    /// of abandoned releases do not outlive their expiry by long. Needs a
-    /// Tokio runtime.
+    /// of abandoned releases do not outlive their expiry by long, and writes
+    /// buffered download counts every second. Needs a Tokio runtime.
     pub fn spawn_maintenance(&self) -> tokio::task::JoinHandle<()> {
         let store = Arc::clone(&self.store);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            let mut seconds = 0u64;
             loop {
                 tick.tick().await;
-                match store.expire_stages().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(stages = n, "expired stages discarded"),
-                    Err(e) => tracing::warn!(error = %e, "could not expire stages"),
+                if let Err(e) = store.flush().await {
+                    tracing::warn!(error = %e, "could not write download counts");
                 }
+                if seconds % 60 == 0 {
+                    match store.expire_stages().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(stages = n, "expired stages discarded"),
+                        Err(e) => tracing::warn!(error = %e, "could not expire stages"),
+                    }
+                }
+                seconds += 1;
             }
         })
     }

@@ -217,25 +217,7 @@ pub async fn open(backend: &Backend, options: &OpenOptions) -> Result<Backends, 
                     what: "PostgreSQL database",
                     source,
                 })?;
-            let blobs: Arc<dyn BlobStore> = match storage {
-                Storage::Dir(dir) => {
-                    let fs = FsBlobStore::open(dir).map_err(|source| BackendError::Open {
-                        what: "blob directory",
-                        source,
-                    })?;
-                    hot(fs, options)
-                }
-                Storage::S3 { bucket, prefix } => {
-                    let s3 = ObjectBlobStore::s3(bucket, prefix, options.download_mode).map_err(
-                        |source| BackendError::Open {
-                            what: "S3 bucket",
-                            source,
-                        },
-                    )?;
-                    hot(s3, options)
-                }
-            };
-            (Arc::new(store), blobs)
+            (Arc::new(store), open_storage(storage, options)?)
         }
     };
     Ok(Backends {
@@ -259,6 +241,31 @@ fn lock_data_dir(dir: &Path) -> Result<std::fs::File, BackendError> {
     file.try_lock()
         .map_err(|_| BackendError::Locked(dir.to_path_buf()))?;
     Ok(file)
+}
+
+/// The blob store `storage` names, behind the hot-blob cache.
+pub fn open_storage(
+    storage: &Storage,
+    options: &OpenOptions,
+) -> Result<Arc<dyn BlobStore>, BackendError> {
+    Ok(match storage {
+        Storage::Dir(dir) => {
+            let fs = FsBlobStore::open(dir).map_err(|source| BackendError::Open {
+                what: "blob directory",
+                source,
+            })?;
+            hot(fs, options)
+        }
+        Storage::S3 { bucket, prefix } => {
+            let s3 = ObjectBlobStore::s3(bucket, prefix, options.download_mode).map_err(
+                |source| BackendError::Open {
+                    what: "S3 bucket",
+                    source,
+                },
+            )?;
+            hot(s3, options)
+        }
+    })
 }
 
 fn hot(blobs: impl BlobStore, options: &OpenOptions) -> Arc<dyn BlobStore> {

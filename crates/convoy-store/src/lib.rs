@@ -25,13 +25,14 @@
 pub mod backend;
 pub mod cache;
 pub mod fs;
+pub mod migrate;
 pub mod object;
 pub mod postgres;
 mod rules;
 pub mod sqlite;
 mod token;
 
-pub use backend::{Backend, BackendError, Backends, open};
+pub use backend::{Backend, BackendError, Backends, OpenOptions, Storage, open};
 pub use rules::RateLimit;
 
 use std::time::{Duration, SystemTime};

@@ -1,6 +1,7 @@
 //! One module per subcommand; each turns its arguments into a library call.
 
 mod check;
+mod migrate;
 mod plan;
 mod publish;
 mod serve;
@@ -17,6 +18,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => serve::exec(args),
         Command::Token(TokenCommand::Create(args)) => token::create(args),
+        Command::Migrate(args) => migrate::exec(args),
         Command::Plan(args) => plan::exec(args),
         Command::Check(args) => check::exec(args),
         Command::Publish(args) => publish::exec(args),

@@ -1,48 +1,34 @@
 //! `cargo convoy serve`.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use convoy_registry::{App, Limits, RateLimit, Settings};
-use convoy_store::fs::FsBlobStore;
-use convoy_store::sqlite::SqliteStore;
+use convoy_store::OpenOptions;
+use convoy_store::object::DownloadMode;
 
 use crate::cli::ServeArgs;
 
-/// The database inside a data directory.
-pub(crate) fn database_path(data: &Path) -> std::path::PathBuf {
-    data.join("convoy.sqlite")
-}
-
 pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(&args.data)
-        .with_context(|| format!("failed to create data directory `{}`", args.data.display()))?;
-    // One server per data directory: the in-memory index cache relies on
-    // being the only writer.
-    let lock_path = args.data.join("serve.lock");
-    let lock = std::fs::File::create(&lock_path)
-        .with_context(|| format!("failed to open `{}`", lock_path.display()))?;
-    lock.try_lock().map_err(|_| {
-        anyhow::anyhow!(
-            "another `cargo convoy serve` is using data directory `{}`",
-            args.data.display()
-        )
-    })?;
-
-    let store = SqliteStore::open(database_path(&args.data))
-        .with_context(|| format!("failed to open the database in `{}`", args.data.display()))?
-        .with_commit_delay(fault_commit_delay());
-    let blobs = FsBlobStore::open(args.data.join("crates"))?;
-
+    let backend = args.state.backend()?;
+    let options = OpenOptions {
+        download_mode: match args.s3_redirect_secs {
+            Some(secs) => DownloadMode::Redirect(Duration::from_secs(secs.clamp(1, 7 * 86_400))),
+            None => DownloadMode::Stream,
+        },
+        cache_bytes: args.blob_cache_bytes,
+        commit_delay: fault_commit_delay(),
+        // One server per data directory; any number per database.
+        exclusive: true,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
     runtime.block_on(async move {
+        let backends = convoy_store::open(&backend, &options).await?;
         let listener = tokio::net::TcpListener::bind(&args.addr)
             .await
             .with_context(|| format!("failed to listen on `{}`", args.addr))?;
@@ -67,16 +53,18 @@ pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     refill: Duration::from_secs_f64(secs.clamp(0.0, 1e9)),
                 }),
         };
-        let app = App::new(Arc::new(store.clone()), Arc::new(blobs), settings);
+        let store = backends.store.clone();
+        let app = App::new(store.clone(), backends.blobs.clone(), settings);
         let maintenance = app.spawn_maintenance();
         announce(&format!("listening on http://{local}"))?;
         convoy_registry::serve(listener, convoy_registry::router(app), shutdown_signal()).await?;
         maintenance.abort();
-        store.flush()?;
+        // Buffered download counts reach the database before exit.
+        store.flush().await?;
+        drop(backends);
         tracing::info!("stopped");
         anyhow::Ok(())
     })?;
-    drop(lock);
     Ok(ExitCode::SUCCESS)
 }
 

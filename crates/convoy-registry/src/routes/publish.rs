@@ -84,8 +84,9 @@ pub(crate) async fn publish(
     // the commit re-checks under the write lock.
     app.store.check_publish(&version).await?;
     if let Some(limit) = app.settings.publish_rate {
-        app.limiter
-            .take(limit, token.user_id)
+        app.store
+            .take_publish_token(token.user_id, limit)
+            .await?
             .map_err(ApiError::rate_limited)?;
     }
     app.blobs.put(&cksum, tarball).await?;

@@ -26,6 +26,7 @@
 //!   counts are buffered per node and flushed every second and on
 //!   [`Store::flush`].
 
+mod import;
 mod schema;
 mod staging;
 
