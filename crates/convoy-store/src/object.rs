@@ -57,13 +57,18 @@ impl ObjectBlobStore {
             .with_bucket_name(bucket)
             .build()
             .map_err(StoreError::backend)?;
+        Ok(Self::with_s3(s3, prefix, mode))
+    }
+
+    /// An S3 client built elsewhere.
+    pub fn with_s3(s3: AmazonS3, prefix: &str, mode: DownloadMode) -> Self {
         let s3 = Arc::new(s3);
-        Ok(Self {
+        Self {
             store: s3.clone(),
             signer: Some(s3),
             prefix: prefix.trim_matches('/').to_owned(),
             mode,
-        })
+        }
     }
 
     /// Any object store, always streamed (tests, other clouds).
