@@ -292,6 +292,12 @@ impl Cargo {
     /// A sandbox pointing registry [`REGISTRY`] at `server`, with `token`
     /// (if any) in `CARGO_REGISTRIES_CONVOY_TOKEN`.
     pub fn new(server: &Server, token: Option<&str>) -> Self {
+        Self::for_index(&server.index_url(), token)
+    }
+
+    /// A sandbox pointing registry [`REGISTRY`] at `index_url` (a
+    /// balancer's, say).
+    pub fn for_index(index_url: &str, token: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let home = dir.path().join("cargo-home");
         std::fs::create_dir_all(&home).expect("cargo home");
@@ -300,7 +306,7 @@ impl Cargo {
         env.insert("CARGO_HOME".into(), home.display().to_string());
         env.insert(
             format!("CARGO_REGISTRIES_{upper}_INDEX"),
-            server.index_url(),
+            index_url.to_owned(),
         );
         if let Some(token) = token {
             env.insert(format!("CARGO_REGISTRIES_{upper}_TOKEN"), token.to_owned());

@@ -148,7 +148,7 @@ impl PgCluster {
             .args(["-c", &script])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::null())
             .spawn()
             .expect("start postgres");
         let cluster = Self {

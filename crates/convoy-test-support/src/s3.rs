@@ -85,7 +85,7 @@ impl S3Server {
             .args(["-c", &script])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::null())
             .spawn()
             .expect("start s3s-fs");
         let deadline = Instant::now() + Duration::from_secs(30);

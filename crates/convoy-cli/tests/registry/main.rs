@@ -5,14 +5,37 @@
 //! - `private`: `--auth-required`;
 //! - `validation`: every refused upload, sent as raw HTTP;
 //! - `durability`: kill -9 during publishes, and concurrent publishers;
-//! - `staging`: staged releases (docs/STAGING.md), server side.
+//! - `staging`: staged releases (docs/STAGING.md), server side;
+//! - `scaleout`: several nodes on PostgreSQL and S3 behind a balancer.
+//!
+//! Every module but `scaleout` runs twice: as itself, on the embedded
+//! backend, and again under `on_postgres`, where every server it starts
+//! runs on a fresh PostgreSQL database (see
+//! `convoy_test_support::on_postgres`). That is the conformance
+//! parametrization of the acceptance suite: the same tests, not a copy.
 #![allow(clippy::unwrap_used, clippy::print_stderr, clippy::print_stdout)]
 
 mod cargo_flow;
 mod durability;
 mod private;
+mod scaleout;
 mod staging;
 mod validation;
+
+/// The same modules again, on PostgreSQL.
+#[path = "."]
+mod on_postgres {
+    #[path = "cargo_flow.rs"]
+    mod cargo_flow;
+    #[path = "durability.rs"]
+    mod durability;
+    #[path = "private.rs"]
+    mod private;
+    #[path = "staging.rs"]
+    mod staging;
+    #[path = "validation.rs"]
+    mod validation;
+}
 
 use convoy_test_support::Server;
 
