@@ -73,6 +73,17 @@ impl StateArgs {
             self.storage.as_deref(),
         )
     }
+
+    /// The metadata store alone (token commands need no blob storage).
+    pub async fn metadata(
+        &self,
+    ) -> Result<std::sync::Arc<dyn convoy_store::Store>, convoy_store::BackendError> {
+        convoy_store::backend::open_metadata(
+            self.data.as_deref().unwrap_or(std::path::Path::new(".")),
+            self.database.as_deref(),
+        )
+        .await
+    }
 }
 
 /// `cargo convoy serve`.

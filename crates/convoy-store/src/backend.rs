@@ -227,6 +227,42 @@ pub async fn open(backend: &Backend, options: &OpenOptions) -> Result<Backends, 
     })
 }
 
+/// The metadata store alone, for administrative commands (tokens) that
+/// need no blob storage: PostgreSQL when `database` is given, else the
+/// SQLite database in `data`. Shares the database with running servers.
+pub async fn open_metadata(
+    data: &Path,
+    database: Option<&str>,
+) -> Result<Arc<dyn Store>, BackendError> {
+    match database {
+        Some(url) => {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(BackendError::DatabaseUrl(redact(url)));
+            }
+            let store = PgStore::connect(url)
+                .await
+                .map_err(|source| BackendError::Open {
+                    what: "PostgreSQL database",
+                    source,
+                })?;
+            Ok(Arc::new(store))
+        }
+        None => {
+            std::fs::create_dir_all(data).map_err(|source| BackendError::Dir {
+                path: data.to_path_buf(),
+                source,
+            })?;
+            let store = SqliteStore::open(data.join(DATABASE_FILE)).map_err(|source| {
+                BackendError::Open {
+                    what: "database",
+                    source,
+                }
+            })?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
 /// The database inside a data directory.
 pub const DATABASE_FILE: &str = "convoy.sqlite";
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use convoy_store::{NewToken, OpenOptions};
+use convoy_store::NewToken;
 
 use crate::cli::TokenCreateArgs;
 
@@ -13,16 +13,14 @@ pub(crate) fn create(args: TokenCreateArgs) -> anyhow::Result<ExitCode> {
     if args.user.trim().is_empty() {
         anyhow::bail!("`--user` cannot be empty");
     }
-    let backend = args.state.backend()?;
     let expires_at = args
         .expires_days
         .map(|days| SystemTime::now() + Duration::from_secs(u64::from(days) * 86_400));
     let secret = runtime()?.block_on(async {
         // The database arbitrates with running servers, so this works
         // whether or not one is up.
-        let backends = convoy_store::open(&backend, &OpenOptions::default()).await?;
-        let secret = backends
-            .store
+        let store = args.state.metadata().await?;
+        let secret = store
             .create_token(NewToken {
                 login: args.user,
                 name: args.name,

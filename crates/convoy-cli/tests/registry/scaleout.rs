@@ -372,3 +372,167 @@ fn atomic_release_is_never_partly_visible_on_any_node() {
         assert!(rounds > 1 && whole, "{rounds} rounds");
     }
 }
+
+/// `cargo convoy token create --database URL` with no server running: the
+/// token works on every node started later.
+#[test]
+fn token_create_works_on_the_database_without_a_server() {
+    let Some(shared) = SharedBackend::postgres_with_s3() else {
+        return;
+    };
+    let out = std::process::Command::new(BIN)
+        .args(["token", "create", "--database", &shared.database, "--user", "carol"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("cvy_"));
+    // The same through the environment, as a deployment would set it.
+    let out = std::process::Command::new(BIN)
+        .args(["token", "create", "--user", "dave"])
+        .env("CONVOY_DATABASE_URL", &shared.database)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bad = std::process::Command::new(BIN)
+        .args(["serve", "--database", &shared.database])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("needs `--storage`"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let node = Server::start_shared(BIN, &shared, &[], &[]);
+    let bytes = tarball("carols", "1.0.0", "");
+    let body = convoy_protocol::publish::encode_publish_body(
+        &serde_json::to_vec(&meta("carols", "1.0.0")).unwrap(),
+        &bytes,
+    );
+    let resp = http()
+        .put(format!("{}/api/v1/crates/new", node.url))
+        .header("Authorization", &token)
+        .body(body)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+fn migrate(from: &std::path::Path, shared: &SharedBackend) -> std::process::Output {
+    std::process::Command::new(BIN)
+        .args(["migrate", "--from-data"])
+        .arg(from)
+        .args(["--database", &shared.database, "--storage", &shared.storage])
+        .envs(shared.env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap()
+}
+
+/// `cargo convoy migrate`: an embedded registry, copied into PostgreSQL and
+/// S3, serves the same index files, bytes, tokens, owners and download
+/// counts; a second run copies nothing, a run after more publishes copies
+/// just those, and a blob that does not match its index line stops it.
+#[test]
+fn migrate_copies_an_embedded_registry_idempotently() {
+    let Some(shared) = SharedBackend::postgres_with_s3() else {
+        return;
+    };
+    let embedded = Server::start(BIN, &[]);
+    assert!(embedded.shared().is_none());
+    let token = embedded.token("alice", &[]);
+    let send = |server: &Server, name: &str, vers: &str| {
+        let body = convoy_protocol::publish::encode_publish_body(
+            &serde_json::to_vec(&meta(name, vers)).unwrap(),
+            &tarball(name, vers, "migrated"),
+        );
+        http()
+            .put(format!("{}/api/v1/crates/new", server.url))
+            .header("Authorization", &token)
+            .body(body)
+            .send()
+            .unwrap()
+            .status()
+    };
+    let names = ["mig-a", "mig-b", "m"];
+    for name in names {
+        for vers in ["1.0.0", "1.1.0"] {
+            assert_eq!(send(&embedded, name, vers), 200);
+        }
+    }
+    let yank = http()
+        .delete(format!("{}/api/v1/crates/mig-a/1.1.0/yank", embedded.url))
+        .header("Authorization", &token)
+        .send()
+        .unwrap();
+    assert_eq!(yank.status(), 200);
+    for _ in 0..3 {
+        assert!(download(&embedded.url, "mig-b", "1.0.0").is_some());
+    }
+    // SIGTERM writes the buffered counts.
+    let mut embedded = embedded;
+    assert!(embedded.terminate().success());
+    embedded.restart();
+
+    // While the embedded server keeps running.
+    let out = migrate(embedded.data(), &shared);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("6 versions copied, 0 already present"), "{stderr}");
+
+    let node = Server::start_shared(BIN, &shared, &[], &[]);
+    for name in names {
+        assert_eq!(index_lines(&node, name), index_lines(&embedded, name), "{name}");
+        for vers in ["1.0.0", "1.1.0"] {
+            assert_eq!(
+                download(&node.url, name, vers),
+                download(&embedded.url, name, vers),
+                "{name}@{vers}"
+            );
+        }
+    }
+    assert_eq!(index_lines(&node, "mig-a").unwrap()[1]["yanked"], true);
+    // The old token still works: only its hash was ever stored, and copied.
+    assert_eq!(send(&node, "mig-a", "2.0.0"), 200);
+
+    let again = migrate(embedded.data(), &shared);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{stderr}");
+    assert!(stderr.contains("0 versions copied, 6 already present"), "{stderr}");
+
+    // Resumable: what was published since is copied, and only that.
+    assert_eq!(send(&embedded, "mig-c", "0.1.0"), 200);
+    let more = migrate(embedded.data(), &shared);
+    let stderr = String::from_utf8_lossy(&more.stderr);
+    assert!(more.status.success(), "{stderr}");
+    assert!(stderr.contains("1 versions copied, 6 already present"), "{stderr}");
+    assert_eq!(index_lines(&node, "mig-c"), index_lines(&embedded, "mig-c"));
+    let count = convoy_test_support::postgres::cluster().unwrap().psql(
+        &shared.database,
+        "SELECT v.downloads FROM versions v JOIN crates c ON c.id = v.crate_id
+         WHERE c.canonical = 'mig_b' AND v.num = '1.0.0'",
+    );
+    assert!(count == "3", "download counts are copied once: {count}");
+
+    // A damaged blob stops the migration, naming it.
+    let Some(fresh) = SharedBackend::postgres_with_s3() else {
+        return;
+    };
+    let cksum = index_lines(&embedded, "mig-b").unwrap()[0]["cksum"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let blob = embedded
+        .data()
+        .join("crates")
+        .join(&cksum[..2])
+        .join(format!("{cksum}.crate"));
+    std::fs::write(&blob, b"not the crate").unwrap();
+    let bad = migrate(embedded.data(), &fresh);
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(
+        stderr.contains("`mig-b@1.0.0` has sha256") && stderr.contains(&cksum),
+        "{stderr}"
+    );
+}
