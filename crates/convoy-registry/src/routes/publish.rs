@@ -149,6 +149,7 @@ async fn check_tarball(
     let limits = TarballLimits {
         max_compressed: limits.max_upload_bytes,
         max_unpacked: limits.max_unpacked_bytes,
+        ..TarballLimits::default()
     };
     let checked = tokio::task::spawn_blocking(move || {
         convoy_tarball::inspect(&name, &vers, &tarball, limits)
