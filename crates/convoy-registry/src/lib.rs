@@ -18,6 +18,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
+use convoy_protocol::limits::IndexLimits;
 use convoy_store::{BlobStore, Store};
 use tokio::net::TcpListener;
 
@@ -33,6 +34,8 @@ pub struct Limits {
     pub max_unpacked_bytes: u64,
     /// Largest JSON metadata, in bytes (crates.io: 1 MiB).
     pub max_metadata_bytes: u64,
+    /// How much one version may add to the index.
+    pub index: IndexLimits,
 }
 
 impl Default for Limits {
@@ -41,6 +44,7 @@ impl Default for Limits {
             max_upload_bytes: 10 * 1024 * 1024,
             max_unpacked_bytes: 512 * 1024 * 1024,
             max_metadata_bytes: 1024 * 1024,
+            index: IndexLimits::DEFAULT,
         }
     }
 }
