@@ -169,7 +169,8 @@ async fn check_tarball(
     let limits = TarballLimits {
         max_compressed: limits.max_upload_bytes,
         max_unpacked: limits.max_unpacked_bytes,
-        ..TarballLimits::default()
+        max_path_bytes: limits.max_path_bytes,
+        max_pax_bytes: limits.max_pax_bytes,
     };
     let checked = tokio::task::spawn_blocking(move || {
         convoy_tarball::inspect(&name, &vers, &tarball, limits)
