@@ -287,3 +287,17 @@ impl AsyncWrite for Tracked {
         self.inner.is_write_vectored()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_close_stalled_requests_within_a_minute() {
+        let d = ConnectionLimits::DEFAULT;
+        assert!(d.header_timeout <= Duration::from_secs(60));
+        assert!(d.idle_timeout <= Duration::from_secs(60));
+        assert!(d.body_timeout <= Duration::from_secs(60));
+        assert!(d.max_connections >= 500);
+    }
+}
