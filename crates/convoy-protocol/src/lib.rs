@@ -11,13 +11,17 @@
 //! - [`name`]: crates.io's crate-name rules and canonical form.
 //! - [`scope`]: token scopes and crate globs.
 //! - [`staging`]: Convoy's staged-release extension.
+//! - [`limits`]: how much one version may add to the index.
+//! - [`text`]: quoting client text safely in errors and logs.
 #![deny(missing_docs)]
 
 pub mod api;
 pub mod index;
+pub mod limits;
 pub mod name;
 pub mod publish;
 pub mod scope;
 pub mod staging;
+pub mod text;
 
 pub use name::{CrateName, InvalidCrateName};

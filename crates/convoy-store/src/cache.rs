@@ -5,8 +5,9 @@
 //! stale, on any node: serving it is a hash lookup and a reference-count
 //! bump, with no file system or network in the way.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{PoisonError, RwLock};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -89,6 +90,25 @@ impl<B: BlobStore> BlobStore for HotBlobs<B> {
             self.remember(cksum, bytes);
         }
         Ok(bytes)
+    }
+
+    async fn sweep(&self, keep: &HashSet<String>, cutoff: SystemTime) -> StoreResult<usize> {
+        let removed = self.inner.sweep(keep, cutoff).await?;
+        if removed > 0 {
+            // Forget what the sweep may have deleted, so a copy in memory
+            // never outlives the file.
+            let mut c = self.cached.write().unwrap_or_else(PoisonError::into_inner);
+            c.order.retain(|k| keep.contains(k));
+            let Cached { blobs, bytes, .. } = &mut *c;
+            blobs.retain(|k, b| {
+                let kept = keep.contains(k);
+                if !kept {
+                    *bytes -= b.len();
+                }
+                kept
+            });
+        }
+        Ok(removed)
     }
 
     async fn fetch(&self, cksum: &str) -> StoreResult<Option<Blob>> {

@@ -1,7 +1,10 @@
 //! `.crate` files on local disk.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -11,9 +14,14 @@ use crate::{BlobStore, StoreError, StoreResult};
 /// Blobs under `root/ab/abcdef….crate`. A write goes to a temporary file
 /// that is fsynced and then renamed into place, and the directory is fsynced
 /// too, so a blob is either whole or absent after a crash.
+///
+/// Writes share a gate that the orphan sweep takes exclusively for each
+/// file it checks, so a blob rewritten by a new upload is never deleted
+/// between its age check and its removal.
 #[derive(Debug, Clone)]
 pub struct FsBlobStore {
     root: PathBuf,
+    gate: Arc<RwLock<()>>,
 }
 
 impl FsBlobStore {
@@ -21,7 +29,10 @@ impl FsBlobStore {
     pub fn open(root: impl Into<PathBuf>) -> StoreResult<Self> {
         let root = root.into();
         std::fs::create_dir_all(&root).map_err(StoreError::backend)?;
-        Ok(Self { root })
+        Ok(Self {
+            root,
+            gate: Arc::default(),
+        })
     }
 
     fn path(&self, cksum: &str) -> StoreResult<PathBuf> {
@@ -54,7 +65,11 @@ fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
 impl BlobStore for FsBlobStore {
     async fn put(&self, cksum: &str, bytes: Bytes) -> StoreResult<()> {
         let path = self.path(cksum)?;
-        tokio::task::spawn_blocking(move || write_durably(&path, &bytes))
+        let gate = Arc::clone(&self.gate);
+        tokio::task::spawn_blocking(move || {
+            let _shared = gate.read().unwrap_or_else(PoisonError::into_inner);
+            write_durably(&path, &bytes)
+        })
             .await
             .map_err(StoreError::backend)?
             .map_err(StoreError::backend)
@@ -68,4 +83,55 @@ impl BlobStore for FsBlobStore {
             Err(e) => Err(StoreError::backend(e)),
         }
     }
+
+    async fn sweep(&self, keep: &HashSet<String>, cutoff: SystemTime) -> StoreResult<usize> {
+        let (root, gate, keep) = (self.root.clone(), Arc::clone(&self.gate), keep.clone());
+        tokio::task::spawn_blocking(move || sweep_dir(&root, &gate, &keep, cutoff))
+            .await
+            .map_err(StoreError::backend)?
+            .map_err(StoreError::backend)
+    }
+}
+
+/// Removes `root/xx/<cksum>.crate` files not in `keep`, and leftover
+/// temporary files, last written before `cutoff`.
+fn sweep_dir(
+    root: &Path,
+    gate: &RwLock<()>,
+    keep: &HashSet<String>,
+    cutoff: SystemTime,
+) -> std::io::Result<usize> {
+    let mut removed = 0;
+    for dir in std::fs::read_dir(root)? {
+        let dir = dir?;
+        if !dir.file_type()?.is_dir() {
+            continue;
+        }
+        for file in std::fs::read_dir(dir.path())? {
+            let file = file?;
+            let name = file.file_name();
+            let name = name.to_string_lossy();
+            let orphan = match name.strip_suffix(".crate") {
+                Some(cksum) => !keep.contains(cksum),
+                None => name.starts_with(".tmp-"),
+            };
+            if !orphan {
+                continue;
+            }
+            let _exclusive = gate.write().unwrap_or_else(PoisonError::into_inner);
+            let modified = match std::fs::metadata(file.path()).and_then(|m| m.modified()) {
+                Ok(t) => t,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            if modified < cutoff {
+                match std::fs::remove_file(file.path()) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(removed)
 }

@@ -7,8 +7,9 @@
 //! durably stored. A blob whose version never committed is garbage, never
 //! wrong.
 
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -102,14 +103,20 @@ impl BlobStore for ObjectBlobStore {
         };
         match self
             .store
-            .put_opts(&path, PutPayload::from_bytes(bytes), options)
+            .put_opts(&path, PutPayload::from_bytes(bytes.clone()), options)
             .await
         {
-            // Same key, same bytes: content addressing makes a second put
-            // of an existing blob a no-op.
-            Ok(_)
-            | Err(object_store::Error::AlreadyExists { .. })
-            | Err(object_store::Error::Precondition { .. }) => Ok(()),
+            Ok(_) => Ok(()),
+            // Same key, same bytes. Written again all the same, so that its
+            // age restarts: an orphan sweep must not take a blob that a new
+            // upload is about to commit.
+            Err(object_store::Error::AlreadyExists { .. })
+            | Err(object_store::Error::Precondition { .. }) => self
+                .store
+                .put(&path, PutPayload::from_bytes(bytes))
+                .await
+                .map(drop)
+                .map_err(StoreError::backend),
             Err(e) => Err(StoreError::backend(e)),
         }
     }
@@ -121,6 +128,17 @@ impl BlobStore for ObjectBlobStore {
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(StoreError::backend(e)),
         }
+    }
+
+    /// Never deletes: several nodes write to one bucket, and S3 offers no
+    /// conditional delete that could close the window between a sweep's
+    /// age check and its delete while another node rewrites the blob for a
+    /// publish. Orphans (losers of racing publishes, discarded stages) are
+    /// rare and small; a bucket lifecycle rule cannot tell them apart, so
+    /// they stay (docs/DEPLOY.md).
+    async fn sweep(&self, keep: &HashSet<String>, cutoff: SystemTime) -> StoreResult<usize> {
+        let _ = (keep, cutoff);
+        Ok(0)
     }
 
     async fn fetch(&self, cksum: &str) -> StoreResult<Option<Blob>> {

@@ -323,6 +323,14 @@ pub(crate) fn token_usable(
     stage.is_none() || (stage_state == Some("open") && stage_expires_at.is_some_and(|t| t > now))
 }
 
+/// The latest expiry a stage opened by a token may have: its own lifetime,
+/// or the opening token's expiry if that comes first, so a stage never
+/// outlives the token that opened it.
+pub(crate) fn bounded_expiry(now: i64, ttl: Duration, creator_expires: Option<i64>) -> i64 {
+    let wanted = now.saturating_add(ttl.as_secs() as i64);
+    creator_expires.map_or(wanted, |limit| wanted.min(limit))
+}
+
 /// A fresh stage id.
 pub(crate) fn new_stage_id() -> String {
     let mut raw = [0u8; 8];
@@ -481,6 +489,9 @@ pub(crate) fn now_millis() -> i64 {
 #[derive(Debug)]
 pub(crate) struct PendingDownloads {
     pub counts: std::collections::HashMap<i64, u64>,
+    /// When each token was last presented (an update per authenticated
+    /// request would put a write on every read).
+    pub token_uses: std::collections::HashMap<String, i64>,
     pub since: Instant,
 }
 
@@ -488,6 +499,7 @@ impl Default for PendingDownloads {
     fn default() -> Self {
         Self {
             counts: Default::default(),
+            token_uses: Default::default(),
             since: Instant::now(),
         }
     }

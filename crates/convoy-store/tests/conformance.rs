@@ -157,12 +157,12 @@ async fn publish_renders_index_and_enforces_uniqueness(kind: Kind) {
     assert!(store.index_file("bar").await.unwrap().is_none());
     // check_publish says the same as publish, without writing.
     let checked = store
-        .check_publish(&new_version(line("foo", "1.1.0", &[]), alice))
+        .check_publish(&new_version(line("foo", "1.1.0", &[]), alice), None)
         .await;
     assert!(matches!(checked, Err(StoreError::VersionExists { .. })));
     assert_eq!(
         store
-            .check_publish(&new_version(line("baz", "1.0.0", &[]), alice))
+            .check_publish(&new_version(line("baz", "1.0.0", &[]), alice), None)
             .await
             .unwrap(),
         PublishOutcome::NewCrate

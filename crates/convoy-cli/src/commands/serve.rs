@@ -5,13 +5,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use convoy_registry::{App, Limits, RateLimit, Settings};
-use convoy_store::OpenOptions;
+use convoy_protocol::limits::IndexLimits;
+use convoy_registry::{App, ConnectionLimits, Limits, Maintenance, RateLimit, Settings};
 use convoy_store::object::DownloadMode;
+use convoy_store::{Backend, OpenOptions};
 
 use crate::cli::ServeArgs;
 
 pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    log_panics_escaped();
     let backend = args.state.backend()?;
     let options = OpenOptions {
         download_mode: match args.s3_redirect_secs {
@@ -22,6 +24,14 @@ pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
         commit_delay: fault_commit_delay(),
         // One server per data directory; any number per database.
         exclusive: true,
+    };
+    // The orphan sweep is safe only where one process owns the blobs: on
+    // shared storage another node may be rewriting a blob between the
+    // sweep's age check and its delete (docs/DEPLOY.md).
+    let sweep_every = match backend {
+        Backend::Data(_) => (args.sweep_interval_secs > 0)
+            .then(|| Duration::from_secs(args.sweep_interval_secs)),
+        Backend::Postgres { .. } => None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -43,6 +53,14 @@ pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
             limits: Limits {
                 max_upload_bytes: args.max_upload_bytes,
                 max_unpacked_bytes: args.max_unpacked_bytes,
+                max_path_bytes: args.max_path_bytes,
+                max_pax_bytes: args.max_pax_bytes,
+                index: IndexLimits {
+                    max_features: args.max_features,
+                    max_feature_values: args.max_feature_values,
+                    max_dependencies: args.max_dependencies,
+                    max_line_bytes: args.max_index_line_bytes,
+                },
                 ..Limits::default()
             },
             publish_rate: args
@@ -53,11 +71,28 @@ pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     refill: Duration::from_secs_f64(secs.clamp(0.0, 1e9)),
                 }),
         };
+        let connections = ConnectionLimits {
+            header_timeout: Duration::from_secs(args.header_timeout_secs),
+            body_timeout: Duration::from_secs(args.body_timeout_secs),
+            request_timeout: Duration::from_secs(args.request_timeout_secs),
+            idle_timeout: Duration::from_secs(args.idle_timeout_secs),
+            max_connections: args.max_connections,
+        };
         let store = backends.store.clone();
         let app = App::new(store.clone(), backends.blobs.clone(), settings);
-        let maintenance = app.spawn_maintenance();
+        let maintenance = app.spawn_maintenance(Maintenance {
+            sweep_every,
+            sweep_grace: Duration::from_secs(args.sweep_grace_secs),
+            ..Maintenance::default()
+        });
         announce(&format!("listening on http://{local}"))?;
-        convoy_registry::serve(listener, convoy_registry::router(app), shutdown_signal()).await?;
+        convoy_registry::serve_with(
+            listener,
+            convoy_registry::router(app),
+            connections,
+            shutdown_signal(),
+        )
+        .await?;
         maintenance.abort();
         // Buffered download counts reach the database before exit.
         store.flush().await?;
@@ -66,6 +101,20 @@ pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A panic's message can quote request data (newlines, escape codes), so
+/// the default hook, which prints it raw, is replaced by one that logs it
+/// escaped. Handlers are also behind `CatchPanicLayer`; this covers the
+/// message that the panic itself prints.
+fn log_panics_escaped() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info.to_string();
+        tracing::error!(
+            panic = %convoy_protocol::text::quote_at_most(&message, 500),
+            "panic"
+        );
+    }));
 }
 
 /// The one line on stdout that scripts and tests wait for.

@@ -13,13 +13,21 @@
 //! runs on a fresh PostgreSQL database (see
 //! `convoy_test_support::on_postgres`). That is the conformance
 //! parametrization of the acceptance suite: the same tests, not a copy.
+//! - `hostile`: the attacks of issue 8 on archives, the index and routes;
+//! - `slow_clients`: half-open connections and every kind of stall;
+//! - `tokens`: revocation, `/api/v1/me/tokens`, creator-bounded stage tokens;
+//! - `stage_rules`: stage scopes, invisible staged data, search, orphan sweep.
 #![allow(clippy::unwrap_used, clippy::print_stderr, clippy::print_stdout)]
 
 mod cargo_flow;
 mod durability;
+mod hostile;
 mod private;
 mod scaleout;
+mod slow_clients;
+mod stage_rules;
 mod staging;
+mod tokens;
 mod validation;
 
 /// The same modules again, on PostgreSQL.

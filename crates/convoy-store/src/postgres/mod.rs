@@ -30,7 +30,7 @@ mod import;
 mod schema;
 mod staging;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -46,7 +46,7 @@ use crate::rules::{self, ExistingCrate, PublishFacts, Slot, now_secs};
 use crate::token::{hashes_match, token_id};
 use crate::{
     AuthenticatedToken, IndexFile, NewToken, NewVersion, PublishOutcome, RateLimit, Release,
-    StageRecord, Store, StoreError, StoreResult, TokenSecret, UserId, hash_token,
+    StageRecord, Store, StoreError, StoreResult, TokenInfo, TokenSecret, UserId, hash_token,
 };
 
 /// How many connections one node keeps at most.
@@ -181,12 +181,42 @@ async fn find_crate(c: &impl GenericClient, name: &str) -> StoreResult<Option<Cr
     }))
 }
 
+/// A crate that readers can see: one with a published version. A crate row
+/// that only staged or discarded versions created does not exist to anyone
+/// outside its stage.
+async fn find_visible_crate(c: &impl GenericClient, name: &str) -> StoreResult<Option<CrateRow>> {
+    let row = c
+        .query_opt(
+            "SELECT c.id, c.name FROM crates c WHERE c.canonical = $1
+             AND EXISTS (SELECT 1 FROM versions v WHERE v.crate_id = c.id AND v.state = 'published')",
+            &[&canonical_name(name)],
+        )
+        .await
+        .map_err(pg)?;
+    Ok(row.map(|r| CrateRow {
+        id: r.get(0),
+        name: r.get(1),
+    }))
+}
+
 async fn require_crate(c: &impl GenericClient, name: &str) -> StoreResult<CrateRow> {
-    find_crate(c, name)
+    find_visible_crate(c, name)
         .await?
         .ok_or_else(|| StoreError::CrateNotFound {
             name: name.to_owned(),
         })
+}
+
+/// Whether `name` has a version staged in stage `stage`.
+async fn staged_in(c: &impl GenericClient, stage: &str, name: &str) -> StoreResult<bool> {
+    Ok(c.query_opt(
+        "SELECT 1 FROM versions v JOIN crates c ON c.id = v.crate_id
+         WHERE c.canonical = $1 AND v.stage_id = $2 AND v.state = 'staged'",
+        &[&canonical_name(name), &stage],
+    )
+    .await
+    .map_err(pg)?
+    .is_some())
 }
 
 pub(crate) async fn is_owner(
@@ -220,8 +250,14 @@ async fn user_id(c: &impl GenericClient, login: &str) -> StoreResult<Option<User
         .map(|r| r.get(0)))
 }
 
-/// The facts [`rules::validate_publish`] judges, read in `c`.
-async fn publish_facts(c: &impl GenericClient, new: &NewVersion) -> StoreResult<PublishFacts> {
+/// The facts [`rules::validate_publish`] judges, read in `c`. A dependency
+/// exists when it is published, or staged in the same stage when staging:
+/// a crate in someone else's open stage is invisible.
+async fn publish_facts(
+    c: &impl GenericClient,
+    new: &NewVersion,
+    stage: Option<&str>,
+) -> StoreResult<PublishFacts> {
     let line = &new.line;
     let mut facts = PublishFacts {
         krate: None,
@@ -252,7 +288,12 @@ async fn publish_facts(c: &impl GenericClient, new: &NewVersion) -> StoreResult<
         });
     }
     for dep in rules::dependency_names(line) {
-        if find_crate(c, &dep).await?.is_none() {
+        let known = find_visible_crate(c, &dep).await?.is_some()
+            || match stage {
+                Some(stage) => staged_in(c, stage, &dep).await?,
+                None => false,
+            };
+        if !known {
             facts.missing_dependencies.push(dep);
         }
     }
@@ -320,16 +361,25 @@ impl Inner {
         if let Some(stage) = stage {
             staging::lock_open(&tx, stage, false).await?;
         }
-        let checked = rules::validate_publish(&new, &publish_facts(&tx, &new).await?)?;
+        let checked = rules::validate_publish(&new, &publish_facts(&tx, &new, stage).await?)?;
         let now = now_secs();
+        // A staged description stays on its version row until the stage
+        // commits: search must not show it before.
+        let shown = if stage.is_some() {
+            None
+        } else {
+            new.description.as_deref()
+        };
         let crate_id = match checked.crate_id {
             Some(id) => {
-                tx.execute(
-                    "UPDATE crates SET description = $2 WHERE id = $1",
-                    &[&id, &new.description],
-                )
-                .await
-                .map_err(pg)?;
+                if stage.is_none() {
+                    tx.execute(
+                        "UPDATE crates SET description = $2 WHERE id = $1",
+                        &[&id, &shown],
+                    )
+                    .await
+                    .map_err(pg)?;
+                }
                 id
             }
             None => {
@@ -337,7 +387,7 @@ impl Inner {
                     .query_one(
                         "INSERT INTO crates (name, canonical, description, created_at)
                          VALUES ($1, $2, $3, $4) RETURNING id",
-                        &[&line.name, &canonical, &new.description, &now],
+                        &[&line.name, &canonical, &shown, &now],
                     )
                     .await
                     .map_err(pg)?
@@ -357,7 +407,7 @@ impl Inner {
             // The slot of an aborted stage, reused with the same bytes.
             tx.execute(
                 "UPDATE versions SET num = $2, line = $3, yanked = FALSE, state = $4, stage_id = $5,
-                 published_by = $6, created_at = $7 WHERE id = $1",
+                 published_by = $6, created_at = $7, description = $8 WHERE id = $1",
                 &[
                     &row,
                     &line.vers,
@@ -366,6 +416,7 @@ impl Inner {
                     &stage,
                     &new.publisher,
                     &now,
+                    &new.description,
                 ],
             )
             .await
@@ -373,7 +424,8 @@ impl Inner {
         } else {
             tx.execute(
                 "INSERT INTO versions (crate_id, num, num_key, cksum, yanked, line, published_by,
-                 created_at, state, stage_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 created_at, state, stage_id, description)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 &[
                     &crate_id,
                     &line.vers,
@@ -385,6 +437,7 @@ impl Inner {
                     &now,
                     &state,
                     &stage,
+                    &new.description,
                 ],
             )
             .await
@@ -412,7 +465,10 @@ impl Inner {
         require_owner(&tx, &krate, actor).await?;
         let row = tx
             .query_opt(
-                "SELECT id, line FROM versions WHERE crate_id = $1 AND num = $2",
+                // A staged version is not published yet, so there is
+                // nothing to yank: a commit would publish it yanked.
+                "SELECT id, line FROM versions WHERE crate_id = $1 AND num = $2
+                 AND state = 'published'",
                 &[&krate.id, &version],
             )
             .await
@@ -477,8 +533,11 @@ impl Inner {
     }
 
     async fn flush_downloads(&self) -> StoreResult<()> {
-        let batch = lock(&self.downloads).take();
-        if batch.is_empty() {
+        let (batch, uses) = {
+            let mut pending = lock(&self.downloads);
+            (pending.take(), std::mem::take(&mut pending.token_uses))
+        };
+        if batch.is_empty() && uses.is_empty() {
             return Ok(());
         }
         let result = async {
@@ -491,6 +550,17 @@ impl Inner {
                 tx.execute(
                     "UPDATE versions SET downloads = downloads + $2 WHERE id = $1",
                     &[&id, &(n as i64)],
+                )
+                .await
+                .map_err(pg)?;
+            }
+            let mut uses: Vec<(&String, &i64)> = uses.iter().collect();
+            uses.sort_unstable();
+            for (id, at) in uses {
+                tx.execute(
+                    "UPDATE tokens SET last_used_at = GREATEST(COALESCE(last_used_at, 0), $2)
+                     WHERE id = $1",
+                    &[id, at],
                 )
                 .await
                 .map_err(pg)?;
@@ -646,9 +716,10 @@ impl Inner {
         let stmt = client
             .prepare_cached(
                 "SELECT t.user_id, u.login, t.hash, t.scopes, t.crates, t.expires_at, t.stage_id,
-                        s.state, s.expires_at
+                        s.state, s.expires_at, t.parent_id, p.id IS NOT NULL, p.expires_at
                  FROM tokens t JOIN users u ON u.id = t.user_id
                  LEFT JOIN stages s ON s.id = t.stage_id
+                 LEFT JOIN tokens p ON p.id = t.parent_id
                  WHERE t.id = $1",
             )
             .await
@@ -660,20 +731,109 @@ impl Inner {
         if !hashes_match(presented, &hash) {
             return Ok(None);
         }
+        let expires_at: Option<i64> = row.get(5);
         let stage: Option<String> = row.get(6);
         let state: Option<String> = row.get(7);
-        if !rules::token_usable(row.get(5), stage.as_deref(), state.as_deref(), row.get(8)) {
+        if !rules::token_usable(expires_at, stage.as_deref(), state.as_deref(), row.get(8)) {
             return Ok(None);
         }
+        // ... and a stage token only while the token that opened the stage
+        // still works.
+        let parent: Option<String> = row.get(9);
+        let parent_found: bool = row.get(10);
+        let parent_expires: Option<i64> = row.get(11);
+        if parent.is_some() && (!parent_found || parent_expires.is_some_and(|t| t <= now_secs())) {
+            return Ok(None);
+        }
+        lock(&self.downloads)
+            .token_uses
+            .insert(id.to_owned(), now_secs());
         let scopes: String = row.get(3);
         let crates: String = row.get(4);
         Ok(Some(AuthenticatedToken {
+            id: id.to_owned(),
+            expires_at: expires_at.map(rules::from_secs),
             user_id: row.get(0),
             login: row.get(1),
             scopes: rules::parse_scopes(&scopes),
             crates: rules::parse_globs(&crates),
             stage,
         }))
+    }
+
+    async fn user_id(&self, login: &str) -> StoreResult<Option<UserId>> {
+        let client = self.client().await?;
+        user_id(&client, login).await
+    }
+
+    async fn tokens(&self, user: UserId) -> StoreResult<Vec<TokenInfo>> {
+        let pending = lock(&self.downloads).token_uses.clone();
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT id, name, scopes, crates, created_at, expires_at, last_used_at, stage_id
+                 FROM tokens WHERE user_id = $1 ORDER BY created_at, id",
+                &[&user],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let id: String = r.get(0);
+                let scopes: String = r.get(2);
+                let crates: String = r.get(3);
+                let used: Option<i64> = pending.get(&id).copied().or(r.get(6));
+                TokenInfo {
+                    name: r.get(1),
+                    scopes: rules::parse_scopes(&scopes),
+                    crates: rules::parse_globs(&crates),
+                    created_at: rules::from_secs(r.get(4)),
+                    expires_at: r.get::<_, Option<i64>>(5).map(rules::from_secs),
+                    last_used_at: used.map(rules::from_secs),
+                    stage: r.get(7),
+                    id,
+                }
+            })
+            .collect())
+    }
+
+    async fn revoke_token(&self, user: UserId, id: &str) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg)?;
+        let n = tx
+            .execute(
+                "DELETE FROM tokens WHERE id = $1 AND user_id = $2",
+                &[&id, &user],
+            )
+            .await
+            .map_err(pg)?;
+        if n > 0 {
+            // Stage tokens die with the token that opened their stage, and
+            // so do the stages: what a leaked token uploaded must not be
+            // committed by anyone.
+            tx.execute("DELETE FROM tokens WHERE parent_id = $1", &[&id])
+                .await
+                .map_err(pg)?;
+            staging::discard_opened_by(&tx, id).await?;
+        }
+        tx.commit().await.map_err(pg)?;
+        lock(&self.downloads).token_uses.remove(id);
+        Ok(n > 0)
+    }
+
+    async fn referenced_blobs(&self) -> StoreResult<HashSet<String>> {
+        let client = self.client().await?;
+        Ok(client
+            .query(
+                "SELECT DISTINCT cksum FROM versions WHERE state IN ('published', 'staged')",
+                &[],
+            )
+            .await
+            .map_err(pg)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
     }
 
     async fn create_token(&self, token: NewToken) -> StoreResult<TokenSecret> {
@@ -772,9 +932,13 @@ impl Inner {
         }))
     }
 
-    async fn check_publish(&self, new: &NewVersion) -> StoreResult<PublishOutcome> {
+    async fn check_publish(
+        &self,
+        new: &NewVersion,
+        stage: Option<&str>,
+    ) -> StoreResult<PublishOutcome> {
         let client = self.client().await?;
-        let facts = publish_facts(&client, new).await?;
+        let facts = publish_facts(&client, new, stage).await?;
         rules::validate_publish(new, &facts).map(|c| c.outcome)
     }
 }
@@ -785,8 +949,12 @@ impl Store for PgStore {
         self.inner.index_file(name).await
     }
 
-    async fn check_publish(&self, version: &NewVersion) -> StoreResult<PublishOutcome> {
-        self.inner.check_publish(version).await
+    async fn check_publish(
+        &self,
+        version: &NewVersion,
+        stage: Option<&str>,
+    ) -> StoreResult<PublishOutcome> {
+        self.inner.check_publish(version, stage).await
     }
 
     async fn publish(&self, version: NewVersion) -> StoreResult<PublishOutcome> {
@@ -834,6 +1002,22 @@ impl Store for PgStore {
 
     async fn create_token(&self, token: NewToken) -> StoreResult<TokenSecret> {
         self.inner.create_token(token).await
+    }
+
+    async fn user_id(&self, login: &str) -> StoreResult<Option<UserId>> {
+        self.inner.user_id(login).await
+    }
+
+    async fn tokens(&self, user: UserId) -> StoreResult<Vec<TokenInfo>> {
+        self.inner.tokens(user).await
+    }
+
+    async fn revoke_token(&self, user: UserId, id: &str) -> StoreResult<bool> {
+        self.inner.revoke_token(user, id).await
+    }
+
+    async fn referenced_blobs(&self) -> StoreResult<HashSet<String>> {
+        self.inner.referenced_blobs().await
     }
 
     async fn download_count(&self, name: &str, version: &str) -> StoreResult<Option<u64>> {

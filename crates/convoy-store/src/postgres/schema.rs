@@ -19,6 +19,9 @@ const MIGRATIONS: &[&str] = &[
     // 1: the same model as the embedded backend (see `sqlite.rs`): versions
     // are `published`, `staged` (in an open stage, invisible) or `aborted`,
     // and rendered index files are stored next to the rows they come from.
+    // Stage tokens name the token that opened their stage (`parent_id`) and
+    // die with it; a staged version keeps its own description until its
+    // stage commits.
     "
 CREATE TABLE users (
     id BIGSERIAL PRIMARY KEY,
@@ -34,7 +37,8 @@ CREATE TABLE stages (
     created_at BIGINT NOT NULL,
     expires_at BIGINT NOT NULL,
     committed_at BIGINT,
-    committed_by BIGINT REFERENCES users(id)
+    committed_by BIGINT REFERENCES users(id),
+    creator_token TEXT
 );
 CREATE TABLE tokens (
     id TEXT PRIMARY KEY,
@@ -45,8 +49,12 @@ CREATE TABLE tokens (
     crates TEXT NOT NULL,
     expires_at BIGINT,
     created_at BIGINT NOT NULL,
-    stage_id TEXT REFERENCES stages(id)
+    stage_id TEXT REFERENCES stages(id),
+    parent_id TEXT,
+    last_used_at BIGINT
 );
+CREATE INDEX tokens_user ON tokens(user_id);
+CREATE INDEX tokens_parent ON tokens(parent_id);
 CREATE TABLE crates (
     id BIGSERIAL PRIMARY KEY,
     name TEXT NOT NULL,
@@ -67,6 +75,7 @@ CREATE TABLE versions (
     downloads BIGINT NOT NULL DEFAULT 0,
     state TEXT NOT NULL DEFAULT 'published',
     stage_id TEXT REFERENCES stages(id),
+    description TEXT,
     UNIQUE (crate_id, num_key)
 );
 CREATE INDEX versions_stage ON versions(stage_id);

@@ -37,6 +37,24 @@ async fn discard(tx: &Transaction<'_>, id: &str, state: &str) -> StoreResult<()>
     Ok(())
 }
 
+/// Discards the open stages that token `token` opened.
+pub(super) async fn discard_opened_by(tx: &Transaction<'_>, token: &str) -> StoreResult<()> {
+    let ids: Vec<String> = tx
+        .query(
+            "SELECT id FROM stages WHERE creator_token = $1 AND state = 'open' FOR UPDATE",
+            &[&token],
+        )
+        .await
+        .map_err(pg)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for id in &ids {
+        discard(tx, id, "aborted").await?;
+    }
+    Ok(())
+}
+
 /// Locks stage `id`'s row (exclusively, or shared for an upload into it)
 /// and fails unless it is open; a stage found past its expiry is expired
 /// on the spot (only under the exclusive lock).
@@ -184,20 +202,29 @@ impl Inner {
         let token = TokenSecret::generate();
         let (scopes, crates) = rules::stage_token_grants(creator);
         let now = now_secs();
-        let expires = now.saturating_add(ttl.as_secs() as i64);
+        let expires =
+            rules::bounded_expiry(now, ttl, creator.expires_at.map(rules::to_secs));
         let hash = hash_token(token.expose());
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg)?;
         tx.execute(
-            "INSERT INTO stages (id, user_id, scopes, crates, state, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, 'open', $5, $6)",
-            &[&id, &creator.user_id, &scopes, &crates, &now, &expires],
+            "INSERT INTO stages (id, user_id, scopes, crates, state, created_at, expires_at,
+             creator_token) VALUES ($1, $2, $3, $4, 'open', $5, $6, $7)",
+            &[
+                &id,
+                &creator.user_id,
+                &scopes,
+                &crates,
+                &now,
+                &expires,
+                &creator.id,
+            ],
         )
         .await
         .map_err(pg)?;
         tx.execute(
-            "INSERT INTO tokens (id, user_id, name, hash, scopes, crates, expires_at, created_at, stage_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO tokens (id, user_id, name, hash, scopes, crates, expires_at, created_at,
+             stage_id, parent_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             &[
                 &token.id(),
                 &creator.user_id,
@@ -208,6 +235,7 @@ impl Inner {
                 &expires,
                 &now,
                 &id,
+                &creator.id,
             ],
         )
         .await
@@ -256,7 +284,18 @@ impl Inner {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg)?;
         lock_open(&tx, id, true).await?;
-        let expires = now_secs().saturating_add(ttl.as_secs() as i64);
+        // Never past the expiry of the token that opened the stage, whoever
+        // asks.
+        let creator_expires: Option<i64> = tx
+            .query_opt(
+                "SELECT t.expires_at FROM stages s JOIN tokens t ON t.id = s.creator_token
+                 WHERE s.id = $1",
+                &[&id],
+            )
+            .await
+            .map_err(pg)?
+            .and_then(|r| r.get(0));
+        let expires = rules::bounded_expiry(now_secs(), ttl, creator_expires);
         tx.execute(
             "UPDATE stages SET expires_at = $2 WHERE id = $1",
             &[&id, &expires],
@@ -407,6 +446,14 @@ impl Inner {
             tx.execute(
                 "UPDATE versions SET state = 'published', line = $2 WHERE id = $1",
                 &[&row.id, &json],
+            )
+            .await
+            .map_err(pg)?;
+            // Search shows the description only now.
+            tx.execute(
+                "UPDATE crates SET description = (SELECT description FROM versions WHERE id = $1)
+                 WHERE id = $2",
+                &[&row.id, &row.staged.crate_id],
             )
             .await
             .map_err(pg)?;
