@@ -156,9 +156,11 @@ pub struct ServeArgs {
     /// Most connections served at once; more wait to be accepted.
     #[arg(long, value_name = "N", default_value_t = ConnectionLimits::DEFAULT.max_connections)]
     pub max_connections: usize,
-    /// Seconds between sweeps of orphan `.crate` files; 0 never sweeps.
-    #[arg(long, value_name = "SECS", default_value_t = 3600)]
-    pub sweep_interval_secs: u64,
+    /// Seconds between sweeps of orphan `.crate` files; 0 never sweeps. Default: 3600 with
+    /// `--data`; never with `--database`, where several nodes share the blobs (give it only
+    /// when one node writes them).
+    #[arg(long, value_name = "SECS")]
+    pub sweep_interval_secs: Option<u64>,
     /// Seconds an unreferenced `.crate` file must have existed before a sweep deletes it.
     #[arg(long, value_name = "SECS", default_value_t = 3600)]
     pub sweep_grace_secs: u64,

@@ -262,6 +262,12 @@ pub enum StoreError {
         /// Crate name.
         name: String,
     },
+    /// Another server owns the data directory.
+    #[error("another `cargo convoy serve` is using data directory `{}`", .dir.display())]
+    Locked {
+        /// The directory.
+        dir: std::path::PathBuf,
+    },
     /// The backend failed.
     #[error("storage backend failed: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),

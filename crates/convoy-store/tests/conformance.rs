@@ -487,6 +487,49 @@ async fn expired_stages_release_their_slots(kind: Kind) {
     assert_eq!(record.state, convoy_store::StageState::Expired);
 }
 
+/// Tokens can be listed without secrets and revoked; revoking a token also
+/// revokes the stage tokens it opened and discards their stages; the blobs
+/// that a sweep must keep are those of published and staged versions.
+async fn tokens_list_revoke_and_referenced_blobs(kind: Kind) {
+    let Some(h) = Harness::new(kind) else { return };
+    let store = h.open().await;
+    let alice = token(&*store, "alice").await;
+    assert_eq!(store.user_id("alice").await.unwrap(), Some(alice.user_id));
+    assert_eq!(store.user_id("nobody").await.unwrap(), None);
+    store
+        .publish(new_version(line("kept", "1.0.0", &[]), alice.user_id))
+        .await
+        .unwrap();
+    let (stage, stage_secret) = store
+        .create_stage(&alice, Duration::from_secs(600))
+        .await
+        .unwrap();
+    let mut staged = line("staged", "1.0.0", &[]);
+    staged.cksum = "5".repeat(64);
+    store
+        .stage_version(new_version(staged, alice.user_id), &stage.id)
+        .await
+        .unwrap();
+    let referenced = store.referenced_blobs().await.unwrap();
+    assert!(referenced.contains(&"0".repeat(64)) && referenced.contains(&"5".repeat(64)));
+
+    let listed = store.tokens(alice.user_id).await.unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert!(listed.iter().any(|t| t.id == alice.id && t.stage.is_none()));
+    assert!(listed.iter().any(|t| t.stage.as_deref() == Some(stage.id.as_str())));
+    assert!(store.authenticate(stage_secret.expose()).await.unwrap().is_some());
+
+    let bob = user(&*store, "bob").await;
+    assert!(!store.revoke_token(bob, &alice.id).await.unwrap(), "not bob's");
+    assert!(store.revoke_token(alice.user_id, &alice.id).await.unwrap());
+    assert!(store.authenticate(stage_secret.expose()).await.unwrap().is_none());
+    assert!(store.tokens(alice.user_id).await.unwrap().is_empty());
+    let discarded = store.stage(&stage.id).await.unwrap().unwrap();
+    assert_eq!(discarded.state, convoy_store::StageState::Aborted);
+    assert!(!store.referenced_blobs().await.unwrap().contains(&"5".repeat(64)));
+    assert!(!store.revoke_token(alice.user_id, &alice.id).await.unwrap(), "already gone");
+}
+
 /// Two nodes on one backend: a publish acknowledged by one is in the
 /// other's very next index read, racing publishes of one version on
 /// different nodes give exactly one success, and a commit on one node is
@@ -601,6 +644,7 @@ conformance!(
     stage_reserve_view_commit_and_yank,
     failing_commit_and_aborted_slots,
     expired_stages_release_their_slots,
+    tokens_list_revoke_and_referenced_blobs,
     nodes_sharing_a_backend_agree,
 );
 

@@ -25,14 +25,14 @@ pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
         // One server per data directory; any number per database.
         exclusive: true,
     };
-    // The orphan sweep is safe only where one process owns the blobs: on
-    // shared storage another node may be rewriting a blob between the
-    // sweep's age check and its delete (docs/DEPLOY.md).
-    let sweep_every = match backend {
-        Backend::Data(_) => (args.sweep_interval_secs > 0)
-            .then(|| Duration::from_secs(args.sweep_interval_secs)),
-        Backend::Postgres { .. } => None,
+    // The orphan sweep is safe only where one process writes the blobs: on
+    // shared storage another node may rewrite a blob between the sweep's
+    // age check and its delete (docs/DEPLOY.md), so it is opt-in there.
+    let sweep_secs = match backend {
+        Backend::Data(_) => args.sweep_interval_secs.unwrap_or(3600),
+        Backend::Postgres { .. } => args.sweep_interval_secs.unwrap_or(0),
     };
+    let sweep_every = (sweep_secs > 0).then(|| Duration::from_secs(sweep_secs));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
