@@ -127,7 +127,8 @@ impl App {
         let blobs = Arc::clone(&self.blobs);
         tokio::spawn(async move {
             let mut expire = tokio::time::interval(schedule.expire_every);
-            let mut sweep = tokio::time::interval(schedule.sweep_every.unwrap_or(Duration::MAX / 4));
+            let mut sweep =
+                tokio::time::interval(schedule.sweep_every.unwrap_or(Duration::MAX / 4));
             loop {
                 tokio::select! {
                     _ = expire.tick() => match store.expire_stages().await {

@@ -76,9 +76,9 @@ impl BlobStore for FsBlobStore {
             let _shared = gate.read().unwrap_or_else(PoisonError::into_inner);
             write_durably(&path, &bytes)
         })
-            .await
-            .map_err(StoreError::backend)?
-            .map_err(StoreError::backend)
+        .await
+        .map_err(StoreError::backend)?
+        .map_err(StoreError::backend)
     }
 
     async fn get(&self, cksum: &str) -> StoreResult<Option<Bytes>> {

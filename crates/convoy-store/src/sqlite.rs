@@ -836,9 +836,7 @@ impl Inner {
         {
             return Ok(None);
         }
-        lock(&self.downloads)
-            .token_uses
-            .insert(id.to_owned(), now);
+        lock(&self.downloads).token_uses.insert(id.to_owned(), now);
         Ok(Some(AuthenticatedToken {
             id: id.to_owned(),
             expires_at: row.expires_at.map(from_secs),

@@ -9,7 +9,10 @@ use crate::validation::{assert_refused, stored_blobs};
 use crate::{index_lines, meta, publish_raw, server};
 
 fn nothing_stored(server: &Server, name: &str) {
-    assert!(index_lines(server, name).is_none(), "{name} is in the index");
+    assert!(
+        index_lines(server, name).is_none(),
+        "{name} is in the index"
+    );
     assert_eq!(stored_blobs(server), 0, "a blob was stored");
 }
 
@@ -140,7 +143,10 @@ fn colliding_and_unportable_names_are_refused() {
         (base().file("foo-1.0.0/COM1.rs", b""), "device name"),
         (base().file("foo-1.0.0/a<b", b""), "`<`"),
         (base().file("foo-1.0.0/a>b", b""), "`>`"),
-        (base().file("foo-1.0.0/a\"b", b""), "which Windows does not allow"),
+        (
+            base().file("foo-1.0.0/a\"b", b""),
+            "which Windows does not allow",
+        ),
         (base().file("foo-1.0.0/a|b", b""), "`|`"),
         (base().file("foo-1.0.0/a?b", b""), "`?`"),
         (base().file("foo-1.0.0/a*b", b""), "`*`"),
@@ -152,8 +158,12 @@ fn colliding_and_unportable_names_are_refused() {
         ),
     ];
     for (tarball, detail) in cases {
-        let (status, body) =
-            publish_raw(&server, Some(&token), &meta("foo", "1.0.0"), &tarball.build());
+        let (status, body) = publish_raw(
+            &server,
+            Some(&token),
+            &meta("foo", "1.0.0"),
+            &tarball.build(),
+        );
         assert_eq!(status, 400, "{detail}: {body}");
         assert!(body.contains(detail), "expected `{detail}` in {body}");
     }
