@@ -238,7 +238,10 @@ mod tests {
         // Bytes 1..3 of `aé` fall inside `é`: byte slicing panicked here.
         assert_eq!(index_path("x\u{e9}a"), "3/x/x\u{e9}a");
         assert_eq!(index_path("a\u{e9}"), "2/a\u{e9}");
-        assert_eq!(index_path("\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}"), "\u{e9}\u{e9}/\u{e9}\u{e9}/\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}");
+        assert_eq!(
+            index_path("\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}"),
+            "\u{e9}\u{e9}/\u{e9}\u{e9}/\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}"
+        );
         assert_eq!(index_path(""), "");
     }
 

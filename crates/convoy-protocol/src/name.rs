@@ -141,9 +141,7 @@ fn validate(name: &str) -> Result<(), InvalidCrateName> {
         });
     }
     if !first.is_ascii_alphabetic() {
-        return Err(InvalidCrateName::StartWithLetter {
-            name: quote(name),
-        });
+        return Err(InvalidCrateName::StartWithLetter { name: quote(name) });
     }
     if let Some(ch) = chars.find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
         return Err(InvalidCrateName::InvalidCharacter {
@@ -153,9 +151,7 @@ fn validate(name: &str) -> Result<(), InvalidCrateName> {
     }
     let canonical = canonical_name(name);
     if RESERVED_NAMES.contains(&canonical.as_str()) {
-        return Err(InvalidCrateName::Reserved {
-            name: quote(name),
-        });
+        return Err(InvalidCrateName::Reserved { name: quote(name) });
     }
     Ok(())
 }

@@ -131,7 +131,8 @@ impl App {
         tokio::spawn(async move {
             let mut expire = tokio::time::interval(schedule.expire_every);
             let mut flush = tokio::time::interval(schedule.flush_every);
-            let mut sweep = tokio::time::interval(schedule.sweep_every.unwrap_or(Duration::MAX / 4));
+            let mut sweep =
+                tokio::time::interval(schedule.sweep_every.unwrap_or(Duration::MAX / 4));
             loop {
                 tokio::select! {
                     _ = flush.tick() => {

@@ -836,9 +836,7 @@ impl Inner {
         {
             return Ok(None);
         }
-        lock(&self.downloads)
-            .token_uses
-            .insert(id.to_owned(), now);
+        lock(&self.downloads).token_uses.insert(id.to_owned(), now);
         Ok(Some(AuthenticatedToken {
             id: id.to_owned(),
             expires_at: row.expires_at.map(from_secs),
@@ -859,8 +857,12 @@ impl Inner {
         self.read(|conn| {
             let mut stmt = conn
                 .prepare_cached(
+                    // Stage tokens of closed stages can never work again.
                     "SELECT id, name, scopes, crates, created_at, expires_at, last_used_at, stage_id
-                     FROM tokens WHERE user_id = ?1 ORDER BY created_at, id",
+                     FROM tokens WHERE user_id = ?1
+                     AND (stage_id IS NULL
+                          OR stage_id IN (SELECT id FROM stages WHERE state = 'open'))
+                     ORDER BY created_at, id",
                 )
                 .map_err(db)?;
             let rows = stmt

@@ -105,13 +105,7 @@ impl TarballBuilder {
         self
     }
 
-    fn entry(
-        self,
-        path: &str,
-        kind: tar::EntryType,
-        contents: &[u8],
-        link: Option<&str>,
-    ) -> Self {
+    fn entry(self, path: &str, kind: tar::EntryType, contents: &[u8], link: Option<&str>) -> Self {
         self.entry_bytes(path.as_bytes(), kind, contents, link)
     }
 

@@ -9,8 +9,8 @@
 /// Device names Windows reserves in every directory, with any extension.
 const RESERVED: &[&str] = &[
     "con", "prn", "aux", "nul", "clock$", "conin$", "conout$", "com0", "com1", "com2", "com3",
-    "com4", "com5", "com6", "com7", "com8", "com9", "com¹", "com²", "com³", "lpt0", "lpt1",
-    "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9", "lpt¹", "lpt²", "lpt³",
+    "com4", "com5", "com6", "com7", "com8", "com9", "com¹", "com²", "com³", "lpt0", "lpt1", "lpt2",
+    "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9", "lpt¹", "lpt²", "lpt³",
 ];
 
 /// What makes `component` (one path segment, not empty, not `.`/`..`)
@@ -38,7 +38,9 @@ pub(crate) fn component_problem(component: &str) -> Option<String> {
         return Some("a device name that Windows reserves".to_owned());
     }
     if is_short_name(&stem) {
-        return Some("the shape of a Windows 8.3 short name, which can alias another file".to_owned());
+        return Some(
+            "the shape of a Windows 8.3 short name, which can alias another file".to_owned(),
+        );
     }
     None
 }
@@ -73,7 +75,14 @@ mod tests {
         ] {
             assert!(component_problem(bad).is_some(), "{bad}");
         }
-        for good in ["Cargo.toml", "lib.rs", "console.rs", "nul_ptr.rs", "a~b.rs", ".gitignore"] {
+        for good in [
+            "Cargo.toml",
+            "lib.rs",
+            "console.rs",
+            "nul_ptr.rs",
+            "a~b.rs",
+            ".gitignore",
+        ] {
             assert_eq!(component_problem(good), None, "{good}");
         }
     }

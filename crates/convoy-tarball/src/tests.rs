@@ -166,7 +166,12 @@ fn bounds_long_names_and_pax_headers_before_reading_them() {
         .long_name_file(name.as_bytes(), b"")
         .build();
     let manifest = check(&ok).expect("long but fine");
-    assert!(manifest.files.iter().any(|f| f.ends_with("/lib.rs") && f.len() > 150));
+    assert!(
+        manifest
+            .files
+            .iter()
+            .any(|f| f.ends_with("/lib.rs") && f.len() > 150)
+    );
 
     // A long name that escapes the prefix is still caught, and quoted short.
     let evil = format!("foo-1.0.0/{}/../../../etc/passwd", "d".repeat(300));
@@ -215,7 +220,9 @@ fn refuses_names_that_collide_or_alias() {
         ("foo-1.0.0/a\nb", "character `\\n`"),
         ("foo-1.0.0/src ", "trailing dot or space"),
     ] {
-        let e = err(&TarballBuilder::minimal("foo", "1.0.0").file(path, b"").build());
+        let e = err(&TarballBuilder::minimal("foo", "1.0.0")
+            .file(path, b"")
+            .build());
         assert!(e.contains(problem), "{path}: {e}");
         assert!(!e.contains('\n'), "{e}");
     }
@@ -313,7 +320,11 @@ mod props {
         archive
             .entries()
             .expect("entries")
-            .map(|e| e.expect("an accepted crate parses").path_bytes().into_owned())
+            .map(|e| {
+                e.expect("an accepted crate parses")
+                    .path_bytes()
+                    .into_owned()
+            })
             .collect()
     }
 
@@ -327,11 +338,11 @@ mod props {
             append_member in any::<bool>(),
         ) {
             let mut bytes = build(&ops);
-            if let Some((at, byte)) = mutate {
-                if !bytes.is_empty() {
-                    let i = at.index(bytes.len());
-                    bytes[i] = byte;
-                }
+            if let Some((at, byte)) = mutate
+                && !bytes.is_empty()
+            {
+                let i = at.index(bytes.len());
+                bytes[i] = byte;
             }
             if append_member {
                 let extra = TarballBuilder::new().file("../evil", b"x").build();

@@ -93,7 +93,11 @@ pub(crate) fn list(args: TokenListArgs) -> anyhow::Result<ExitCode> {
                     t.id,
                     convoy_protocol::text::quote(&t.name),
                     scopes.join(","),
-                    if crates.is_empty() { "*".to_owned() } else { crates.join(",") },
+                    if crates.is_empty() {
+                        "*".to_owned()
+                    } else {
+                        crates.join(",")
+                    },
                     timestamp(t.created_at),
                     t.expires_at.map_or("never".to_owned(), timestamp),
                     t.last_used_at.map_or("never".to_owned(), timestamp),

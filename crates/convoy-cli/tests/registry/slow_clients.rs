@@ -36,17 +36,16 @@ fn wait_for_close(mut stream: TcpStream, limit: Duration) -> (Duration, String) 
 fn five_hundred_half_open_connections_do_not_block_real_requests() {
     // Long timeouts, so it is the server's design and not a timeout that
     // keeps the real request answering.
-    let server = server(&[
-        "--header-timeout-secs",
-        "300",
-        "--idle-timeout-secs",
-        "300",
-    ]);
+    let server = server(&["--header-timeout-secs", "300", "--idle-timeout-secs", "300"]);
     let mut held = Vec::new();
     for i in 0..500 {
         let mut s = TcpStream::connect(addr(&server)).unwrap();
         // Half a request head, never finished.
-        write!(s, "GET /index/config.json HTTP/1.1\r\nHost: x\r\nX-Slow-{i}: ").unwrap();
+        write!(
+            s,
+            "GET /index/config.json HTTP/1.1\r\nHost: x\r\nX-Slow-{i}: "
+        )
+        .unwrap();
         held.push(s);
     }
     let client = reqwest::blocking::Client::builder()

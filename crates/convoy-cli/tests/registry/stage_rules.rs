@@ -12,8 +12,12 @@ use crate::{index_lines, meta, publish_raw, server};
 fn stage_upload(server: &Server, stage_token: &str, name: &str, vers: &str) {
     let mut m = meta(name, vers);
     m["description"] = serde_json::json!(format!("secret plans for {name}"));
-    let (status, body) =
-        publish_raw(server, Some(stage_token), &m, &crate_bytes(name, vers, "staged"));
+    let (status, body) = publish_raw(
+        server,
+        Some(stage_token),
+        &m,
+        &crate_bytes(name, vers, "staged"),
+    );
     assert_eq!(status, 200, "{body}");
 }
 
@@ -51,7 +55,12 @@ fn committing_needs_publish_scope_and_globs_for_every_staged_crate() {
     }
     let (status, body) = stage_call(&server, reqwest::Method::DELETE, &path(""), &yank_foo);
     assert_eq!(status, 403, "{body}");
-    let (status, body) = stage_call(&server, reqwest::Method::POST, &path("/commit"), &publish_foo);
+    let (status, body) = stage_call(
+        &server,
+        reqwest::Method::POST,
+        &path("/commit"),
+        &publish_foo,
+    );
     assert_eq!(status, 403, "{body}");
     assert!(body.to_string().contains("crate `bar`"), "{body}");
     let view = stage.index.trim_start_matches("sparse+");
@@ -214,7 +223,11 @@ fn orphan_blobs_are_swept_and_referenced_ones_kept() {
         })
         .collect();
     let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
 
     let aborted = create_stage(&server, &alice, 600);
     stage_upload(&server, &aborted.token, "dropped", "1.0.0");
@@ -258,7 +271,10 @@ fn orphan_blobs_are_swept_and_referenced_ones_kept() {
     );
     assert_eq!(status, 200, "{body}");
     let dl = http()
-        .get(format!("{}/api/v1/crates/pending/1.0.0/download", server.url))
+        .get(format!(
+            "{}/api/v1/crates/pending/1.0.0/download",
+            server.url
+        ))
         .send()
         .unwrap();
     assert_eq!(dl.status(), 200);

@@ -121,7 +121,13 @@ fn me_tokens_lists_creates_within_bounds_and_revokes() {
         let (status, reply) = put(&narrow, body.clone());
         assert_eq!(status, 403, "{body}: {reply}");
     }
-    assert_eq!(me_tokens(&server, &admin).1["api_tokens"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        me_tokens(&server, &admin).1["api_tokens"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 
     let (status, created) = put(
         &narrow,
@@ -130,7 +136,10 @@ fn me_tokens_lists_creates_within_bounds_and_revokes() {
     assert_eq!(status, 200, "{created}");
     let child = created["api_token"]["token"].as_str().unwrap().to_owned();
     let child_id = created["api_token"]["id"].as_str().unwrap().to_owned();
-    assert_eq!(created["api_token"]["endpoint_scopes"], serde_json::json!(["publish-update"]));
+    assert_eq!(
+        created["api_token"]["endpoint_scopes"],
+        serde_json::json!(["publish-update"])
+    );
     let (status, body) = publish(&server, &child, "foo", "1.0.1");
     assert_eq!(status, 200, "{body}");
 
@@ -163,7 +172,13 @@ fn me_tokens_lists_creates_within_bounds_and_revokes() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 404);
-    assert_eq!(me_tokens(&server, &bob).1["api_tokens"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        me_tokens(&server, &bob).1["api_tokens"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(publish(&server, &narrow, "foo", "1.0.3").0, 200);
 }
 
@@ -173,7 +188,11 @@ fn cli_lists_and_revokes_tokens() {
     let one = server.token("alice", &["--name", "one"]);
     let two = server.token("alice", &["--name", "two"]);
     let out = cli(&server, &["list", "--user", "alice", "--format", "json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let tokens = list["api_tokens"].as_array().unwrap();
     assert_eq!(tokens.len(), 2);
@@ -185,7 +204,11 @@ fn cli_lists_and_revokes_tokens() {
         .to_owned();
 
     let out = cli(&server, &["revoke", "--user", "alice", "--id", &one_id]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("Revoked"));
     assert_eq!(publish(&server, &one, "foo", "1.0.0").0, 401);
     assert_eq!(publish(&server, &two, "foo", "1.0.0").0, 200);
@@ -202,7 +225,11 @@ fn cli_lists_and_revokes_tokens() {
     assert_eq!(index_lines(&server, "foo").unwrap().len(), 1);
     let out = cli(&server, &["list", "--user", "alice"]);
     assert!(out.status.success());
-    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let out = cli(&server, &["list", "--user", "nobody"]);
     assert!(!out.status.success());
 }
@@ -232,7 +259,11 @@ fn stage_tokens_are_bounded_by_their_creator() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(cli(&server, &["revoke", "--user", "alice", "--id", &id]).status.success());
+    assert!(
+        cli(&server, &["revoke", "--user", "alice", "--id", &id])
+            .status
+            .success()
+    );
     assert_eq!(publish(&server, &stage.token, "bar", "1.0.0").0, 401);
     let other = server.token("alice", &[]);
     let (status, body) = stage_call(
@@ -266,7 +297,10 @@ fn stage_tokens_are_bounded_by_their_creator() {
     assert_eq!(extended["expires_at"].as_str().unwrap(), expires);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while publish(&server, &stage.token, "baz", "1.0.0").0 != 401 {
-        assert!(std::time::Instant::now() < deadline, "stage token outlived its creator");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stage token outlived its creator"
+        );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
     let (status, _) = stage_call(

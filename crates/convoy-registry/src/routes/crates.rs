@@ -24,7 +24,12 @@ pub(crate) async fn download(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     app.authorize_read(&headers).await?;
-    let not_found = || ApiError::not_found(format!("crate {} does not exist", describe(&name, &version)));
+    let not_found = || {
+        ApiError::not_found(format!(
+            "crate {} does not exist",
+            describe(&name, &version)
+        ))
+    };
     let name = crate_name(&name)?;
     let name = name.as_str();
     let Some(cksum) = app.store.download(name, &version).await? else {

@@ -5,8 +5,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use convoy_protocol::index::{RegistryConfig, StagingAdvert, index_path};
 use convoy_protocol::CrateName;
+use convoy_protocol::index::{RegistryConfig, StagingAdvert, index_path};
 use convoy_protocol::staging::STAGING_VERSION;
 
 use crate::{ApiError, App};

@@ -118,8 +118,9 @@ pub(crate) async fn create(
         Some(patterns) => {
             let mut globs = Vec::new();
             for p in &patterns {
-                let glob = CrateGlob::new(p)
-                    .map_err(|_| ApiError::bad_request(format!("invalid crate pattern `{}`", quote(p))))?;
+                let glob = CrateGlob::new(p).map_err(|_| {
+                    ApiError::bad_request(format!("invalid crate pattern `{}`", quote(p)))
+                })?;
                 let covered =
                     token.crates.is_empty() || token.crates.iter().any(|own| own.covers(&glob));
                 if !covered {
@@ -141,16 +142,14 @@ pub(crate) async fn create(
     let expires_at = match new.expired_at {
         None => token.expires_at,
         Some(text) => {
-            let at = time::OffsetDateTime::parse(
-                &text,
-                &time::format_description::well_known::Rfc3339,
-            )
-            .map_err(|_| {
-                ApiError::bad_request(format!(
-                    "invalid `expired_at` `{}`, expected YYYY-MM-DDTHH:MM:SSZ",
-                    quote(&text)
-                ))
-            })?;
+            let at =
+                time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+                    .map_err(|_| {
+                        ApiError::bad_request(format!(
+                            "invalid `expired_at` `{}`, expected YYYY-MM-DDTHH:MM:SSZ",
+                            quote(&text)
+                        ))
+                    })?;
             let at = UNIX_EPOCH
                 + std::time::Duration::from_secs(u64::try_from(at.unix_timestamp()).unwrap_or(0));
             if token.expires_at.is_some_and(|limit| at > limit) {
