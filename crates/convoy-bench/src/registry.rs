@@ -388,7 +388,16 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     let scaleout = match args.backend {
         BackendArg::Embedded => Vec::new(),
         BackendArg::Postgres => {
-            scaleout(args, pin.as_deref(), &bin, tmp.path(), &names, &paths, &downloads).await?
+            scaleout(
+                args,
+                pin.as_deref(),
+                &bin,
+                tmp.path(),
+                &names,
+                &paths,
+                &downloads,
+            )
+            .await?
         }
     };
 
@@ -504,7 +513,10 @@ async fn scaleout(
     let Some(s3) = convoy_test_support::s3::server() else {
         bail!("--backend postgres needs s3s-fs (cargo install --locked s3s-fs --features binary)");
     };
-    eprintln!("postgres: starting a cluster and s3s-fs at {}…", s3.endpoint);
+    eprintln!(
+        "postgres: starting a cluster and s3s-fs at {}…",
+        s3.endpoint
+    );
     let cluster = PgCluster::start(Durability::Full);
     let database = cluster.fresh_database();
     let storage = format!("s3://{}/crates", s3.fresh_bucket());

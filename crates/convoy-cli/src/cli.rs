@@ -249,7 +249,12 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "DIR")]
     pub from_data: PathBuf,
     /// The PostgreSQL database to fill: `postgres://USER[:PASS]@HOST:PORT/DB`.
-    #[arg(long, value_name = "URL", env = "CONVOY_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "CONVOY_DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database: String,
     /// Where to put the `.crate` files: `s3://BUCKET[/PREFIX]` or `file:///DIR`.
     #[arg(long, value_name = "URL", env = "CONVOY_STORAGE_URL")]

@@ -23,9 +23,9 @@ use convoy_protocol::limits::IndexLimits;
 use convoy_store::{BlobStore, Store};
 use tokio::net::TcpListener;
 
-pub use error::ApiError;
 /// Publish rate limits live in the store, so every node shares them.
 pub use convoy_store::RateLimit;
+pub use error::ApiError;
 pub use server::{ConnectionLimits, serve_with};
 
 /// Size limits applied to uploads.

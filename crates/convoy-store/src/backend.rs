@@ -178,33 +178,33 @@ pub struct Backends {
     pub store: Arc<dyn Store>,
     /// `.crate` files.
     pub blobs: Arc<dyn BlobStore>,
-    _lock: Option<std::fs::File>,
 }
 
 /// Opens the stores `backend` names. Needs a Tokio runtime.
 pub async fn open(backend: &Backend, options: &OpenOptions) -> Result<Backends, BackendError> {
-    let mut lock = None;
     let (store, blobs): (Arc<dyn Store>, Arc<dyn BlobStore>) = match backend {
         Backend::Data(dir) => {
             std::fs::create_dir_all(dir).map_err(|source| BackendError::Dir {
                 path: dir.clone(),
                 source,
             })?;
-            if options.exclusive {
-                lock = Some(lock_data_dir(dir)?);
-            }
-            let store = SqliteStore::open(dir.join(DATABASE_FILE)).map_err(|source| {
-                BackendError::Open {
+            let store = if options.exclusive {
+                SqliteStore::open_exclusive(dir)
+            } else {
+                SqliteStore::open(dir.join(DATABASE_FILE))
+            };
+            let store = store.map_err(|source| match source {
+                StoreError::Locked { dir } => BackendError::Locked(dir),
+                source => BackendError::Open {
                     what: "database",
                     source,
-                }
+                },
             })?;
-            let blobs = FsBlobStore::open(dir.join("crates")).map_err(|source| {
-                BackendError::Open {
+            let blobs =
+                FsBlobStore::open(dir.join("crates")).map_err(|source| BackendError::Open {
                     what: "blob directory",
                     source,
-                }
-            })?;
+                })?;
             (
                 Arc::new(store.with_commit_delay(options.commit_delay)),
                 hot(blobs, options),
@@ -220,11 +220,7 @@ pub async fn open(backend: &Backend, options: &OpenOptions) -> Result<Backends, 
             (Arc::new(store), open_storage(storage, options)?)
         }
     };
-    Ok(Backends {
-        store,
-        blobs,
-        _lock: lock,
-    })
+    Ok(Backends { store, blobs })
 }
 
 /// The metadata store alone, for administrative commands (tokens) that
@@ -263,21 +259,7 @@ pub async fn open_metadata(
     }
 }
 
-/// The database inside a data directory.
-pub const DATABASE_FILE: &str = "convoy.sqlite";
-
-/// One server per data directory: the SQLite backend's in-memory index
-/// cache relies on being the only writer.
-fn lock_data_dir(dir: &Path) -> Result<std::fs::File, BackendError> {
-    let path = dir.join("serve.lock");
-    let file = std::fs::File::create(&path).map_err(|source| BackendError::Dir {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    file.try_lock()
-        .map_err(|_| BackendError::Locked(dir.to_path_buf()))?;
-    Ok(file)
-}
+pub use crate::sqlite::DATABASE_FILE;
 
 /// The blob store `storage` names, behind the hot-blob cache.
 pub fn open_storage(
@@ -293,12 +275,13 @@ pub fn open_storage(
             hot(fs, options)
         }
         Storage::S3 { bucket, prefix } => {
-            let s3 = ObjectBlobStore::s3(bucket, prefix, options.download_mode).map_err(
-                |source| BackendError::Open {
-                    what: "S3 bucket",
-                    source,
-                },
-            )?;
+            let s3 =
+                ObjectBlobStore::s3(bucket, prefix, options.download_mode).map_err(|source| {
+                    BackendError::Open {
+                        what: "S3 bucket",
+                        source,
+                    }
+                })?;
             hot(s3, options)
         }
     })

@@ -64,7 +64,9 @@ impl<B: BlobStore> HotBlobs<B> {
             return;
         }
         while c.bytes + bytes.len() > self.budget {
-            let Some(old) = c.order.pop_front() else { break };
+            let Some(old) = c.order.pop_front() else {
+                break;
+            };
             if let Some(b) = c.blobs.remove(&old) {
                 c.bytes -= b.len();
             }
@@ -138,12 +140,22 @@ mod tests {
         let hot = HotBlobs::new(FsBlobStore::open(dir.path()).expect("open"), 10);
         let a = "a".repeat(64);
         let b = "b".repeat(64);
-        hot.put(&a, Bytes::from_static(b"123456")).await.expect("put");
-        hot.put(&b, Bytes::from_static(b"abcdef")).await.expect("put");
-        assert_eq!(hot.get(&a).await.expect("get").as_deref(), Some(&b"123456"[..]));
+        hot.put(&a, Bytes::from_static(b"123456"))
+            .await
+            .expect("put");
+        hot.put(&b, Bytes::from_static(b"abcdef"))
+            .await
+            .expect("put");
+        assert_eq!(
+            hot.get(&a).await.expect("get").as_deref(),
+            Some(&b"123456"[..])
+        );
         std::fs::remove_dir_all(dir.path().join("aa")).expect("remove");
         // Still in memory although gone from disk.
-        assert_eq!(hot.get(&a).await.expect("get").as_deref(), Some(&b"123456"[..]));
+        assert_eq!(
+            hot.get(&a).await.expect("get").as_deref(),
+            Some(&b"123456"[..])
+        );
         // Reading `b` evicts `a` (6 + 6 > 10).
         assert!(hot.get(&b).await.expect("get").is_some());
         assert!(hot.get(&a).await.expect("get").is_none());

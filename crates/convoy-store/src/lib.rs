@@ -357,11 +357,7 @@ pub trait Store: Send + Sync + 'static {
     async fn create_token(&self, token: NewToken) -> StoreResult<TokenSecret>;
 
     /// The id of the user `login`, if there is one.
-    async fn user_id(&self, login: &str) -> StoreResult<Option<UserId>> {
-        // TEMPORARY until the SQLite backend implements it (issue 10).
-        let _ = login;
-        Ok(None)
-    }
+    async fn user_id(&self, login: &str) -> StoreResult<Option<UserId>>;
 
     /// The tokens of `user`, stage tokens included, without secrets.
     async fn tokens(&self, user: UserId) -> StoreResult<Vec<TokenInfo>>;
@@ -434,17 +430,11 @@ pub trait Store: Send + Sync + 'static {
         &self,
         user: UserId,
         limit: RateLimit,
-    ) -> StoreResult<Result<(), Duration>> {
-        // TEMPORARY until the SQLite backend implements it (issue 10).
-        let _ = (user, limit);
-        Ok(Ok(()))
-    }
+    ) -> StoreResult<Result<(), Duration>>;
 
     /// Writes everything buffered (download counts). Called periodically
     /// and when the server stops, so no count is lost on SIGTERM.
-    async fn flush(&self) -> StoreResult<()> {
-        Ok(())
-    }
+    async fn flush(&self) -> StoreResult<()>;
 }
 
 /// A stage as the store keeps it.

@@ -37,7 +37,9 @@ pub enum MigrateError {
     #[error("failed to read the embedded database")]
     Read(#[source] rusqlite::Error),
     /// A blob is missing from the source.
-    #[error("the `.crate` of `{name}@{version}` (sha256 {cksum}) is missing from the data directory")]
+    #[error(
+        "the `.crate` of `{name}@{version}` (sha256 {cksum}) is missing from the data directory"
+    )]
     MissingBlob {
         /// Crate.
         name: String,
@@ -47,7 +49,9 @@ pub enum MigrateError {
         cksum: String,
     },
     /// A blob does not match its index line.
-    #[error("the `.crate` of `{name}@{version}` has sha256 {actual}, but its index line says {expected}")]
+    #[error(
+        "the `.crate` of `{name}@{version}` has sha256 {actual}, but its index line says {expected}"
+    )]
     ChecksumMismatch {
         /// Crate.
         name: String,

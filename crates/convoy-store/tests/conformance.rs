@@ -50,7 +50,11 @@ impl Harness {
     async fn open(&self) -> Arc<dyn Store> {
         match self.kind {
             Kind::Sqlite => Arc::new(SqliteStore::open(self.dir.path().join("db.sqlite")).unwrap()),
-            Kind::Postgres => Arc::new(PgStore::connect(self.url.as_deref().unwrap()).await.unwrap()),
+            Kind::Postgres => Arc::new(
+                PgStore::connect(self.url.as_deref().unwrap())
+                    .await
+                    .unwrap(),
+            ),
         }
     }
 }
@@ -128,7 +132,9 @@ async fn publish_renders_index_and_enforces_uniqueness(kind: Kind) {
     let store = h.open().await;
     let alice = user(&*store, "alice").await;
     let bob = user(&*store, "bob").await;
-    let out = store.publish(new_version(line("foo", "1.0.0", &[]), alice)).await;
+    let out = store
+        .publish(new_version(line("foo", "1.0.0", &[]), alice))
+        .await;
     assert_eq!(out.unwrap(), PublishOutcome::NewCrate);
     let out = store
         .publish(new_version(line("foo", "1.1.0", &["foo"]), alice))
@@ -142,11 +148,24 @@ async fn publish_renders_index_and_enforces_uniqueness(kind: Kind) {
     let dup = store
         .publish(new_version(line("foo", "1.0.0+build", &[]), alice))
         .await;
-    assert!(matches!(dup, Err(StoreError::VersionExists { .. })), "{dup:?}");
-    let other = store.publish(new_version(line("foo", "2.0.0", &[]), bob)).await;
-    assert!(matches!(other, Err(StoreError::NotOwner { .. })), "{other:?}");
-    let spelled = store.publish(new_version(line("Foo", "2.0.0", &[]), alice)).await;
-    assert!(matches!(spelled, Err(StoreError::NameConflict { .. })), "{spelled:?}");
+    assert!(
+        matches!(dup, Err(StoreError::VersionExists { .. })),
+        "{dup:?}"
+    );
+    let other = store
+        .publish(new_version(line("foo", "2.0.0", &[]), bob))
+        .await;
+    assert!(
+        matches!(other, Err(StoreError::NotOwner { .. })),
+        "{other:?}"
+    );
+    let spelled = store
+        .publish(new_version(line("Foo", "2.0.0", &[]), alice))
+        .await;
+    assert!(
+        matches!(spelled, Err(StoreError::NameConflict { .. })),
+        "{spelled:?}"
+    );
     let unknown = store
         .publish(new_version(line("bar", "1.0.0", &["nope"]), bob))
         .await;
@@ -212,7 +231,11 @@ async fn yank_rewrites_the_line_and_the_etag(kind: Kind) {
     store.set_yanked("foo", "1.0.0", true, alice).await.unwrap();
     let after = store.index_file("foo").await.unwrap().unwrap();
     assert_ne!(before.etag, after.etag);
-    assert!(std::str::from_utf8(&after.content).unwrap().contains("\"yanked\":true"));
+    assert!(
+        std::str::from_utf8(&after.content)
+            .unwrap()
+            .contains("\"yanked\":true")
+    );
     let missing = store.set_yanked("foo", "9.9.9", true, alice).await;
     assert!(matches!(missing, Err(StoreError::VersionNotFound { .. })));
 }
@@ -228,7 +251,10 @@ async fn owners_can_be_added_but_never_all_removed(kind: Kind) {
         .unwrap();
     let not_owner = store.add_owners("foo", &["bob".into()], bob).await;
     assert!(matches!(not_owner, Err(StoreError::NotOwner { .. })));
-    store.add_owners("foo", &["bob".into()], alice).await.unwrap();
+    store
+        .add_owners("foo", &["bob".into()], alice)
+        .await
+        .unwrap();
     let logins: Vec<_> = store
         .owners("foo")
         .await
@@ -243,8 +269,15 @@ async fn owners_can_be_added_but_never_all_removed(kind: Kind) {
         .remove_owners("foo", &["alice".into(), "bob".into()], alice)
         .await;
     assert!(matches!(all, Err(StoreError::LastOwner { .. })));
-    assert_eq!(store.owners("foo").await.unwrap().len(), 2, "nothing changed");
-    store.remove_owners("foo", &["alice".into()], bob).await.unwrap();
+    assert_eq!(
+        store.owners("foo").await.unwrap().len(),
+        2,
+        "nothing changed"
+    );
+    store
+        .remove_owners("foo", &["alice".into()], bob)
+        .await
+        .unwrap();
 }
 
 async fn tokens_check_hash_expiry_and_globs(kind: Kind) {
@@ -279,7 +312,13 @@ async fn tokens_check_hash_expiry_and_globs(kind: Kind) {
         })
         .await
         .unwrap();
-    assert!(store.authenticate(expired.expose()).await.unwrap().is_none());
+    assert!(
+        store
+            .authenticate(expired.expose())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn state_survives_reopen_and_counts_downloads(kind: Kind) {
@@ -320,7 +359,11 @@ async fn search_treats_dashes_and_wildcards_literally(kind: Kind) {
     };
     let (hits, total) = store.search("ab-cd", 1, 10).await.unwrap();
     assert_eq!(total, 2, "`-` matches `-` and `_`, never any character");
-    assert_eq!(names(hits), ["ab-cd", "ab_cd_extra"], "the exact match first");
+    assert_eq!(
+        names(hits),
+        ["ab-cd", "ab_cd_extra"],
+        "the exact match first"
+    );
     let (hits, _) = store.search("%", 1, 10).await.unwrap();
     assert!(hits.is_empty());
     let (hits, total) = store.search("ab", 2, 2).await.unwrap();
@@ -340,7 +383,10 @@ async fn concurrent_publishes_keep_every_line_once(kind: Kind) {
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
             store
-                .publish(new_version(line("foo", &format!("1.0.{}", i % 16), &[]), alice))
+                .publish(new_version(
+                    line("foo", &format!("1.0.{}", i % 16), &[]),
+                    alice,
+                ))
                 .await
         }));
     }
@@ -365,11 +411,33 @@ async fn rate_buckets_allow_a_burst_then_say_how_long(kind: Kind) {
         burst: 2,
         refill: Duration::from_secs(60),
     };
-    assert!(store.take_publish_token(alice, limit).await.unwrap().is_ok());
-    assert!(store.take_publish_token(alice, limit).await.unwrap().is_ok());
-    let wait = store.take_publish_token(alice, limit).await.unwrap().unwrap_err();
-    assert!(wait > Duration::from_secs(50) && wait <= Duration::from_secs(60), "{wait:?}");
-    assert!(store.take_publish_token(bob, limit).await.unwrap().is_ok(), "per user");
+    assert!(
+        store
+            .take_publish_token(alice, limit)
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    assert!(
+        store
+            .take_publish_token(alice, limit)
+            .await
+            .unwrap()
+            .is_ok()
+    );
+    let wait = store
+        .take_publish_token(alice, limit)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        wait > Duration::from_secs(50) && wait <= Duration::from_secs(60),
+        "{wait:?}"
+    );
+    assert!(
+        store.take_publish_token(bob, limit).await.unwrap().is_ok(),
+        "per user"
+    );
 }
 
 /// A stage from upload to commit: invisible while staged, slot reserved,
@@ -396,18 +464,31 @@ async fn stage_reserve_view_commit_and_yank(kind: Kind) {
         .stage_version(new_version(app, alice.user_id), &stage.id)
         .await
         .unwrap();
-    assert!(store.index_file("base").await.unwrap().is_none(), "staged is invisible");
+    assert!(
+        store.index_file("base").await.unwrap().is_none(),
+        "staged is invisible"
+    );
     assert!(store.download("base", "1.0.0").await.unwrap().is_none());
-    let view = store.stage_index_file(&stage.id, "base").await.unwrap().unwrap();
+    let view = store
+        .stage_index_file(&stage.id, "base")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(std::str::from_utf8(&view).unwrap().lines().count(), 1);
     assert_eq!(
-        store.stage_download(&stage.id, "base", "1.0.0").await.unwrap(),
+        store
+            .stage_download(&stage.id, "base", "1.0.0")
+            .await
+            .unwrap(),
         Some("1".repeat(64))
     );
     let taken = store
         .publish(new_version(base.clone(), alice.user_id))
         .await;
-    assert!(matches!(taken, Err(StoreError::VersionStaged { .. })), "{taken:?}");
+    assert!(
+        matches!(taken, Err(StoreError::VersionStaged { .. })),
+        "{taken:?}"
+    );
     let listed = store.open_stages(alice.user_id).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].crates.len(), 2);
@@ -417,10 +498,16 @@ async fn stage_reserve_view_commit_and_yank(kind: Kind) {
     assert_eq!(lines(&*store, "base").await.len(), 1);
     assert!(lines(&*store, "app").await[0].contains("\"pubtime\""));
     let again = store.commit_stage(&stage.id, alice.user_id).await;
-    assert!(matches!(again, Err(StoreError::StageNotOpen { .. })), "{again:?}");
+    assert!(
+        matches!(again, Err(StoreError::StageNotOpen { .. })),
+        "{again:?}"
+    );
     assert!(store.release(&stage.id).await.unwrap().is_some());
 
-    let yanked = store.yank_release(&stage.id, true, alice.user_id).await.unwrap();
+    let yanked = store
+        .yank_release(&stage.id, true, alice.user_id)
+        .await
+        .unwrap();
     assert!(yanked.crates.iter().all(|c| c.yanked));
     assert!(lines(&*store, "base").await[0].contains("\"yanked\":true"));
     assert!(lines(&*store, "app").await[0].contains("\"yanked\":true"));
@@ -437,15 +524,24 @@ async fn failing_commit_and_aborted_slots(kind: Kind) {
         .await
         .unwrap();
     let empty = store.commit_stage(&stage.id, alice.user_id).await;
-    assert!(matches!(empty, Err(StoreError::CommitRejected { .. })), "{empty:?}");
+    assert!(
+        matches!(empty, Err(StoreError::CommitRejected { .. })),
+        "{empty:?}"
+    );
     let mut lonely = line("lonely", "1.0.0", &["nowhere"]);
     lonely.cksum = "3".repeat(64);
     let refused = store
         .stage_version(new_version(lonely.clone(), alice.user_id), &stage.id)
         .await;
-    assert!(matches!(refused, Err(StoreError::UnknownDependencies { .. })));
+    assert!(matches!(
+        refused,
+        Err(StoreError::UnknownDependencies { .. })
+    ));
     store
-        .stage_version(new_version(line("lonely", "1.0.0", &[]), alice.user_id), &stage.id)
+        .stage_version(
+            new_version(line("lonely", "1.0.0", &[]), alice.user_id),
+            &stage.id,
+        )
         .await
         .unwrap();
     store.abort_stage(&stage.id).await.unwrap();
@@ -453,7 +549,10 @@ async fn failing_commit_and_aborted_slots(kind: Kind) {
     let other_bytes = store
         .publish(new_version(lonely_with("4"), alice.user_id))
         .await;
-    assert!(matches!(other_bytes, Err(StoreError::VersionBurnt { .. })), "{other_bytes:?}");
+    assert!(
+        matches!(other_bytes, Err(StoreError::VersionBurnt { .. })),
+        "{other_bytes:?}"
+    );
     store
         .publish(new_version(line("lonely", "1.0.0", &[]), alice.user_id))
         .await
@@ -477,11 +576,20 @@ async fn expired_stages_release_their_slots(kind: Kind) {
         .create_stage(&alice, Duration::from_secs(0))
         .await
         .unwrap();
-    assert!(store.authenticate(secret.expose()).await.unwrap().is_none(), "expired token");
+    assert!(
+        store.authenticate(secret.expose()).await.unwrap().is_none(),
+        "expired token"
+    );
     let late = store
-        .stage_version(new_version(line("late", "1.0.0", &[]), alice.user_id), &stage.id)
+        .stage_version(
+            new_version(line("late", "1.0.0", &[]), alice.user_id),
+            &stage.id,
+        )
         .await;
-    assert!(matches!(late, Err(StoreError::StageNotOpen { .. })), "{late:?}");
+    assert!(
+        matches!(late, Err(StoreError::StageNotOpen { .. })),
+        "{late:?}"
+    );
     assert!(store.expire_stages().await.unwrap() <= 1);
     let record = store.stage(&stage.id).await.unwrap().unwrap();
     assert_eq!(record.state, convoy_store::StageState::Expired);
@@ -516,18 +624,46 @@ async fn tokens_list_revoke_and_referenced_blobs(kind: Kind) {
     let listed = store.tokens(alice.user_id).await.unwrap();
     assert_eq!(listed.len(), 2, "{listed:?}");
     assert!(listed.iter().any(|t| t.id == alice.id && t.stage.is_none()));
-    assert!(listed.iter().any(|t| t.stage.as_deref() == Some(stage.id.as_str())));
-    assert!(store.authenticate(stage_secret.expose()).await.unwrap().is_some());
+    assert!(
+        listed
+            .iter()
+            .any(|t| t.stage.as_deref() == Some(stage.id.as_str()))
+    );
+    assert!(
+        store
+            .authenticate(stage_secret.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     let bob = user(&*store, "bob").await;
-    assert!(!store.revoke_token(bob, &alice.id).await.unwrap(), "not bob's");
+    assert!(
+        !store.revoke_token(bob, &alice.id).await.unwrap(),
+        "not bob's"
+    );
     assert!(store.revoke_token(alice.user_id, &alice.id).await.unwrap());
-    assert!(store.authenticate(stage_secret.expose()).await.unwrap().is_none());
+    assert!(
+        store
+            .authenticate(stage_secret.expose())
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(store.tokens(alice.user_id).await.unwrap().is_empty());
     let discarded = store.stage(&stage.id).await.unwrap().unwrap();
     assert_eq!(discarded.state, convoy_store::StageState::Aborted);
-    assert!(!store.referenced_blobs().await.unwrap().contains(&"5".repeat(64)));
-    assert!(!store.revoke_token(alice.user_id, &alice.id).await.unwrap(), "already gone");
+    assert!(
+        !store
+            .referenced_blobs()
+            .await
+            .unwrap()
+            .contains(&"5".repeat(64))
+    );
+    assert!(
+        !store.revoke_token(alice.user_id, &alice.id).await.unwrap(),
+        "already gone"
+    );
 }
 
 /// Two nodes on one backend: a publish acknowledged by one is in the
@@ -544,14 +680,24 @@ async fn nodes_sharing_a_backend_agree(kind: Kind) {
     let b = h.open().await;
     let alice = user(&*a, "alice").await;
     assert!(b.index_file("foo").await.unwrap().is_none());
-    a.publish(new_version(line("foo", "1.0.0", &[]), alice)).await.unwrap();
-    assert_eq!(lines(&*b, "foo").await.len(), 1, "read-your-writes across nodes");
+    a.publish(new_version(line("foo", "1.0.0", &[]), alice))
+        .await
+        .unwrap();
+    assert_eq!(
+        lines(&*b, "foo").await.len(),
+        1,
+        "read-your-writes across nodes"
+    );
     b.set_yanked("foo", "1.0.0", true, alice).await.unwrap();
     assert!(lines(&*a, "foo").await[0].contains("\"yanked\":true"));
 
     let mut tasks = Vec::new();
     for i in 0..12 {
-        let node = if i % 2 == 0 { Arc::clone(&a) } else { Arc::clone(&b) };
+        let node = if i % 2 == 0 {
+            Arc::clone(&a)
+        } else {
+            Arc::clone(&b)
+        };
         tasks.push(tokio::spawn(async move {
             let mut l = line("foo", "2.0.0", &[]);
             l.cksum = format!("{:064x}", i);
@@ -572,19 +718,25 @@ async fn nodes_sharing_a_backend_agree(kind: Kind) {
 
     // Racing commits of two stages holding the same version: one wins.
     let alice_token = token(&*a, "alice").await;
-    let (s1, _) = a.create_stage(&alice_token, Duration::from_secs(600)).await.unwrap();
-    let (s2, _) = b.create_stage(&alice_token, Duration::from_secs(600)).await.unwrap();
+    let (s1, _) = a
+        .create_stage(&alice_token, Duration::from_secs(600))
+        .await
+        .unwrap();
+    let (s2, _) = b
+        .create_stage(&alice_token, Duration::from_secs(600))
+        .await
+        .unwrap();
     a.stage_version(new_version(line("foo", "3.0.0", &[]), alice), &s1.id)
         .await
         .unwrap();
     let second = b
         .stage_version(new_version(line("foo", "3.0.0", &[]), alice), &s2.id)
         .await;
-    assert!(matches!(second, Err(StoreError::VersionStaged { .. })), "{second:?}");
-    let (c1, c2) = tokio::join!(
-        a.commit_stage(&s1.id, alice),
-        b.commit_stage(&s1.id, alice)
+    assert!(
+        matches!(second, Err(StoreError::VersionStaged { .. })),
+        "{second:?}"
     );
+    let (c1, c2) = tokio::join!(a.commit_stage(&s1.id, alice), b.commit_stage(&s1.id, alice));
     assert_eq!(
         [c1.is_ok(), c2.is_ok()].iter().filter(|ok| **ok).count(),
         1,

@@ -180,7 +180,14 @@ impl PgCluster {
         let n = self.next.fetch_add(1, Ordering::SeqCst);
         let name = format!("t{}_{n}", std::process::id());
         let out = Command::new(Path::new(PG_BIN).join("createdb"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
             .arg(&name)
             .output()
             .expect("run createdb");
@@ -205,7 +212,15 @@ impl PgCluster {
             PathBuf::from("psql")
         };
         let mut child = Command::new(psql)
-            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", database_url])
+            .args([
+                "-X",
+                "-q",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                database_url,
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

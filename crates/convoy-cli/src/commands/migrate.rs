@@ -26,13 +26,11 @@ pub(crate) fn exec(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             ..OpenOptions::default()
         };
         let blobs = convoy_store::backend::open_storage(&storage, &options)?;
-        let report = convoy_store::migrate::from_data(
-            &args.from_data,
-            &store,
-            blobs.as_ref(),
-            |line| status.line(Tone::Ok, "Migrated", line),
-        )
-        .await?;
+        let report =
+            convoy_store::migrate::from_data(&args.from_data, &store, blobs.as_ref(), |line| {
+                status.line(Tone::Ok, "Migrated", line)
+            })
+            .await?;
         anyhow::Ok(report)
     })?;
     status.line(

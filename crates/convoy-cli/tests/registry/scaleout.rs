@@ -44,7 +44,12 @@ impl Cluster {
 
     /// A fresh node on the same shared state: no local state at all.
     fn fresh_node(&self) -> Server {
-        Server::start_shared(BIN, &self.shared, &["--public-url", &self.balancer.url], &[])
+        Server::start_shared(
+            BIN,
+            &self.shared,
+            &["--public-url", &self.balancer.url],
+            &[],
+        )
     }
 
     fn publish(&self, url: &str, name: &str, vers: &str, bytes: &[u8]) -> (u16, String) {
@@ -182,7 +187,8 @@ fn six_racing_publishes_of_one_version_one_wins() {
             })
         })
         .collect();
-    let results: Vec<(u16, String, String)> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+    let results: Vec<(u16, String, String)> =
+        racers.into_iter().map(|r| r.join().unwrap()).collect();
     let winners: Vec<&(u16, String, String)> = results.iter().filter(|r| r.0 == 200).collect();
     assert_eq!(winners.len(), 1, "{results:?}");
     for (status, body, _) in results.iter().filter(|r| r.0 != 200) {
@@ -213,7 +219,8 @@ fn kill_9_of_a_node_loses_no_acknowledged_version() {
     let shared = Arc::new((cluster.balancer.url.clone(), cluster.token.clone()));
     let workers: Vec<_> = (0..4)
         .map(|t| {
-            let (acked, stop, shared) = (Arc::clone(&acked), Arc::clone(&stop), Arc::clone(&shared));
+            let (acked, stop, shared) =
+                (Arc::clone(&acked), Arc::clone(&stop), Arc::clone(&shared));
             std::thread::spawn(move || {
                 // Bounded: at most 150 uploads per worker.
                 for i in 0..150 {
@@ -309,7 +316,10 @@ fn atomic_release_is_never_partly_visible_on_any_node() {
         assert_eq!(resp.status(), 200);
     }
     for node in &cluster.nodes {
-        assert!(index_lines(node, &names[0]).is_none(), "staged is invisible");
+        assert!(
+            index_lines(node, &names[0]).is_none(),
+            "staged is invisible"
+        );
     }
     let stop = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = cluster
@@ -336,13 +346,19 @@ fn atomic_release_is_never_partly_visible_on_any_node() {
                             .unwrap()
                             .status();
                         let here = status == 200;
-                        assert!(!seen || here, "{url}: {name} missing after others were seen");
+                        assert!(
+                            !seen || here,
+                            "{url}: {name} missing after others were seen"
+                        );
                         seen |= here;
                         if here {
                             visible.insert(name.clone());
                         }
                     }
-                    assert!(!seen_whole || visible.len() == names.len(), "{url} went back");
+                    assert!(
+                        !seen_whole || visible.len() == names.len(),
+                        "{url} went back"
+                    );
                     seen_whole |= visible.len() == names.len();
                     rounds += 1;
                     if last {
@@ -381,10 +397,21 @@ fn token_create_works_on_the_database_without_a_server() {
         return;
     };
     let out = std::process::Command::new(BIN)
-        .args(["token", "create", "--database", &shared.database, "--user", "carol"])
+        .args([
+            "token",
+            "create",
+            "--database",
+            &shared.database,
+            "--user",
+            "carol",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
     assert!(token.starts_with("cvy_"));
     // The same through the environment, as a deployment would set it.
@@ -393,7 +420,11 @@ fn token_create_works_on_the_database_without_a_server() {
         .env("CONVOY_DATABASE_URL", &shared.database)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let bad = std::process::Command::new(BIN)
         .args(["serve", "--database", &shared.database])
         .output()
@@ -478,11 +509,18 @@ fn migrate_copies_an_embedded_registry_idempotently() {
     let out = migrate(embedded.data(), &shared);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("6 versions copied, 0 already present"), "{stderr}");
+    assert!(
+        stderr.contains("6 versions copied, 0 already present"),
+        "{stderr}"
+    );
 
     let node = Server::start_shared(BIN, &shared, &[], &[]);
     for name in names {
-        assert_eq!(index_lines(&node, name), index_lines(&embedded, name), "{name}");
+        assert_eq!(
+            index_lines(&node, name),
+            index_lines(&embedded, name),
+            "{name}"
+        );
         for vers in ["1.0.0", "1.1.0"] {
             assert_eq!(
                 download(&node.url, name, vers),
@@ -498,14 +536,20 @@ fn migrate_copies_an_embedded_registry_idempotently() {
     let again = migrate(embedded.data(), &shared);
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(again.status.success(), "{stderr}");
-    assert!(stderr.contains("0 versions copied, 6 already present"), "{stderr}");
+    assert!(
+        stderr.contains("0 versions copied, 6 already present"),
+        "{stderr}"
+    );
 
     // Resumable: what was published since is copied, and only that.
     assert_eq!(send(&embedded, "mig-c", "0.1.0"), 200);
     let more = migrate(embedded.data(), &shared);
     let stderr = String::from_utf8_lossy(&more.stderr);
     assert!(more.status.success(), "{stderr}");
-    assert!(stderr.contains("1 versions copied, 6 already present"), "{stderr}");
+    assert!(
+        stderr.contains("1 versions copied, 6 already present"),
+        "{stderr}"
+    );
     assert_eq!(index_lines(&node, "mig-c"), index_lines(&embedded, "mig-c"));
     let count = convoy_test_support::postgres::cluster().unwrap().psql(
         &shared.database,

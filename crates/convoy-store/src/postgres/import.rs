@@ -42,7 +42,11 @@ impl PgStore {
         Ok(map)
     }
 
-    pub(crate) async fn import_tokens(&self, tokens: &[Token], users: &UserMap) -> StoreResult<usize> {
+    pub(crate) async fn import_tokens(
+        &self,
+        tokens: &[Token],
+        users: &UserMap,
+    ) -> StoreResult<usize> {
         let client = self.inner.client().await?;
         let mut copied = 0;
         for t in tokens {
@@ -105,12 +109,20 @@ impl PgStore {
         tx.execute(
             "INSERT INTO crates (name, canonical, description, created_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (canonical) DO NOTHING",
-            &[&krate.name, &krate.canonical, &krate.description, &krate.created_at],
+            &[
+                &krate.name,
+                &krate.canonical,
+                &krate.description,
+                &krate.created_at,
+            ],
         )
         .await
         .map_err(pg)?;
         let crate_id: i64 = tx
-            .query_one("SELECT id FROM crates WHERE canonical = $1", &[&krate.canonical])
+            .query_one(
+                "SELECT id FROM crates WHERE canonical = $1",
+                &[&krate.canonical],
+            )
             .await
             .map_err(pg)?
             .get(0);

@@ -244,10 +244,12 @@ async fn require_owner(c: &impl GenericClient, krate: &CrateRow, user: UserId) -
 }
 
 async fn user_id(c: &impl GenericClient, login: &str) -> StoreResult<Option<UserId>> {
-    Ok(c.query_opt("SELECT id FROM users WHERE login = $1", &[&login])
-        .await
-        .map_err(pg)?
-        .map(|r| r.get(0)))
+    Ok(
+        c.query_opt("SELECT id FROM users WHERE login = $1", &[&login])
+            .await
+            .map_err(pg)?
+            .map(|r| r.get(0)),
+    )
 }
 
 /// The facts [`rules::validate_publish`] judges, read in `c`. A dependency
@@ -402,7 +404,11 @@ impl Inner {
             }
         };
         let json = serde_json::to_string(line).map_err(StoreError::backend)?;
-        let state = if stage.is_some() { "staged" } else { "published" };
+        let state = if stage.is_some() {
+            "staged"
+        } else {
+            "published"
+        };
         if let Some(row) = checked.reuse_row {
             // The slot of an aborted stage, reused with the same bytes.
             tx.execute(

@@ -28,12 +28,9 @@ async fn discard(tx: &Transaction<'_>, id: &str, state: &str) -> StoreResult<()>
     )
     .await
     .map_err(pg)?;
-    tx.execute(
-        "UPDATE stages SET state = $2 WHERE id = $1",
-        &[&id, &state],
-    )
-    .await
-    .map_err(pg)?;
+    tx.execute("UPDATE stages SET state = $2 WHERE id = $1", &[&id, &state])
+        .await
+        .map_err(pg)?;
     Ok(())
 }
 
@@ -202,8 +199,7 @@ impl Inner {
         let token = TokenSecret::generate();
         let (scopes, crates) = rules::stage_token_grants(creator);
         let now = now_secs();
-        let expires =
-            rules::bounded_expiry(now, ttl, creator.expires_at.map(rules::to_secs));
+        let expires = rules::bounded_expiry(now, ttl, creator.expires_at.map(rules::to_secs));
         let hash = hash_token(token.expose());
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg)?;
