@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::{Blob, BlobStore, StoreResult};
+use crate::{Blob, BlobStore, StoreError, StoreResult};
 
 /// Default memory for hot blobs: 64 MiB.
 pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
@@ -118,12 +118,23 @@ impl<B: BlobStore> BlobStore for HotBlobs<B> {
             return Ok(Some(Blob::Bytes(hit)));
         }
         match self.inner.fetch(cksum).await? {
-            // A redirect is cheaper than any copy; streams are passed on
-            // (the node never holds the whole file).
             Some(Blob::Bytes(bytes)) => {
                 self.remember(cksum, &bytes);
                 Ok(Some(Blob::Bytes(bytes)))
             }
+            // A small file from the bucket is read whole once and then
+            // served from memory; a large one streams through, so the
+            // node never holds it.
+            Some(Blob::Stream { body, len })
+                if len.is_some_and(|l| l as usize <= MAX_CACHED_BLOB) =>
+            {
+                use futures_util::TryStreamExt;
+                let chunks: Vec<Bytes> = body.try_collect().await.map_err(StoreError::backend)?;
+                let bytes = Bytes::from(chunks.concat());
+                self.remember(cksum, &bytes);
+                Ok(Some(Blob::Bytes(bytes)))
+            }
+            // A redirect is cheaper than any copy.
             other => Ok(other),
         }
     }
