@@ -573,20 +573,22 @@ impl Inner {
         Ok(())
     }
 
-    fn download(&self, name: &str, version: &str) -> StoreResult<Option<String>> {
+    /// A download of a version already seen: memory only, no SQLite and no
+    /// blocking thread. Says whether a flush of the counts is due.
+    fn download_cached(&self, name: &str, version: &str) -> Option<(String, bool)> {
         let key = (canonical_name(name), version.to_owned());
-        let cached = self
+        let (version_id, cksum) = self
             .published
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&key)
-            .cloned();
-        if let Some((version_id, cksum)) = cached {
-            if lock(&self.downloads).add(version_id) {
-                self.flush_downloads()?;
-            }
-            return Ok(Some(cksum));
-        }
+            .cloned()?;
+        let due = lock(&self.downloads).add(version_id);
+        Some((cksum, due))
+    }
+
+    fn download(&self, name: &str, version: &str) -> StoreResult<Option<String>> {
+        let key = (canonical_name(name), version.to_owned());
         let found: Option<(i64, String)> = self.read(|conn| {
             conn.prepare_cached(
                 "SELECT v.id, v.cksum FROM versions v JOIN crates c ON c.id = v.crate_id
@@ -1088,6 +1090,18 @@ impl Store for SqliteStore {
     }
 
     async fn download(&self, name: &str, version: &str) -> StoreResult<Option<String>> {
+        if let Some((cksum, due)) = self.inner.download_cached(name, version) {
+            if due {
+                // Written behind the response: the download does not wait.
+                let inner = Arc::clone(&self.inner);
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = inner.flush_downloads() {
+                        tracing::warn!(error = %e, "could not write download counts");
+                    }
+                });
+            }
+            return Ok(Some(cksum));
+        }
         let (name, version) = (name.to_owned(), version.to_owned());
         self.blocking(move |s| s.download(&name, &version)).await
     }
