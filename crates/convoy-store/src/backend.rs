@@ -138,10 +138,10 @@ impl Storage {
                 prefix: prefix.trim_matches('/').to_owned(),
             });
         }
-        if let Some(path) = url.strip_prefix("file://") {
-            if path.starts_with('/') {
-                return Ok(Self::Dir(PathBuf::from(path)));
-            }
+        if let Some(path) = url.strip_prefix("file://")
+            && path.starts_with('/')
+        {
+            return Ok(Self::Dir(PathBuf::from(path)));
         }
         Err(BackendError::StorageUrl(url.to_owned()))
     }

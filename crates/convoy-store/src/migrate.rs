@@ -161,8 +161,7 @@ fn read_snapshot(path: &Path) -> Result<Snapshot, rusqlite::Error> {
     let mut conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     let tx = conn.transaction()?;
-    let mut snap = Snapshot::default();
-    snap.users = tx
+    let users = tx
         .prepare("SELECT id, login, created_at FROM users ORDER BY id")?
         .query_map([], |r| {
             Ok(User {
@@ -172,7 +171,7 @@ fn read_snapshot(path: &Path) -> Result<Snapshot, rusqlite::Error> {
             })
         })?
         .collect::<Result<_, _>>()?;
-    snap.tokens = tx
+    let tokens = tx
         .prepare(
             "SELECT id, user_id, name, hash, scopes, crates, expires_at, created_at FROM tokens
              WHERE stage_id IS NULL ORDER BY created_at, id",
@@ -190,7 +189,7 @@ fn read_snapshot(path: &Path) -> Result<Snapshot, rusqlite::Error> {
             })
         })?
         .collect::<Result<_, _>>()?;
-    snap.stages = tx
+    let stages = tx
         .prepare(
             "SELECT id, user_id, scopes, crates, created_at, expires_at, committed_at, committed_by
              FROM stages WHERE state = 'committed' ORDER BY created_at, id",
@@ -266,12 +265,17 @@ fn read_snapshot(path: &Path) -> Result<Snapshot, rusqlite::Error> {
             crates[i].1.versions.push(version);
         }
     }
-    snap.crates = crates
+    let crates = crates
         .into_iter()
         .map(|(_, c)| c)
         .filter(|c| !c.versions.is_empty())
         .collect();
-    Ok(snap)
+    Ok(Snapshot {
+        users,
+        tokens,
+        stages,
+        crates,
+    })
 }
 
 /// Copies the registry in `from` into `target` and `blobs`; `progress` gets

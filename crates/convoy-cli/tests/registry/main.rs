@@ -19,6 +19,8 @@
 //! `convoy_test_support::on_postgres`). That is the conformance
 //! parametrization of the acceptance suite: the same tests, not a copy.
 #![allow(clippy::unwrap_used, clippy::print_stderr, clippy::print_stdout)]
+// Compiling the same modules twice, once per backend, is the point.
+#![allow(clippy::duplicate_mod)]
 
 mod cargo_flow;
 mod durability;

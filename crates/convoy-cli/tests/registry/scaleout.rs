@@ -238,13 +238,13 @@ fn kill_9_of_a_node_loses_no_acknowledged_version() {
                         .header("Authorization", &shared.1)
                         .body(body)
                         .send();
-                    if let Ok(r) = resp {
-                        if r.status() == 200 {
-                            acked
-                                .lock()
-                                .unwrap()
-                                .push((name, hex::encode(Sha256::digest(&bytes))));
-                        }
+                    if let Ok(r) = resp
+                        && r.status() == 200
+                    {
+                        acked
+                            .lock()
+                            .unwrap()
+                            .push((name, hex::encode(Sha256::digest(&bytes))));
                     }
                 }
             })

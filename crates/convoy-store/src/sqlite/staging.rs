@@ -534,8 +534,8 @@ fn commit_problems(
         .collect();
     let mut owned = std::collections::HashMap::new();
     for row in rows {
-        if !owned.contains_key(&row.crate_id) {
-            owned.insert(row.crate_id, is_owner(tx, row.crate_id, actor)?);
+        if let std::collections::hash_map::Entry::Vacant(e) = owned.entry(row.crate_id) {
+            e.insert(is_owner(tx, row.crate_id, actor)?);
         }
     }
     let mut visible = std::collections::HashMap::new();
