@@ -15,7 +15,7 @@ use tokio::sync::OnceCell;
 use crate::IndexError;
 use crate::error::ChecksumMismatch;
 use crate::http::{
-    ACCEPT_TEXT, CARGO_PROTOCOL, RetryPolicy, USER_AGENT, classify, is_transient_status, network,
+    ACCEPT_TEXT, CARGO_PROTOCOL, HttpConfig, RetryPolicy, classify, is_transient_status, network,
     parse_index_file, retry_after_header, sparse_http_base,
 };
 
@@ -54,16 +54,6 @@ pub enum Fetch {
     Once,
 }
 
-/// The HTTP client of one reader: no request may hang past `timeout`,
-/// whether connecting or reading.
-fn http_client(options: &AsyncSparseOptions) -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .user_agent(USER_AGENT)
-        .connect_timeout(options.timeout)
-        .timeout(options.timeout)
-        .build()
-}
-
 /// A final answer: its status, `Retry-After`, and the body of a 200.
 struct Reply {
     status: u16,
@@ -97,15 +87,27 @@ impl std::fmt::Debug for AsyncSparseIndex {
 }
 
 impl AsyncSparseIndex {
-    /// A reader for `index` (`sparse+http(s)://…/`). Needs no runtime; its
-    /// reads do.
+    /// A reader for `index` (`sparse+http(s)://…/`) with cargo's default
+    /// network settings. Needs no runtime; its reads do.
     pub fn new(
         index: &str,
         token: Option<String>,
         options: AsyncSparseOptions,
     ) -> Result<Self, IndexError> {
+        Self::with_http(index, token, &HttpConfig::default(), options)
+    }
+
+    /// A reader for `index` whose client is built from `http` (the
+    /// command's cargo configuration). No request may hang past
+    /// `options.timeout`, whether connecting or reading.
+    pub fn with_http(
+        index: &str,
+        token: Option<String>,
+        http: &HttpConfig,
+        options: AsyncSparseOptions,
+    ) -> Result<Self, IndexError> {
         let base = sparse_http_base(index)?;
-        let client = http_client(&options).map_err(network(&base))?;
+        let client = http.client()?;
         Ok(Self {
             base,
             token,
@@ -211,6 +213,7 @@ impl AsyncSparseIndex {
         let mut req = self
             .client
             .get(url)
+            .timeout(self.options.timeout)
             .header(CARGO_PROTOCOL.0, CARGO_PROTOCOL.1)
             .header(ACCEPT_TEXT.0, ACCEPT_TEXT.1);
         if self.options.no_cache {

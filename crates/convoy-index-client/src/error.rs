@@ -11,6 +11,9 @@ pub enum IndexError {
         /// The URL given.
         url: String,
     },
+    /// The HTTP client could not be built from the network settings.
+    #[error(transparent)]
+    Http(#[from] crate::HttpError),
     /// The request did not get an answer (DNS, connection, timeout, TLS).
     #[error("failed to fetch `{url}`")]
     Network {
@@ -68,6 +71,7 @@ impl IndexError {
             Self::Network { .. } => true,
             Self::Status { status, .. } => crate::http::is_transient_status(*status),
             Self::NotSparse { .. }
+            | Self::Http(_)
             | Self::Unauthorized { .. }
             | Self::InvalidToken { .. }
             | Self::Checksum(_)

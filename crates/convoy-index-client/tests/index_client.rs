@@ -3,7 +3,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod resolve {
-    use convoy_index_client::{CRATES_IO_INDEX, RegistryRequest, resolve_registry_with};
+    use convoy_index_client::{RegistryRequest, resolve_registry_with};
+    use convoy_protocol::crates_io::INDEX as CRATES_IO_INDEX;
 
     fn env(home: &std::path::Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut v = vec![("CARGO_HOME".to_owned(), home.display().to_string())];
