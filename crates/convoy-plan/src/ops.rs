@@ -203,7 +203,7 @@ pub fn read_registry(target: &RegistryTarget, names: &[&str], offline: bool) -> 
             state: RegistryState::Unknown { reason },
         };
     }
-    let result = SparseIndex::new(&target.index, target.token.clone()).and_then(|index| {
+    let result = SparseIndex::for_target(target).and_then(|index| {
         let mut map = BTreeMap::new();
         for name in names {
             if let Some(versions) = index.versions(name)? {

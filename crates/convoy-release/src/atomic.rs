@@ -325,7 +325,8 @@ fn upload_into(
     observer: &mut dyn FnMut(ReleaseEvent),
     record: Record<'_>,
 ) -> UploadReport {
-    let target: RegistryTarget = stage.upload_target(Some(p.label.clone()));
+    let mut target: RegistryTarget = stage.upload_target(&p.target);
+    target.name = Some(p.label.clone());
     let upload_opts = UploadOptions {
         jobs: opts.jobs.unwrap_or(4).max(1),
         dry_run: false,
@@ -383,6 +384,7 @@ fn verify_staged(
     let upstream = Upstream {
         index_url: s.stage.stage.index.clone(),
         token: Some(s.stage.token.expose().to_owned()),
+        http: p.target.http.clone(),
     };
     let overlay =
         Overlay::start_with_identity(&p.target.index, upstream, &[]).map_err(|source| {

@@ -177,12 +177,14 @@ pub struct NewStage {
 
 impl NewStage {
     /// Where to upload so that crates land in this stage: the staging view
-    /// with the stage token. `name` keeps the target's label in messages.
-    pub fn upload_target(&self, name: Option<String>) -> RegistryTarget {
+    /// with the stage token, reached with `base`'s network settings.
+    /// `base`'s name keeps the target's label in messages.
+    pub fn upload_target(&self, base: &RegistryTarget) -> RegistryTarget {
         RegistryTarget {
-            name,
+            name: base.name.clone(),
             index: self.stage.index.clone(),
             token: Some(self.token.expose().to_owned()),
+            http: base.http.clone(),
         }
     }
 }
@@ -585,7 +587,7 @@ mod tests {
             token: StageToken("cvy_secret_value".into()),
         };
         assert!(!format!("{new:?}").contains("secret"));
-        let target = new.upload_target(Some("reg".into()));
+        let target = new.upload_target(&RegistryTarget::new(Some("reg".into()), "sparse+http://127.0.0.1:1/index/", None));
         assert_eq!(target.token.as_deref(), Some("cvy_secret_value"));
         assert_eq!(target.index, new.stage.index);
         assert!(!format!("{target:?}").contains("secret"));

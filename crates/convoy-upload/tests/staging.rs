@@ -39,6 +39,7 @@ impl Registry {
             name: Some("local".into()),
             index: format!("sparse+{}/index/", self.base),
             token: Some(self.token.clone()),
+            http: Default::default(),
         }
     }
 
@@ -132,7 +133,7 @@ fn stage_upload_refused_commit_commit_and_release_yank() {
     assert!(!format!("{new:?}").contains(new.token.expose()));
     let b = krate(files.path(), "sc-b", "1.0.0", &["sc-a"]);
     let report = upload_blocking(
-        &new.upload_target(Some("local".into())),
+        &new.upload_target(&target),
         &[b],
         &opts(),
         &|_| {},
@@ -201,6 +202,7 @@ fn registries_without_the_advert_do_not_stage() {
         name: Some("plain".into()),
         index: index.index_url(),
         token: Some("secret".into()),
+        http: Default::default(),
     };
     assert!(discover(&target).unwrap().is_none());
     let err = StagingClient::connect(&target).unwrap_err();

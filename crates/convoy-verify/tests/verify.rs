@@ -40,10 +40,7 @@ mod support {
         }
 
         pub fn upstream(&self) -> Upstream {
-            Upstream {
-                index_url: self.index_url(),
-                token: Some(self.token.clone()),
-            }
+            Upstream::new(self.index_url(), Some(self.token.clone()))
         }
     }
 
@@ -753,10 +750,7 @@ mod overlay {
     #[test]
     fn config_args_replace_the_target_source() {
         let crates_io = Overlay::start(
-            Upstream {
-                index_url: "sparse+https://index.crates.io/".into(),
-                token: None,
-            },
+            Upstream::new("sparse+https://index.crates.io/", None),
             &[],
         )
         .unwrap();
@@ -771,10 +765,7 @@ mod overlay {
             ]
         );
         let alt = Overlay::start(
-            Upstream {
-                index_url: "sparse+http://127.0.0.1:9/index/".into(),
-                token: None,
-            },
+            Upstream::new("sparse+http://127.0.0.1:9/index/", None),
             &[],
         )
         .unwrap();
