@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
 use crate::IndexError;
+use crate::cache::CargoCache;
 use crate::error::ChecksumMismatch;
 use crate::http::{
     ACCEPT_TEXT, CARGO_PROTOCOL, HttpConfig, RetryPolicy, classify, is_transient_status, network,
@@ -71,6 +72,8 @@ pub struct AsyncSparseIndex {
     token: Option<String>,
     client: reqwest::Client,
     options: AsyncSparseOptions,
+    /// `--offline`: every read answers from cargo's cache, if it has one.
+    offline: Option<Option<CargoCache>>,
     /// `config.json` and whether reads need the token.
     config: OnceCell<(RegistryConfig, bool)>,
 }
@@ -108,11 +111,17 @@ impl AsyncSparseIndex {
     ) -> Result<Self, IndexError> {
         let base = sparse_http_base(index)?;
         let client = http.client()?;
+        let offline = http.offline.then(|| {
+            http.cargo_home
+                .as_deref()
+                .and_then(|home| CargoCache::find(home, &base))
+        });
         Ok(Self {
             base,
             token,
             client,
             options,
+            offline,
             config: OnceCell::new(),
         })
     }
@@ -126,6 +135,15 @@ impl AsyncSparseIndex {
         self.config
             .get_or_try_init(|| async {
                 let url = format!("{}{}", self.base, RegistryConfig::NAME);
+                if let Some(cache) = &self.offline {
+                    let body = cache
+                        .as_ref()
+                        .and_then(CargoCache::config)
+                        .ok_or_else(|| IndexError::Offline { url: url.clone() })?;
+                    let config: RegistryConfig = serde_json::from_slice(&body)
+                        .map_err(|source| IndexError::Config { url, source })?;
+                    return Ok((config, false));
+                }
                 // First without the token, as cargo does, then with it if
                 // the registry answers 401.
                 let mut reply = self.get(&url, false, Fetch::Retrying).await?;
@@ -150,6 +168,13 @@ impl AsyncSparseIndex {
     /// crate (404, 410 or 451, as cargo reads them).
     pub async fn index_file(&self, name: &str, fetch: Fetch) -> Result<Option<Bytes>, IndexError> {
         let (_, auth) = self.config_and_auth().await?;
+        if let Some(cache) = &self.offline {
+            // What cargo never fetched, it cannot resolve offline either.
+            return Ok(cache
+                .as_ref()
+                .and_then(|c| c.index_file(name))
+                .map(Bytes::from));
+        }
         let url = format!("{}{}", self.base, index_path(name));
         let reply = self.get(&url, *auth, fetch).await?;
         Self::body(&url, reply)
@@ -175,9 +200,17 @@ impl AsyncSparseIndex {
     pub async fn download(&self, name: &str, vers: &str, cksum: &str) -> Result<Bytes, IndexError> {
         let (config, auth) = self.config_and_auth().await?;
         let url = config.download_url(name, vers, cksum);
-        let reply = self.get(&url, *auth, Fetch::Retrying).await?;
-        let Some(bytes) = Self::body(&url, reply)? else {
-            return Err(IndexError::Status { url, status: 404 });
+        let bytes = if let Some(cache) = &self.offline {
+            match cache.as_ref().and_then(|c| c.download(name, vers)) {
+                Some(bytes) => Bytes::from(bytes),
+                None => return Err(IndexError::Offline { url }),
+            }
+        } else {
+            let reply = self.get(&url, *auth, Fetch::Retrying).await?;
+            let Some(bytes) = Self::body(&url, reply)? else {
+                return Err(IndexError::Status { url, status: 404 });
+            };
+            bytes
         };
         let actual = hex::encode(Sha256::digest(&bytes));
         if !actual.eq_ignore_ascii_case(cksum) {

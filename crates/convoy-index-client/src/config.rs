@@ -83,8 +83,10 @@ impl CargoConfig {
         }
         let config = cargo_config2::Config::load_with_options(cwd, resolve)
             .map_err(|e| ResolveError::Config(Box::new(e)))?;
-        let http = http_config(&config, &env, cwd);
         let offline = options.offline || config.net.offline == Some(true);
+        let mut http = http_config(&config, &env, cwd);
+        http.offline = offline;
+        http.cargo_home = home.clone();
         Ok(Self {
             config,
             env,
@@ -117,6 +119,12 @@ impl CargoConfig {
             args.push("--offline".to_owned());
         }
         args
+    }
+
+    /// The `--config` values as inner cargo runs need them (file paths made
+    /// absolute).
+    pub fn cli_config(&self) -> &[String] {
+        &self.cli
     }
 
     /// One variable of the effective environment (`--config` included).
@@ -234,6 +242,8 @@ fn http_config(config: &cargo_config2::Config, env: &[(String, String)], cwd: &P
             .user_agent
             .clone()
             .unwrap_or_else(|| DEFAULT_USER_AGENT.to_owned()),
+        offline: false,
+        cargo_home: None,
     }
 }
 

@@ -94,6 +94,11 @@ pub struct HttpConfig {
     pub retry: u32,
     /// `http.user-agent`, or [`DEFAULT_USER_AGENT`].
     pub user_agent: String,
+    /// `--offline` or `net.offline`: readers answer from cargo's cache under
+    /// `cargo_home` and never touch the network.
+    pub offline: bool,
+    /// `CARGO_HOME`, where the offline readers find cargo's cache.
+    pub cargo_home: Option<PathBuf>,
 }
 
 impl Default for HttpConfig {
@@ -108,6 +113,8 @@ impl Default for HttpConfig {
             timeout: Duration::from_secs(30),
             retry: RetryPolicy::CARGO.retries,
             user_agent: DEFAULT_USER_AGENT.to_owned(),
+            offline: false,
+            cargo_home: None,
         }
     }
 }
@@ -126,6 +133,8 @@ impl std::fmt::Debug for HttpConfig {
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
             .field("user_agent", &self.user_agent)
+            .field("offline", &self.offline)
+            .field("cargo_home", &self.cargo_home)
             .finish()
     }
 }

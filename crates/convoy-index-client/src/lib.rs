@@ -19,6 +19,7 @@
 //! release engine adds the Web API client next to this reader.
 
 mod async_sparse;
+mod cache;
 mod config;
 mod credential;
 mod error;

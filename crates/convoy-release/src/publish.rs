@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use convoy_index_client::{RegistryRequest, RegistryTarget, ResolveError};
+use convoy_index_client::{
+    CargoConfig, ConfigOptions, RegistryRequest, RegistryTarget, ResolveError,
+};
 use convoy_package::{PackageError, PackageOptions, PackagedCrate, TargetRegistry};
 use convoy_plan::{Diagnostic, Severity};
 use convoy_upload::{CrateOutcome, UploadEvent, UploadOptions, UploadReport};
@@ -59,6 +61,9 @@ pub struct PublishOptions {
     /// (`docs/STAGING.md`). Registries that do not offer staging are refused
     /// before anything is packaged.
     pub atomic: bool,
+    /// `--config` and `--offline`, read with cargo's precedence: the
+    /// registries, tokens and network settings of the release.
+    pub config: ConfigOptions,
 }
 
 /// Progress, for the CLI's status lines and progress bars.
@@ -217,6 +222,9 @@ pub enum ReleaseError {
         #[source]
         source: Box<VerifyError>,
     },
+    /// `--offline` without `--dry-run`: uploads need the network.
+    #[error("`--offline` can only be used with `--dry-run`: uploading needs the network")]
+    OfflineUpload,
     /// Nothing to do: every member is `publish = false` or excluded.
     #[error("no packages selected to publish")]
     NothingSelected,
@@ -393,9 +401,13 @@ pub fn publish(
     } else {
         vec![RegistryRequest::default()]
     };
+    let config = CargoConfig::load(&ws.root, &opts.config)?;
+    if config.offline() && !opts.dry_run {
+        return Err(ReleaseError::OfflineUpload);
+    }
     let targets = requests
         .iter()
-        .map(|r| convoy_index_client::resolve_registry(r, &ws.root))
+        .map(|r| config.resolve(r))
         .collect::<Result<Vec<_>, _>>()?;
 
     // `--atomic` needs every registry to offer staging; find out before
@@ -936,6 +948,7 @@ impl convoy_plan::ops::PackageChecksums for EngineChecksums {
             target_dir: Some(target_dir.clone()),
             atomic: false,
             locked: false,
+            config: ConfigOptions::default(),
         };
         let label = target.label().to_owned();
         if let Err(e) = cargo_package_once(ws, &ordered, target, &target_dir, &opts) {

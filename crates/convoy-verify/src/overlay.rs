@@ -306,6 +306,12 @@ impl Overlay {
             "source.{OVERLAY_SOURCE}.registry={}",
             toml_string(&self.index_url)
         ));
+        if self.upstream.http.offline {
+            // Offline, Convoy's cargo runs get `CARGO_NET_OFFLINE`; the
+            // overlay is local and answers from cargo's cache, so cargo may
+            // read it.
+            args.push("net.offline=false".to_owned());
+        }
         args.into_iter()
             .flat_map(|a| ["--config".to_owned(), a])
             .collect()

@@ -14,7 +14,9 @@ use crate::cli::{PublishArgs, PublishFormat, VerifyArg};
 use crate::status::{Status, Tone};
 
 pub fn exec(args: PublishArgs) -> anyhow::Result<ExitCode> {
+    let config = args.cargo.apply()?;
     let opts = PublishOptions {
+        config,
         selection: args.packages.selection(),
         manifest_path: args.packages.manifest_path,
         registries: registries(args.registries, args.index, args.token),

@@ -10,8 +10,13 @@ use crate::cli::YankArgs;
 use crate::status::{Status, Tone};
 
 pub fn exec(args: YankArgs) -> anyhow::Result<ExitCode> {
+    if args.cargo.offline {
+        anyhow::bail!("`--offline` cannot be used with `yank`, which changes the registry");
+    }
+    let config = args.cargo.apply()?;
     let cwd = std::env::current_dir().context("failed to read the current directory")?;
-    let target = convoy_index_client::resolve_registry(&args.registry.request(), &cwd)?;
+    let target = convoy_index_client::CargoConfig::load(&cwd, &config)?
+        .resolve(&args.registry.request())?;
     let client = StagingClient::connect(&target)?;
     client.yank_release(&args.release, args.undo)?;
     // The yank answer carries no crate list; the release record does.
