@@ -41,22 +41,21 @@ impl CargoCache {
             .map_or(authority, |(host, _)| host);
         let prefix = format!("{host}-");
         let root = cargo_home.join("registry").join("index");
-        let mut candidates: Vec<(PathBuf, bool, std::time::SystemTime)> =
-            std::fs::read_dir(&root)
-                .ok()?
-                .filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-                .map(|e| {
-                    let dir = e.path();
-                    let config = std::fs::read_to_string(dir.join("config.json")).unwrap_or_default();
-                    let same_authority = config.contains(&format!("//{authority}/"))
-                        || config.contains(&format!("//{authority}\""));
-                    let modified = std::fs::metadata(dir.join(".cache"))
-                        .and_then(|m| m.modified())
-                        .unwrap_or(std::time::UNIX_EPOCH);
-                    (dir, same_authority, modified)
-                })
-                .collect();
+        let mut candidates: Vec<(PathBuf, bool, std::time::SystemTime)> = std::fs::read_dir(&root)
+            .ok()?
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|e| {
+                let dir = e.path();
+                let config = std::fs::read_to_string(dir.join("config.json")).unwrap_or_default();
+                let same_authority = config.contains(&format!("//{authority}/"))
+                    || config.contains(&format!("//{authority}\""));
+                let modified = std::fs::metadata(dir.join(".cache"))
+                    .and_then(|m| m.modified())
+                    .unwrap_or(std::time::UNIX_EPOCH);
+                (dir, same_authority, modified)
+            })
+            .collect();
         // The registry's own directory first, then the freshest.
         candidates.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)));
         let (index_dir, _, _) = candidates.into_iter().next()?;

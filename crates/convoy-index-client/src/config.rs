@@ -261,7 +261,10 @@ mod tests {
     fn cli_values_become_cargo_variables() {
         let dir = std::env::temp_dir();
         let (vars, passed) = cli_overrides("http.proxy = \"127.0.0.1:3128\"", &dir).unwrap();
-        assert_eq!(vars, vec![("CARGO_HTTP_PROXY".into(), "127.0.0.1:3128".into())]);
+        assert_eq!(
+            vars,
+            vec![("CARGO_HTTP_PROXY".into(), "127.0.0.1:3128".into())]
+        );
         assert_eq!(passed, "http.proxy = \"127.0.0.1:3128\"");
         let (vars, _) = cli_overrides("registries.my-reg.index='sparse+http://x/'", &dir).unwrap();
         assert_eq!(vars[0].0, "CARGO_REGISTRIES_MY_REG_INDEX");

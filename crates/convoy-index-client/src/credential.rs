@@ -21,10 +21,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
+use cargo_config2::{CredentialProvider, PathAndArgs};
 use cargo_credential::{
     Action, CredentialHello, CredentialRequest, CredentialResponse, Operation, RegistryInfo,
 };
-use cargo_config2::{CredentialProvider, PathAndArgs};
 
 use crate::config::CargoConfig;
 

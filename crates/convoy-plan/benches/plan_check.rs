@@ -10,11 +10,11 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use convoy_index_client::RegistryTarget;
-use convoy_protocol::crates_io::INDEX as CRATES_IO_INDEX;
 use convoy_plan::{
     CheckContext, CheckReport, FileEntry, FileList, RegistryInfo, RegistryState, RegistryView,
     build_plan, run_checks,
 };
+use convoy_protocol::crates_io::INDEX as CRATES_IO_INDEX;
 use convoy_protocol::index::IndexPackage;
 use convoy_workspace::{
     DepKind, DepSource, Dependency, Member, Publish, Selection, Workspace, select,

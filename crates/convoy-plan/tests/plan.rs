@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use convoy_index_client::RegistryTarget;
-use convoy_protocol::crates_io::INDEX as CRATES_IO_INDEX;
 use convoy_plan::{
     CheckContext, CheckReport, Code, Diagnostic, FileList, Severity, ops, run_checks,
 };
+use convoy_protocol::crates_io::INDEX as CRATES_IO_INDEX;
 use convoy_workspace::testing::{Pkg, WorkspaceBuilder};
 use convoy_workspace::{Selection, Workspace, load, select};
 

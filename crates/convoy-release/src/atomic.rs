@@ -18,10 +18,10 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use convoy_index_client::RegistryTarget;
+use convoy_index_client::describe;
 use convoy_protocol::staging::StageState;
 use convoy_upload::staging::{NewStage, StagingClient, StagingError};
 use convoy_upload::{CrateOutcome, UploadEvent, UploadOptions, UploadReport};
-use convoy_index_client::describe;
 
 use crate::error::ReleaseError;
 use crate::event::ReleaseEvent;
@@ -70,6 +70,7 @@ pub(crate) fn run(
     ledger: &StageLedger,
     opts: &PublishOptions,
     target_dir: &std::path::Path,
+    runtime: &tokio::runtime::Handle,
     observer: &mut dyn FnMut(ReleaseEvent),
     record: Record<'_>,
 ) -> Result<Vec<RegistryResult>, ReleaseError> {
@@ -123,9 +124,9 @@ pub(crate) fn run(
             id: id.clone(),
             expires_at: stage.stage.expires_at.clone(),
         });
-        let keepalive = KeepAlive::start(p.target.clone(), id.clone());
+        let keepalive = KeepAlive::start(p.target.clone(), id.clone(), runtime.clone());
 
-        let upload = upload_into(p, &stage, opts, observer, record);
+        let upload = upload_into(p, &stage, opts, runtime, observer, record);
         let failed = !upload.is_success();
         staged.push(Staged {
             prepared: p,
@@ -217,7 +218,12 @@ pub(crate) fn run(
             }
             Err(e) => {
                 let reason = commit_reason(&e, i);
-                record.record(JournalEvent::Failed, Some(label), None, Some(reason.clone()));
+                record.record(
+                    JournalEvent::Failed,
+                    Some(label),
+                    None,
+                    Some(reason.clone()),
+                );
                 abort_one(
                     s.prepared,
                     &s.client,
@@ -351,6 +357,7 @@ fn upload_into(
     p: &Prepared,
     stage: &NewStage,
     opts: &PublishOptions,
+    runtime: &tokio::runtime::Handle,
     observer: &mut dyn FnMut(ReleaseEvent),
     record: Record<'_>,
 ) -> UploadReport {
@@ -372,7 +379,7 @@ fn upload_into(
             event,
         });
     };
-    upload_with(&target, &p.packages, &upload_opts, forward)
+    upload_with(runtime, &target, &p.packages, &upload_opts, forward)
 }
 
 /// Every registry's part of the report; `fate(i)` says what became of the
@@ -426,8 +433,9 @@ fn results(
         .collect()
 }
 
-/// Extends a stage every [`EXTEND_EVERY`] until dropped, on a thread of its
-/// own with its own client (the ordinary token: the creator may extend).
+/// Extends a stage every [`EXTEND_EVERY`] until dropped, from a thread of
+/// its own with its own client (the ordinary token: the creator may
+/// extend), whose requests run on the release's runtime.
 /// Best effort: a stage that expires anyway fails its commit clearly.
 struct KeepAlive {
     stop: Option<mpsc::Sender<()>>,
@@ -435,7 +443,7 @@ struct KeepAlive {
 }
 
 impl KeepAlive {
-    fn start(target: RegistryTarget, id: String) -> Self {
+    fn start(target: RegistryTarget, id: String, runtime: tokio::runtime::Handle) -> Self {
         let (stop, stopped) = mpsc::channel::<()>();
         let handle = std::thread::Builder::new()
             .name("convoy-stage-keepalive".into())
@@ -444,7 +452,7 @@ impl KeepAlive {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EXTEND_EVERY)
                 {
                     if client.is_none() {
-                        client = StagingClient::connect(&target).ok();
+                        client = StagingClient::connect(&target, &runtime).ok();
                     }
                     if let Some(c) = &client {
                         let _ = c.extend(&id, STAGE_TTL);

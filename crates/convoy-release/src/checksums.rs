@@ -61,6 +61,8 @@ impl convoy_plan::ops::PackageChecksums for EngineChecksums {
             atomic: false,
             locked: false,
             config: ConfigOptions::default(),
+            // Packaging for the comparison uploads nothing.
+            runtime: None,
         };
         let label = target.label().to_owned();
         if let Err(e) = cargo_package_once(ws, &ordered, target, &target_dir, &opts) {
@@ -83,4 +85,3 @@ impl convoy_plan::ops::PackageChecksums for EngineChecksums {
         }
     }
 }
-

@@ -108,4 +108,3 @@ pub enum ReleaseEvent {
         error: String,
     },
 }
-

@@ -265,14 +265,24 @@ mod tests {
             path: dir.join("journal.jsonl"),
             run: "r1".into(),
         };
-        j.record(JournalEvent::Published, Some("reg"), Some(("a", "1.0.0")), None)
-            .expect("write");
+        j.record(
+            JournalEvent::Published,
+            Some("reg"),
+            Some(("a", "1.0.0")),
+            None,
+        )
+        .expect("write");
         let j2 = Journal {
             path: dir.join("journal.jsonl"),
             run: "r2".into(),
         };
-        j2.record(JournalEvent::Published, Some("reg"), Some(("b", "1.0.0")), None)
-            .expect("write");
+        j2.record(
+            JournalEvent::Published,
+            Some("reg"),
+            Some(("b", "1.0.0")),
+            None,
+        )
+        .expect("write");
         j2.record(
             JournalEvent::Failed,
             Some("reg"),
@@ -290,7 +300,8 @@ mod tests {
         let text = std::fs::read_to_string(dir.join("journal.jsonl")).expect("read");
         assert!(text.contains("\"event\":\"published\""), "{text}");
         let odd: JournalEntry =
-            serde_json::from_str(r#"{"run":"r","at":"t","event":"from-the-future"}"#).expect("parse");
+            serde_json::from_str(r#"{"run":"r","at":"t","event":"from-the-future"}"#)
+                .expect("parse");
         assert_eq!(odd.event, JournalEvent::Other);
         let _ = std::fs::remove_dir_all(dir);
     }

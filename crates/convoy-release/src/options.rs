@@ -52,5 +52,7 @@ pub struct PublishOptions {
     /// `--config` and `--offline`, read with cargo's precedence: the
     /// registries, tokens and network settings of the release.
     pub config: ConfigOptions,
+    /// The runtime every network request of the release runs on: the
+    /// CLI's one runtime. `None` makes one for the call.
+    pub runtime: Option<tokio::runtime::Handle>,
 }
-

@@ -78,11 +78,25 @@ pub fn publish(
         .iter()
         .map(|r| config.resolve(r))
         .collect::<Result<Vec<_>, _>>()?;
+    // One runtime for every request of the release: the caller's, or one
+    // made for this call.
+    let owned: tokio::runtime::Runtime;
+    let runtime = match &opts.runtime {
+        Some(handle) => handle.clone(),
+        None => {
+            owned = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(ReleaseError::Runtime)?;
+            owned.handle().clone()
+        }
+    };
 
     // `--atomic` needs every registry to offer staging; find out before
     // anything is checked or packaged.
     let staging = if opts.atomic {
-        let clients = staging_clients(&targets);
+        let clients = staging_clients(&targets, &runtime);
         if let Err(e) = &clients {
             recorder.failed(None, e);
         }
@@ -142,8 +156,16 @@ pub fn publish(
         }
         if !staged {
             // Atomic releases verify later, against the staged bytes.
-            verify_for(&packages, &target, &label, &target_dir, opts, observer, None)
-                .inspect_err(|e| recorder.failed(Some(&label), e))?;
+            verify_for(
+                &packages,
+                &target,
+                &label,
+                &target_dir,
+                opts,
+                observer,
+                None,
+            )
+            .inspect_err(|e| recorder.failed(Some(&label), e))?;
         }
         prepared.push(Prepared {
             target,
@@ -160,6 +182,7 @@ pub fn publish(
             &ledger,
             opts,
             &target_dir,
+            &runtime,
             observer,
             &recorder,
         )?;
@@ -188,7 +211,7 @@ pub fn publish(
                     event,
                 });
             };
-            upload_with(&p.target, &p.packages, &upload_opts, forward)
+            upload_with(&runtime, &p.target, &p.packages, &upload_opts, forward)
         };
         registries.push(registry_result(p, &report));
     }
@@ -202,11 +225,14 @@ pub fn publish(
 
 /// The staging client of every target, or the refusal of the first that
 /// does not offer staging.
-fn staging_clients(targets: &[RegistryTarget]) -> Result<Vec<StagingClient>, ReleaseError> {
+fn staging_clients(
+    targets: &[RegistryTarget],
+    runtime: &tokio::runtime::Handle,
+) -> Result<Vec<StagingClient>, ReleaseError> {
     targets
         .iter()
         .map(|target| {
-            StagingClient::connect(target).map_err(|source| match source {
+            StagingClient::connect(target, runtime).map_err(|source| match source {
                 StagingError::NotOffered { registry } => {
                     ReleaseError::StagingUnavailable { registry }
                 }
@@ -229,4 +255,3 @@ fn metadata_registries(convoy: &serde_json::Value) -> Option<Vec<String>> {
         .collect();
     (!names.is_empty()).then_some(names)
 }
-

@@ -145,7 +145,6 @@ pub(crate) fn registry_result(p: &Prepared, report: &UploadReport) -> RegistryRe
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

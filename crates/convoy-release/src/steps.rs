@@ -22,32 +22,16 @@ pub(crate) struct Prepared {
     pub(crate) packages: Vec<PackagedCrate>,
 }
 
-/// Runs the upload with an observer that may borrow the caller's state; the
-/// upload library wants a `Sync` callback, so events are funnelled through
-/// a channel and replayed here on the calling thread.
+/// Runs the upload on the command's runtime, with an observer that may
+/// borrow the caller's state.
 pub(crate) fn upload_with(
+    runtime: &tokio::runtime::Handle,
     target: &RegistryTarget,
     packages: &[PackagedCrate],
     opts: &UploadOptions,
-    mut observer: impl FnMut(UploadEvent),
+    observer: impl FnMut(UploadEvent),
 ) -> UploadReport {
-    let (tx, rx) = std::sync::mpsc::channel::<UploadEvent>();
-    std::thread::scope(|scope| {
-        let handle = scope.spawn(move || {
-            let send = move |e: UploadEvent| {
-                let _ = tx.send(e);
-            };
-            convoy_upload::upload_blocking(target, packages, opts, &send)
-        });
-        for event in rx {
-            observer(event);
-        }
-        handle.join().unwrap_or_else(|_| UploadReport {
-            registry: target.label().to_owned(),
-            dry_run: opts.dry_run,
-            crates: Vec::new(),
-        })
-    })
+    convoy_upload::upload_on(runtime, target, packages, opts, observer)
 }
 
 fn package_options<'a>(
@@ -298,4 +282,3 @@ fn sanitize(label: &str) -> String {
         })
         .collect()
 }
-

@@ -247,7 +247,9 @@ async fn proxy_one(stream: TcpStream, seen: Arc<Mutex<Vec<String>>>) -> std::io:
     let Some(rest) = target.strip_prefix("http://") else {
         let mut client = reader.into_inner();
         client
-            .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .write_all(
+                b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            )
             .await?;
         return Ok(());
     };
@@ -259,9 +261,14 @@ async fn proxy_one(stream: TcpStream, seen: Arc<Mutex<Vec<String>>>) -> std::io:
     let mut head = format!("{method} {path} {version}\r\n");
     for line in &headers {
         let name = line.split(':').next().unwrap_or("").trim();
-        if ["connection", "proxy-connection", "keep-alive", "proxy-authorization"]
-            .iter()
-            .any(|h| name.eq_ignore_ascii_case(h))
+        if [
+            "connection",
+            "proxy-connection",
+            "keep-alive",
+            "proxy-authorization",
+        ]
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h))
         {
             continue;
         }

@@ -21,8 +21,8 @@ use bytes::Bytes;
 use convoy_index_client::{
     AsyncSparseIndex, AsyncSparseOptions, Fetch, HttpConfig, IndexError, RegistryTarget, describe,
 };
-use convoy_protocol::crates_io::INDEX as CRATES_IO_INDEX;
 use convoy_package::PackagedCrate;
+use convoy_protocol::crates_io::INDEX as CRATES_IO_INDEX;
 use convoy_protocol::index::{RegistryConfig, index_path};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -595,11 +595,7 @@ mod tests {
         assert_eq!(overlay.identity().index_url, target);
         assert!(!format!("{overlay:?}").contains("stage-token"));
 
-        let plain = Overlay::start(
-            Upstream::new(target, None),
-            &[],
-        )
-        .expect("starts");
+        let plain = Overlay::start(Upstream::new(target, None), &[]).expect("starts");
         assert_eq!(plain.identity().index_url, target);
     }
 

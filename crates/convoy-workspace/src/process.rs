@@ -91,10 +91,7 @@ impl Cmd {
     /// The user's cargo ([`cargo_program`]), with the defaults of
     /// [`set_cargo_defaults`].
     pub fn cargo() -> Self {
-        let defaults = CARGO_DEFAULTS
-            .read()
-            .map(|d| d.clone())
-            .unwrap_or_default();
+        let defaults = CARGO_DEFAULTS.read().map(|d| d.clone()).unwrap_or_default();
         let mut cmd = Self::new(cargo_program());
         for config in defaults.config {
             cmd = cmd.arg("--config").arg(config);

@@ -13,10 +13,11 @@ use convoy_verify::{VerifyEvent, VerifyMode};
 use crate::cli::{PublishArgs, PublishFormat, VerifyArg};
 use crate::status::{Status, Tone};
 
-pub fn exec(args: PublishArgs) -> anyhow::Result<ExitCode> {
+pub fn exec(args: PublishArgs, runtime: &tokio::runtime::Handle) -> anyhow::Result<ExitCode> {
     let config = args.cargo.apply()?;
     let opts = PublishOptions {
         config,
+        runtime: Some(runtime.clone()),
         selection: args.packages.selection(),
         manifest_path: args.packages.manifest_path,
         registries: registries(args.registries, args.index, args.token),

@@ -27,5 +27,8 @@ fn token_from_stdout_only() {
     let (doc, stderr) = convoy_publishes(&cargo, &root, &["--verify", "none"]);
     assert!(index_lines(&server, "cred-b").is_some());
     assert!(!stderr.contains(&token), "the token is never printed");
-    assert!(!doc.to_string().contains(&token), "the token is never printed");
+    assert!(
+        !doc.to_string().contains(&token),
+        "the token is never printed"
+    );
 }

@@ -14,8 +14,8 @@
 
 #[path = "../common/mod.rs"]
 mod common;
-mod credentials;
 mod crates_io;
+mod credentials;
 mod offline;
 mod proxy;
 mod tls;

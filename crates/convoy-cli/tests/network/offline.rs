@@ -15,11 +15,10 @@ fn plan_check_and_dry_run_from_a_warm_cache() {
     cargo_publishes(&cargo, "off-dep", &[]);
     let dep = format!("{{ version = \"0.1.0\", registry = \"{REGISTRY}\" }}");
     let ws = WorkspaceBuilder::new()
-        .package(
-            Pkg::new("off-a")
-                .dep("off-dep", &dep)
-                .file("src/lib.rs", "pub fn value() -> u32 { off_dep::one() + 1 }\n"),
-        )
+        .package(Pkg::new("off-a").dep("off-dep", &dep).file(
+            "src/lib.rs",
+            "pub fn value() -> u32 { off_dep::one() + 1 }\n",
+        ))
         .package(crate::member("off-b", &["off-a"]));
     let root = cargo.root().join("offline");
     ws.write(&root).unwrap();
@@ -31,24 +30,43 @@ fn plan_check_and_dry_run_from_a_warm_cache() {
     cargo_ok(&cargo, &root, &["check", "--offline"]);
     // And without `--offline`, cargo (and Convoy) cannot reach the registry.
     let program = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = command(&cargo, &program, &root, &["update"]).output().unwrap();
+    let out = command(&cargo, &program, &root, &["update"])
+        .output()
+        .unwrap();
     assert!(!out.status.success(), "the registry is really stopped");
 
     let out = convoy_ok(
         &cargo,
         &root,
-        &["plan", "--offline", "--registry", REGISTRY, "--format", "json"],
+        &[
+            "plan",
+            "--offline",
+            "--registry",
+            REGISTRY,
+            "--format",
+            "json",
+        ],
     );
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(plan["registry"]["checked"], false, "{plan:#}");
 
-    convoy_ok(&cargo, &root, &["check", "--offline", "--registry", REGISTRY]);
+    convoy_ok(
+        &cargo,
+        &root,
+        &["check", "--offline", "--registry", REGISTRY],
+    );
 
     let out = convoy_ok(
         &cargo,
         &root,
         &[
-            "publish", "--offline", "--dry-run", "--registry", REGISTRY, "--format", "json",
+            "publish",
+            "--offline",
+            "--dry-run",
+            "--registry",
+            REGISTRY,
+            "--format",
+            "json",
         ],
     );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -70,7 +88,8 @@ fn plan_check_and_dry_run_from_a_warm_cache() {
     let out = cmd.output().unwrap();
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("`--offline` can only be used with `--dry-run`"),
+        String::from_utf8_lossy(&out.stderr)
+            .contains("`--offline` can only be used with `--dry-run`"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

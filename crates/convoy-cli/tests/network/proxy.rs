@@ -28,7 +28,10 @@ fn uploads_go_through_the_configured_proxy() {
     assert!(index_lines(&server, "proxied-b").is_some());
     let seen = proxy.seen();
     let uploads = seen.iter().filter(|s| **s == upload).count();
-    assert_eq!(uploads, 2, "both of Convoy's uploads went through the proxy: {seen:?}");
+    assert_eq!(
+        uploads, 2,
+        "both of Convoy's uploads went through the proxy: {seen:?}"
+    );
     assert!(
         seen.iter()
             .any(|s| s == &format!("GET {}/index/config.json", server.url)),

@@ -23,7 +23,14 @@ fn registry_behind_tls_with_a_private_ca() {
     let out = convoy_ok(
         &cargo,
         &root,
-        &["plan", "--registry", REGISTRY, "--format", "json", "--no-content-check"],
+        &[
+            "plan",
+            "--registry",
+            REGISTRY,
+            "--format",
+            "json",
+            "--no-content-check",
+        ],
     );
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(plan["registry"]["checked"], false, "{plan:#}");
