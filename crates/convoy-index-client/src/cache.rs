@@ -97,8 +97,7 @@ fn parse_cache_file(raw: &[u8]) -> Option<Vec<u8>> {
     // The HTTP cache header (etag or last-modified).
     parts.next()?;
     let mut out = Vec::new();
-    loop {
-        let Some(vers) = parts.next() else { break };
+    while let Some(vers) = parts.next() {
         if vers.is_empty() {
             break;
         }
@@ -110,6 +109,7 @@ fn parse_cache_file(raw: &[u8]) -> Option<Vec<u8>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

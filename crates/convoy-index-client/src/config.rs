@@ -254,6 +254,7 @@ fn default_cargo_home(env: &[(String, String)]) -> Option<PathBuf> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -239,17 +239,17 @@ impl HttpConfig {
         };
         let mut out = Vec::new();
         if let Some(proxy) = &self.proxy {
-            out.push(make(proxy, |u| reqwest::Proxy::all(u))?);
+            out.push(make(proxy, reqwest::Proxy::all::<String>)?);
             return Ok(out);
         }
         if let Some(proxy) = &self.https_proxy {
-            out.push(make(proxy, |u| reqwest::Proxy::https(u))?);
+            out.push(make(proxy, reqwest::Proxy::https::<String>)?);
         }
         if let Some(proxy) = &self.http_proxy {
-            out.push(make(proxy, |u| reqwest::Proxy::http(u))?);
+            out.push(make(proxy, reqwest::Proxy::http::<String>)?);
         }
         if let Some(proxy) = &self.all_proxy {
-            out.push(make(proxy, |u| reqwest::Proxy::all(u))?);
+            out.push(make(proxy, reqwest::Proxy::all::<String>)?);
         }
         Ok(out)
     }
@@ -427,6 +427,7 @@ pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

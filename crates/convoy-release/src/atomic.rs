@@ -61,6 +61,16 @@ enum Fate {
     CommitFailed(String),
 }
 
+/// What an atomic release runs with, besides its registries.
+pub(crate) struct Context<'a> {
+    /// The release's options.
+    pub(crate) opts: &'a PublishOptions,
+    /// Cargo's target directory.
+    pub(crate) target_dir: &'a std::path::Path,
+    /// The command's runtime.
+    pub(crate) runtime: &'a tokio::runtime::Handle,
+}
+
 /// Runs the staged part of an atomic release over `prepared` (packaged and
 /// locked, not yet verified). `clients` are the registries' staging
 /// clients, in the same order.
@@ -68,12 +78,15 @@ pub(crate) fn run(
     prepared: &[Prepared],
     clients: Vec<StagingClient>,
     ledger: &StageLedger,
-    opts: &PublishOptions,
-    target_dir: &std::path::Path,
-    runtime: &tokio::runtime::Handle,
+    cx: &Context<'_>,
     observer: &mut dyn FnMut(ReleaseEvent),
     record: Record<'_>,
 ) -> Result<Vec<RegistryResult>, ReleaseError> {
+    let Context {
+        opts,
+        target_dir,
+        runtime,
+    } = *cx;
     let mut staged: Vec<Staged<'_>> = Vec::new();
     for (p, client) in prepared.iter().zip(clients) {
         abort_leftovers(p, &client, ledger, observer, record);

@@ -180,9 +180,11 @@ pub fn publish(
             &prepared,
             staging,
             &ledger,
-            opts,
-            &target_dir,
-            &runtime,
+            &crate::atomic::Context {
+                opts,
+                target_dir: &target_dir,
+                runtime: &runtime,
+            },
             observer,
             &recorder,
         )?;

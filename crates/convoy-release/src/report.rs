@@ -146,6 +146,7 @@ pub(crate) fn registry_result(p: &Prepared, report: &UploadReport) -> RegistryRe
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
