@@ -99,7 +99,19 @@ impl Cmd {
         if defaults.offline {
             cmd = cmd.env("CARGO_NET_OFFLINE", "true");
         }
-        cmd
+        // Convoy's overlay registry listens on 127.0.0.1, which a proxy the
+        // user configured (`http.proxy`, `https_proxy`) cannot reach: the
+        // cargo runs that read it must connect directly. curl applies
+        // `no_proxy` to a configured proxy too.
+        let no_proxy = std::env::var("no_proxy")
+            .or_else(|_| std::env::var("NO_PROXY"))
+            .unwrap_or_default();
+        let no_proxy = if no_proxy.trim().is_empty() {
+            "127.0.0.1".to_owned()
+        } else {
+            format!("{no_proxy},127.0.0.1")
+        };
+        cmd.env("no_proxy", no_proxy)
     }
 
     /// Appends one argument.
