@@ -171,7 +171,10 @@ mod tests {
         assert!(blobs.get(&key('a')).await.unwrap().is_some());
         assert!(blobs.get(&key('b')).await.unwrap().is_none());
         // A rewrite of swept bytes brings the blob back.
-        blobs.put(&key('b'), Bytes::from_static(b"x")).await.unwrap();
+        blobs
+            .put(&key('b'), Bytes::from_static(b"x"))
+            .await
+            .unwrap();
         assert!(blobs.get(&key('b')).await.unwrap().is_some());
         // Leftover temporary files of crashed writes go too.
         std::fs::write(dir.path().join("aa").join(".tmp-dead"), b"partial").unwrap();
