@@ -14,6 +14,7 @@
 pub mod balancer;
 pub mod postgres;
 pub mod s3;
+pub mod net;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
