@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// address (behind a proxy, say).
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
+    /// Turn off the companion extension (docs/SUBLIBRARIES.md): companions
+    /// are then ordinary crates, as on crates.io.
+    #[arg(long)]
+    pub no_companions: bool,
     /// Largest accepted `.crate` file, in bytes.
     #[arg(long, default_value_t = convoy_registry::Limits::default().max_upload_bytes)]
     pub max_upload_bytes: u64,

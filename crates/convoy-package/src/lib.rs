@@ -14,6 +14,12 @@
 //!   what make cycles such as `serde` ↔ `serde_derive` unpublishable and are
 //!   never needed by a downstream build.
 //!
+//! - **sublibraries**: a member without a version that a published member
+//!   uses by path is packaged as a *companion* of that parent (its name
+//!   and version, `sublibrary-of` in its metadata), and dependents point at
+//!   it with `package = "<companion>"` under the same key; cargo itself is
+//!   run on temporarily edited manifests for that, see `docs/SUBLIBRARIES.md`.
+//!
 //! Each change is recorded in [`PackagedCrate::changes`] and shown by
 //! `--dry-run`.
 
@@ -45,6 +51,7 @@ pub struct PackagedCrate {
     pub changes: Vec<String>,
 }
 
+mod companion;
 mod manifest;
 mod metadata;
 mod run;

@@ -244,7 +244,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// `cargo package --list` for one package, with sizes and a binary sniff.
 pub fn file_list(ws: &Workspace, m: &Member) -> FileList {
-    let paths = package_file_list(ws, &m.name).map_err(|e| error_chain(&e))?;
+    let paths = package_file_list(ws, m.cargo_name()).map_err(|e| error_chain(&e))?;
     Ok(paths.iter().map(|p| file_entry(m.dir(), p)).collect())
 }
 
@@ -303,7 +303,7 @@ pub fn package_checksums(
         .arg(dir.path())
         .cwd(&ws.root);
     for m in members {
-        cmd = cmd.arg("-p").arg(&m.name);
+        cmd = cmd.arg("-p").arg(m.cargo_name());
     }
     if let Err(e) = cmd.output() {
         fail_all(&mut out, format!("packaging failed: {}", error_chain(&e)));

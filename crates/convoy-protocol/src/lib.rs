@@ -11,9 +11,11 @@
 //! - [`name`]: crates.io's crate-name rules and canonical form.
 //! - [`scope`]: token scopes and crate globs.
 //! - [`staging`]: Convoy's staged-release extension.
+//! - [`companion`]: Convoy's companion extension (sublibraries).
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod companion;
 pub mod index;
 pub mod name;
 pub mod publish;

@@ -387,6 +387,7 @@ async fn config_json(State(state): State<Arc<OverlayState>>) -> Response {
         api: None,
         auth_required: false,
         convoy_staging: None,
+        convoy_companions: None,
     };
     axum::Json(config).into_response()
 }

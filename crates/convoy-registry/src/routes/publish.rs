@@ -79,6 +79,11 @@ pub(crate) async fn publish(
         publisher: token.user_id,
         may_create,
         may_update,
+        // With the extension off, a companion is an ordinary crate.
+        sublibrary_of: manifest
+            .sublibrary_of
+            .clone()
+            .filter(|_| app.settings.companions),
     };
     // Refuse before the blob is written, so a refused upload stores nothing;
     // the commit re-checks under the write lock.
