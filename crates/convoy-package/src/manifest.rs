@@ -85,7 +85,11 @@ fn rewrite_table(
                 inline.insert("version", Value::from(version));
                 *item = Item::Value(Value::InlineTable(inline));
             }
-            if let Some(t) = item.as_table_like_mut() {
+            // The same key keeps `use helper::…` compiling; `package` names
+            // the crate it now is, unless that is the key's own name.
+            if *companion != real
+                && let Some(t) = item.as_table_like_mut()
+            {
                 t.insert("package", toml_edit::value(companion));
                 changes.push(format!(
                     "{place}: `{key}` is the companion `{companion}`, pinned to its version"

@@ -12,7 +12,9 @@ use convoy_workspace::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::checks::{CheckContext, FileEntry, FileList, run_checks};
+use crate::checks::{
+    CheckContext, CompanionFacts, FileEntry, FileList, check_sublibraries, run_checks,
+};
 use crate::diagnostic::{CheckReport, Code, Diagnostic};
 use crate::plan::{Action, Plan, RegistryInfo, RegistryState, RegistryView, build_plan};
 
@@ -85,7 +87,17 @@ pub fn plan(opts: &PlanOpts) -> Result<Plan, PlanError> {
     let ws = convoy_workspace::load(opts.manifest_path.as_deref())?;
     let selected = convoy_workspace::select(&ws, &opts.selection)?;
     let target = convoy_index_client::resolve_registry(&opts.registry, &ws.root)?;
-    plan_loaded(&ws, &selected, &target, opts)
+    let mut plan = plan_loaded(&ws, &selected, &target, opts)?;
+    // Sublibrary problems and taken companion names stop a release, so the
+    // plan says so too, before anything is packaged.
+    let facts = if opts.offline {
+        CompanionFacts::default()
+    } else {
+        companion_facts(&selected, &target)
+    };
+    plan.diagnostics
+        .extend(check_sublibraries(&ws, &selected, target.label(), &facts));
+    Ok(plan)
 }
 
 /// The plan for an already loaded workspace and resolved registry; what the
@@ -138,12 +150,61 @@ pub fn preflight(ws: &Workspace, selected: &[&Member], target: &RegistryTarget) 
             }
         });
     }
-    run_checks(&CheckContext {
+    let mut out = run_checks(&CheckContext {
         workspace: ws,
         selected,
         target,
         files: &files,
-    })
+    });
+    let facts = companion_facts(selected, target);
+    out.extend(check_sublibraries(ws, selected, target.label(), &facts));
+    out
+}
+
+/// Reads what the target says about the selected companions: whether it
+/// offers the extension, and which companion names exist there under owners
+/// who do not own the parent. A companion already on the target at this
+/// very version is this release's own, from an earlier partial run, and
+/// is left to the upload step (same bytes: skipped). Unreadable answers
+/// claim nothing; the plan reports an unreachable registry on its own.
+pub fn companion_facts(
+    selected: &[&Member],
+    target: &RegistryTarget,
+) -> CompanionFacts {
+    let mut facts = CompanionFacts::default();
+    let companions: Vec<&Member> = selected
+        .iter()
+        .copied()
+        .filter(|m| m.companion.is_some())
+        .collect();
+    if companions.is_empty() {
+        return facts;
+    }
+    let Ok(index) = SparseIndex::new(&target.index, target.token.clone()) else {
+        return facts;
+    };
+    facts.extension = index.config().ok().map(|c| c.convoy_companions.is_some());
+    for m in companions {
+        let Some(c) = &m.companion else { continue };
+        let Ok(Some(versions)) = index.versions(&m.name) else {
+            continue;
+        };
+        let ours = versions
+            .iter()
+            .any(|v| semver::Version::parse(&v.vers).is_ok_and(|v| v == m.version));
+        if ours {
+            continue;
+        }
+        let owners = index.owners(&m.name).ok().flatten().unwrap_or_default();
+        let parent_owners = match index.versions(&c.parent) {
+            Ok(Some(_)) => index.owners(&c.parent).ok().flatten().unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        if !owners.iter().any(|o| parent_owners.contains(o)) {
+            facts.taken.insert(m.name.clone(), owners);
+        }
+    }
+    facts
 }
 
 /// `cargo convoy check`: every preflight check, plus the plan's own findings
