@@ -193,8 +193,19 @@ fn sublibraries_ship_as_private_companions() {
     assert!(check.status.success(), "{check_out}");
     assert!(!check_out.contains("companion-privacy-convention"), "{check_out}");
 
-    // Convoy publishes all three; the parent pins each companion.
-    let doc = fx.publish(&root, &[]);
+    // Convoy publishes all three, in one staged release; the parent pins
+    // each companion.
+    let doc = fx.publish(&root, &["--atomic"]);
+    let release = doc["registries"][0]["release"].as_str().unwrap();
+    assert!(release.starts_with("stg_"), "{doc}");
+    let recorded: serde_json::Value = http()
+        .get(format!("{}/api/v1/convoy/releases/{release}", fx.server.url))
+        .header("Authorization", &fx.token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(recorded["crates"].as_array().unwrap().len(), 3, "{recorded}");
     let crates: Vec<&str> = doc["registries"][0]["crates"]
         .as_array()
         .unwrap()
