@@ -339,6 +339,45 @@ mod tests {
         assert!(own.contains("version = \"1.2.0\""), "{own}");
     }
 
+    /// The edits are undone when the guard drops, and by [`recover`] when
+    /// the run was killed before it could drop.
+    #[test]
+    fn user_files_come_back_byte_for_byte() {
+        use convoy_workspace::testing::{Pkg, WorkspaceBuilder};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let manifest = WorkspaceBuilder::new()
+            .package(Pkg::new("app").dep("util", r#"{ path = "../util" }"#))
+            .package(Pkg::new("util").unversioned())
+            .write(dir.path())
+            .expect("workspace");
+        let ws = convoy_workspace::load(Some(&manifest)).expect("loads");
+        let files = [
+            dir.path().join("crates/app/Cargo.toml"),
+            dir.path().join("crates/util/Cargo.toml"),
+        ];
+        let before: Vec<String> = files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).expect("read"))
+            .collect();
+        let target = dir.path().join("target");
+        let guard = apply(&ws, &target).expect("applies");
+        let during = std::fs::read_to_string(&files[0]).expect("read");
+        assert!(during.contains("version = \"=0.1.0\""), "{during}");
+        drop(guard);
+        let after: Vec<String> = files
+            .iter()
+            .map(|f| std::fs::read_to_string(f).expect("read"))
+            .collect();
+        assert_eq!(before, after);
+        assert!(!dir.path().join("Cargo.lock").exists());
+
+        std::mem::forget(apply(&ws, &target).expect("applies"));
+        assert_ne!(std::fs::read_to_string(&files[1]).expect("read"), before[1]);
+        assert!(recover(&target));
+        assert_eq!(std::fs::read_to_string(&files[1]).expect("read"), before[1]);
+        assert!(!recover(&target), "nothing left to undo");
+    }
+
     #[test]
     fn vcs_info_loses_only_the_dirty_flag() {
         let text = "{\n  \"git\": {\n    \"sha1\": \"abc\",\n    \"dirty\": true\n  },\n  \"path_in_vcs\": \"app\"\n}";
