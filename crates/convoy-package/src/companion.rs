@@ -59,7 +59,10 @@ fn restore(original: &Original, mtime: Option<SystemTime>) {
             if std::fs::read_to_string(&original.path).ok().as_deref() != Some(text.as_str()) {
                 let _ = std::fs::write(&original.path, text);
             }
-            if let (Some(mtime), Ok(file)) = (mtime, std::fs::File::options().write(true).open(&original.path)) {
+            if let (Some(mtime), Ok(file)) = (
+                mtime,
+                std::fs::File::options().write(true).open(&original.path),
+            ) {
                 let _ = file.set_modified(mtime);
             }
         }
@@ -163,11 +166,12 @@ pub(crate) fn apply(ws: &Workspace, target_dir: &Path) -> Result<TemporaryEdits,
             path: path.clone(),
             source,
         })?;
-        let new = edit_manifest(&text, &subs, own_version.get(&path).map(String::as_str))
-            .map_err(|reason| PackageError::Unexpected {
+        let new = edit_manifest(&text, &subs, own_version.get(&path).map(String::as_str)).map_err(
+            |reason| PackageError::Unexpected {
                 path: path.clone(),
                 reason,
-            })?;
+            },
+        )?;
         if new != text {
             edited.push((path, text, new));
         }
@@ -274,7 +278,11 @@ fn edit_manifest(
 }
 
 /// The sublibrary's packaged (normalized) manifest as the companion's.
-pub(crate) fn companion_manifest(text: &str, member: &Member, parent: &str) -> Result<String, String> {
+pub(crate) fn companion_manifest(
+    text: &str,
+    member: &Member,
+    parent: &str,
+) -> Result<String, String> {
     let mut doc: DocumentMut = text.parse().map_err(|e| format!("{e}"))?;
     let package = doc
         .get_mut("package")
@@ -328,14 +336,24 @@ mod tests {
         let text = "[package]\nname = \"app\"\nversion = \"1.2.0\"\n\n[dependencies]\nhelper = { path = \"../helper\" }\nh2 = { path = \"../h2\", package = \"helper\" }\nother = { path = \"../other\", version = \"0.1\" }\nserde = \"1\"\n\n[target.'cfg(unix)'.build-dependencies]\nhelper = { path = \"../helper\" }\n";
         let out = edit_manifest(text, &subs, None).expect("edits");
         let doc: toml::Value = toml::from_str(&out).expect("toml");
-        assert_eq!(doc["dependencies"]["helper"]["version"].as_str(), Some("=1.2.0"));
-        assert_eq!(doc["dependencies"]["h2"]["version"].as_str(), Some("=1.2.0"));
-        assert_eq!(doc["dependencies"]["other"]["version"].as_str(), Some("0.1"));
+        assert_eq!(
+            doc["dependencies"]["helper"]["version"].as_str(),
+            Some("=1.2.0")
+        );
+        assert_eq!(
+            doc["dependencies"]["h2"]["version"].as_str(),
+            Some("=1.2.0")
+        );
+        assert_eq!(
+            doc["dependencies"]["other"]["version"].as_str(),
+            Some("0.1")
+        );
         assert_eq!(
             doc["target"]["cfg(unix)"]["build-dependencies"]["helper"]["version"].as_str(),
             Some("=1.2.0")
         );
-        let own = edit_manifest("[package]\nname = \"helper\"\n", &subs, Some("1.2.0")).expect("edits");
+        let own =
+            edit_manifest("[package]\nname = \"helper\"\n", &subs, Some("1.2.0")).expect("edits");
         assert!(own.contains("version = \"1.2.0\""), "{own}");
     }
 

@@ -120,10 +120,11 @@ pub fn finalize_packages(opts: &PackageOptions<'_>) -> Result<Vec<PackagedCrate>
         .collect();
     let mut packaged = Vec::with_capacity(opts.members.len());
     for member in &opts.members {
-        let crate_file = opts
-            .target_dir
-            .join("package")
-            .join(format!("{}-{}.crate", member.cargo_name(), member.version));
+        let crate_file = opts.target_dir.join("package").join(format!(
+            "{}-{}.crate",
+            member.cargo_name(),
+            member.version
+        ));
         let original = std::fs::read(&crate_file).map_err(io("read", &crate_file))?;
         packaged.push(finalize(
             opts,
@@ -213,8 +214,8 @@ fn finalize(
     let mut changes = Vec::new();
     let mut changed = false;
     if companion::needs_edits(opts.workspace, member) {
-        changed |= undo_temporary_edits(opts, member, &mut entries, &mut changes)
-            .map_err(unexpected)?;
+        changed |=
+            undo_temporary_edits(opts, member, &mut entries, &mut changes).map_err(unexpected)?;
     }
 
     let manifest_index = entries
@@ -306,7 +307,8 @@ fn undo_temporary_edits(
             .iter_mut()
             .find(|e| e.path == manifest)
             .ok_or("it has no `Cargo.toml`")?;
-        let text = String::from_utf8(entry.data.clone()).map_err(|_| "its `Cargo.toml` is not UTF-8")?;
+        let text =
+            String::from_utf8(entry.data.clone()).map_err(|_| "its `Cargo.toml` is not UTF-8")?;
         entry.data = companion::companion_manifest(&text, member, &c.parent)?.into_bytes();
         changes.push(format!(
             "sublibrary `{}` packaged as `{}` {}, a companion of `{}` (its version, license and repository)",
@@ -320,7 +322,8 @@ fn undo_temporary_edits(
             member.manifest_path.display()
         )
     })?;
-    let clean = companion::dirty_files(&opts.workspace.root, std::iter::once(member.dir())).is_empty();
+    let clean =
+        companion::dirty_files(&opts.workspace.root, std::iter::once(member.dir())).is_empty();
     for e in entries.iter_mut() {
         if e.path == format!("{to}Cargo.toml.orig") && e.data != user {
             e.data = user.clone();

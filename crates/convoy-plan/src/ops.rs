@@ -167,10 +167,7 @@ pub fn preflight(ws: &Workspace, selected: &[&Member], target: &RegistryTarget) 
 /// very version is this release's own, from an earlier partial run, and
 /// is left to the upload step (same bytes: skipped). Unreadable answers
 /// claim nothing; the plan reports an unreachable registry on its own.
-pub fn companion_facts(
-    selected: &[&Member],
-    target: &RegistryTarget,
-) -> CompanionFacts {
+pub fn companion_facts(selected: &[&Member], target: &RegistryTarget) -> CompanionFacts {
     let mut facts = CompanionFacts::default();
     let companions: Vec<&Member> = selected
         .iter()

@@ -97,7 +97,10 @@ mod sublibraries {
             ]
         );
         let diags = check_sublibraries(&ws, &selected, "reg", &fine);
-        assert!(diags[0].hint.contains("sublibrary-of = \"left\""), "{diags:#?}");
+        assert!(
+            diags[0].hint.contains("sublibrary-of = \"left\""),
+            "{diags:#?}"
+        );
         let taken = CompanionFacts {
             extension: Some(false),
             taken: BTreeMap::from([("app-util".to_owned(), vec!["mallory".to_owned()])]),
@@ -105,7 +108,10 @@ mod sublibraries {
         let found = codes(&taken);
         assert!(found.contains(&(Code::CompanionNameTaken, "app-util".to_owned())));
         assert!(found.contains(&(Code::CompanionPrivacyConvention, "app-util".to_owned())));
-        assert_eq!(Code::CompanionPrivacyConvention.default_severity(), Severity::Warning);
+        assert_eq!(
+            Code::CompanionPrivacyConvention.default_severity(),
+            Severity::Warning
+        );
         assert_eq!(Code::CompanionNameTaken.default_severity(), Severity::Error);
         // An unreadable registry claims nothing.
         assert_eq!(codes(&CompanionFacts::default()).len(), 2);

@@ -70,7 +70,12 @@ mod tests {
         assert!(dependency_allowed("app-macros", Some("app"), "app", false));
         assert!(dependency_allowed("app-cli", None, "app", true));
         assert!(!dependency_allowed("outsider", None, "app", false));
-        assert!(!dependency_allowed("other-helper", Some("other"), "app", false));
+        assert!(!dependency_allowed(
+            "other-helper",
+            Some("other"),
+            "app",
+            false
+        ));
     }
 
     #[test]

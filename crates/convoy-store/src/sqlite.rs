@@ -525,7 +525,10 @@ impl Inner {
                 )
                 .map_err(db)?;
                 let mut files = companions::cascade_yank(tx, &krate.name, version, yanked)?;
-                files.push((canonical.clone(), render_index_file(tx, krate.id, &canonical)?));
+                files.push((
+                    canonical.clone(),
+                    render_index_file(tx, krate.id, &canonical)?,
+                ));
                 Ok(files)
             },
             |files| self.swap_index_files(files.iter().cloned()),

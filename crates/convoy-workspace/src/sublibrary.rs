@@ -99,7 +99,7 @@ fn is_implicit_candidate(m: &Member) -> bool {
 /// as their parent, dependencies on them pinned with `=`). `keys` is indexed
 /// like `members`. Returns the problems found; members with a problem stay
 /// as they were.
-pub(crate) fn resolve(members: &mut Vec<Member>, keys: &[ConvoyKeys]) -> Vec<SublibraryProblem> {
+pub(crate) fn resolve(members: &mut [Member], keys: &[ConvoyKeys]) -> Vec<SublibraryProblem> {
     let index: BTreeMap<String, usize> = members
         .iter()
         .enumerate()

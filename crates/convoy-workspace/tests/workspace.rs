@@ -419,15 +419,25 @@ mod sublibrary {
         );
         let util = ws.member("app-util").unwrap();
         let c = util.companion.as_ref().unwrap();
-        assert_eq!((c.workspace_name.as_str(), c.parent.as_str()), ("util", "app"));
+        assert_eq!(
+            (c.workspace_name.as_str(), c.parent.as_str()),
+            ("util", "app")
+        );
         assert_eq!(util.version.to_string(), "2.1.0");
-        assert_eq!(util.description.as_deref(), Some("Part of `app`; not a public API"));
+        assert_eq!(
+            util.description.as_deref(),
+            Some("Part of `app`; not a public API")
+        );
         assert_eq!(util.license.as_deref(), Some("MIT OR Apache-2.0"));
         assert!(ws.member("app-macros").unwrap().companion.is_some());
         // Nobody published uses it: an ordinary `publish = false` member.
         assert!(ws.member("unused").unwrap().companion.is_none());
         let app = ws.member("app").unwrap();
-        let dep = app.dependencies.iter().find(|d| d.name == "app-util").unwrap();
+        let dep = app
+            .dependencies
+            .iter()
+            .find(|d| d.name == "app-util")
+            .unwrap();
         assert_eq!(dep.rename.as_deref(), Some("util"));
         assert_eq!(dep.req.to_string(), "=2.1.0");
         // The companions are released with the parent, and first.
@@ -461,13 +471,22 @@ mod sublibrary {
                 .package(
                     helper("named")
                         .entry("package.metadata.convoy", "sublibrary-of", "\"right\"")
-                        .entry("package.metadata.convoy", "publish-as", "\"right-named-impl\""),
+                        .entry(
+                            "package.metadata.convoy",
+                            "publish-as",
+                            "\"right-named-impl\"",
+                        ),
                 )
                 .package(Pkg::new("user").dep("named", r#"{ path = "../named" }"#)),
         );
         // `cli` depends on `core`, so `core` owns the helper.
         assert_eq!(
-            ws.member("core-shared").unwrap().companion.as_ref().unwrap().parent,
+            ws.member("core-shared")
+                .unwrap()
+                .companion
+                .as_ref()
+                .unwrap()
+                .parent,
             "core"
         );
         // Neither of `left` and `right` depends on the other: ambiguous.

@@ -25,7 +25,13 @@ fn publish_external(fx: &Fixture) {
     );
     fx.cargo.ok(
         &dir,
-        &["publish", "--registry", REGISTRY, "--no-verify", "--allow-dirty"],
+        &[
+            "publish",
+            "--registry",
+            REGISTRY,
+            "--no-verify",
+            "--allow-dirty",
+        ],
     );
 }
 
@@ -88,7 +94,15 @@ fn workspace(cargo: &Cargo, name: &str) -> PathBuf {
     git(&root, &["add", "-A"]);
     git(
         &root,
-        &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"],
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "init",
+        ],
     );
     root
 }
@@ -160,16 +174,21 @@ fn sublibraries_ship_as_private_companions() {
     // The baseline: cargo itself cannot publish this workspace.
     let stderr = fx.cargo.fails(
         &root,
-        &["publish", "--workspace", "--registry", REGISTRY, "--no-verify"],
+        &[
+            "publish",
+            "--workspace",
+            "--registry",
+            REGISTRY,
+            "--no-verify",
+        ],
     );
     assert!(stderr.contains("does not specify a version"), "{stderr}");
     assert!(index_lines(&fx.server, "app").is_none());
 
     // The plan lists the companions under their parent.
-    let plan: serde_json::Value = serde_json::from_str(&fx.convoy_ok(
-        &root,
-        &["plan", "--registry", REGISTRY, "--format", "json"],
-    ))
+    let plan: serde_json::Value = serde_json::from_str(
+        &fx.convoy_ok(&root, &["plan", "--registry", REGISTRY, "--format", "json"]),
+    )
     .unwrap();
     let planned: Vec<(String, Option<String>)> = plan["packages"]
         .as_array()
@@ -182,16 +201,28 @@ fn sublibraries_ship_as_private_companions() {
             )
         })
         .collect();
-    assert!(planned.contains(&("app-helper".into(), Some("app".into()))), "{planned:?}");
-    assert!(planned.contains(&("app-derive".into(), Some("app".into()))), "{planned:?}");
+    assert!(
+        planned.contains(&("app-helper".into(), Some("app".into()))),
+        "{planned:?}"
+    );
+    assert!(
+        planned.contains(&("app-derive".into(), Some("app".into()))),
+        "{planned:?}"
+    );
     assert!(planned.contains(&("app".into(), None)), "{planned:?}");
     let text = fx.convoy_ok(&root, &["plan", "--registry", REGISTRY]);
-    assert!(text.contains("app-helper v0.3.0") && text.contains("companion of app"), "{text}");
+    assert!(
+        text.contains("app-helper v0.3.0") && text.contains("companion of app"),
+        "{text}"
+    );
     let check = fx.convoy(&root, &["check", "--registry", REGISTRY]);
     let check_out = String::from_utf8_lossy(&check.stdout).into_owned()
         + &String::from_utf8_lossy(&check.stderr);
     assert!(check.status.success(), "{check_out}");
-    assert!(!check_out.contains("companion-privacy-convention"), "{check_out}");
+    assert!(
+        !check_out.contains("companion-privacy-convention"),
+        "{check_out}"
+    );
 
     // Convoy publishes all three, in one staged release; the parent pins
     // each companion.
@@ -199,13 +230,20 @@ fn sublibraries_ship_as_private_companions() {
     let release = doc["registries"][0]["release"].as_str().unwrap();
     assert!(release.starts_with("stg_"), "{doc}");
     let recorded: serde_json::Value = http()
-        .get(format!("{}/api/v1/convoy/releases/{release}", fx.server.url))
+        .get(format!(
+            "{}/api/v1/convoy/releases/{release}",
+            fx.server.url
+        ))
         .header("Authorization", &fx.token)
         .send()
         .unwrap()
         .json()
         .unwrap();
-    assert_eq!(recorded["crates"].as_array().unwrap().len(), 3, "{recorded}");
+    assert_eq!(
+        recorded["crates"].as_array().unwrap().len(),
+        3,
+        "{recorded}"
+    );
     let crates: Vec<&str> = doc["registries"][0]["crates"]
         .as_array()
         .unwrap()
@@ -213,7 +251,11 @@ fn sublibraries_ship_as_private_companions() {
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert_eq!(crates.len(), 3, "{crates:?}");
-    assert_eq!(git(&root, &["status", "--porcelain"]), "", "workspace unchanged");
+    assert_eq!(
+        git(&root, &["status", "--porcelain"]),
+        "",
+        "workspace unchanged"
+    );
     let app = &index_lines(&fx.server, "app").unwrap()[0];
     let deps = app["deps"].as_array().unwrap();
     let helper = deps.iter().find(|d| d["name"] == "helper").unwrap();
@@ -224,7 +266,11 @@ fn sublibraries_ship_as_private_companions() {
     let companion = &index_lines(&fx.server, "app-helper").unwrap()[0];
     assert_eq!(companion["vers"], "0.3.0");
     assert!(
-        companion["deps"].as_array().unwrap().iter().any(|d| d["name"] == "extdep"),
+        companion["deps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["name"] == "extdep"),
         "{companion}"
     );
 
@@ -262,7 +308,14 @@ fn sublibraries_ship_as_private_companions() {
     assert!(stderr.contains("not an owner of crate `app`"), "{stderr}");
     let stderr = fx.cargo.fails(
         &root,
-        &["owner", "--registry", REGISTRY, "--add", "bob", "app-helper"],
+        &[
+            "owner",
+            "--registry",
+            REGISTRY,
+            "--add",
+            "bob",
+            "app-helper",
+        ],
     );
     assert!(stderr.contains("owned with its parent `app`"), "{stderr}");
 
@@ -272,8 +325,10 @@ fn sublibraries_ship_as_private_companions() {
     assert!(yanked(&fx.server, "app", "0.3.0"));
     assert!(yanked(&fx.server, "app-helper", "0.3.0"));
     assert!(yanked(&fx.server, "app-derive", "0.3.0"));
-    fx.cargo
-        .ok(&root, &["yank", "--registry", REGISTRY, "--undo", "app@0.3.0"]);
+    fx.cargo.ok(
+        &root,
+        &["yank", "--registry", REGISTRY, "--undo", "app@0.3.0"],
+    );
     assert!(!yanked(&fx.server, "app-helper", "0.3.0"));
     assert!(!yanked(&fx.server, "app-derive", "0.3.0"));
 

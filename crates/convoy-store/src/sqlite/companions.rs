@@ -74,7 +74,9 @@ pub(super) fn validate(
     match existing {
         Some(krate) => {
             let has_versions: bool = conn
-                .prepare_cached("SELECT 1 FROM versions WHERE crate_id = ?1 AND state = 'published'")
+                .prepare_cached(
+                    "SELECT 1 FROM versions WHERE crate_id = ?1 AND state = 'published'",
+                )
                 .map_err(db)?
                 .exists([krate.id])
                 .map_err(db)?;
@@ -127,12 +129,7 @@ fn check_dependencies(conn: &Connection, new: &NewVersion) -> StoreResult<()> {
             Some(p) => is_owner(conn, p.id, new.publisher)?,
             None => is_owner(conn, krate.id, new.publisher)?,
         };
-        if !dependency_allowed(
-            &new.line.name,
-            new.sublibrary_of.as_deref(),
-            &parent,
-            owns,
-        ) {
+        if !dependency_allowed(&new.line.name, new.sublibrary_of.as_deref(), &parent, owns) {
             return Err(dependency_refused(&krate.name, &parent));
         }
     }
@@ -200,7 +197,10 @@ pub(super) fn cascade_yank(
             params![version_id, yanked, json],
         )
         .map_err(db)?;
-        files.push((canonical.clone(), render_index_file(tx, crate_id, &canonical)?));
+        files.push((
+            canonical.clone(),
+            render_index_file(tx, crate_id, &canonical)?,
+        ));
     }
     Ok(files)
 }
