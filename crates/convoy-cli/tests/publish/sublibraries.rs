@@ -283,10 +283,25 @@ fn sublibraries_ship_as_private_companions() {
     );
     assert_eq!(out, "42 hello from Thing");
 
-    // Search shows the parent and hides the companions.
+    // Search shows the parent and hides the companions, which the
+    // parent's page lists.
     let hits = search(&fx.server, "app");
     assert!(hits.contains(&"app".to_owned()), "{hits:?}");
     assert!(!hits.iter().any(|h| h.starts_with("app-")), "{hits:?}");
+    assert!(search(&fx.server, "helper").is_empty());
+    let page: serde_json::Value = http()
+        .get(format!(
+            "{}/api/v1/convoy/crates/app/companions",
+            fx.server.url
+        ))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        page["companions"],
+        serde_json::json!(["app-derive", "app-helper"])
+    );
 
     // An outsider cannot depend on a companion, nor publish one.
     let bob = fx.server.token("bob", &[]);
