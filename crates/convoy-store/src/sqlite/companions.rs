@@ -251,7 +251,7 @@ mod tests {
         let err = store
             .publish(new_version(line("app", "1.0.0", &["app-helper"]), bob))
             .await
-            .unwrap_err();
+            .expect_err("refused");
         assert!(matches!(err, StoreError::NotOwner { .. }), "{err}");
         store
             .publish(new_version(line("app", "1.0.0", &["app-helper"]), alice))
@@ -270,25 +270,25 @@ mod tests {
         let err = store
             .publish(companion("app-helper", "1.1.0", "app", bob))
             .await
-            .unwrap_err();
+            .expect_err("refused");
         assert_eq!(err.to_string(), "you are not an owner of crate `app`");
         let err = store
             .add_owners("app-helper", &["bob".into()], alice)
             .await
-            .unwrap_err();
+            .expect_err("refused");
         assert!(matches!(err, StoreError::OwnedWithParent { .. }), "{err}");
         // Its kind is fixed.
         let err = store
             .publish(new_version(line("app-helper", "1.2.0", &[]), alice))
             .await
-            .unwrap_err();
+            .expect_err("refused");
         assert!(matches!(err, StoreError::CompanionMismatch { .. }), "{err}");
 
         // No outside dependents; the family may depend on it.
         let err = store
             .publish(new_version(line("outsider", "0.1.0", &["app-helper"]), bob))
             .await
-            .unwrap_err();
+            .expect_err("refused");
         assert!(
             matches!(&err, StoreError::CompanionDependency { parent, .. } if parent == "app"),
             "{err}"
