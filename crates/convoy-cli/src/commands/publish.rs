@@ -10,7 +10,7 @@ use convoy_release::{PublishOptions, ReleaseError, ReleaseEvent, ReleaseReport};
 use convoy_upload::UploadEvent;
 use convoy_verify::{VerifyEvent, VerifyMode};
 
-use crate::cli::{PublishArgs, PublishFormat, VerifyArg};
+use crate::cli::{PublishArgs, PublishFormat, TagArgs, VerifyArg};
 use crate::status::{Status, Tone};
 
 pub fn exec(args: PublishArgs) -> anyhow::Result<ExitCode> {
@@ -69,6 +69,9 @@ pub fn exec(args: PublishArgs) -> anyhow::Result<ExitCode> {
         serde_json::to_writer_pretty(&mut out, &report).context("failed to write the result")?;
         writeln!(out)?;
     }
+    if args.tags.tag {
+        tag(&status, &report, &opts, &args.tags)?;
+    }
     if report.is_success() {
         Ok(ExitCode::SUCCESS)
     } else {
@@ -88,6 +91,66 @@ pub fn exec(args: PublishArgs) -> anyhow::Result<ExitCode> {
             failed.join(", ")
         )
     }
+}
+
+/// `--tag`: an annotated tag for each crate version every registry of the
+/// run confirmed; a crate that failed or was blocked anywhere gets none, and
+/// a rerun adds the tags still missing.
+fn tag(
+    status: &Status,
+    report: &ReleaseReport,
+    opts: &PublishOptions,
+    args: &TagArgs,
+) -> anyhow::Result<()> {
+    if report.dry_run {
+        status.line(Tone::Note, "Tagging", "skipped: nothing is published in a dry run");
+        return Ok(());
+    }
+    let confirmed: Vec<(String, String)> = report
+        .registries
+        .first()
+        .map(|first| {
+            first
+                .crates
+                .iter()
+                .filter(|c| {
+                    report.registries.iter().all(|r| {
+                        r.crates.iter().any(|o| {
+                            o.name == c.name && o.version == c.version && is_confirmed(o)
+                        })
+                    })
+                })
+                .map(|c| (c.name.clone(), c.version.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let tags = convoy_workflow::tag_released(&convoy_workflow::TagOptions {
+        manifest_path: opts.manifest_path.clone(),
+        format: args.tag_format.clone(),
+        crates: confirmed,
+        push: args.push.then(|| "origin".to_owned()),
+    })
+    .context("failed to tag the release")?;
+    for t in &tags.created {
+        status.line(Tone::Ok, "Tagged", t);
+    }
+    for t in &tags.existing {
+        status.line(Tone::Note, "Tagged", &format!("{t} (already)"));
+    }
+    if !tags.pushed.is_empty() {
+        status.line(
+            Tone::Ok,
+            "Pushed",
+            &format!("{} tags to `origin`", tags.pushed.len()),
+        );
+    }
+    Ok(())
+}
+
+/// The registry holds this very version: uploaded now, or skipped because
+/// it was already there with the same checksum.
+fn is_confirmed(c: &convoy_release::CrateResult) -> bool {
+    matches!(c.outcome, "published" | "skipped")
 }
 
 fn registries(
