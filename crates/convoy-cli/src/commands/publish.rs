@@ -103,7 +103,11 @@ fn tag(
     args: &TagArgs,
 ) -> anyhow::Result<()> {
     if report.dry_run {
-        status.line(Tone::Note, "Tagging", "skipped: nothing is published in a dry run");
+        status.line(
+            Tone::Note,
+            "Tagging",
+            "skipped: nothing is published in a dry run",
+        );
         return Ok(());
     }
     let confirmed: Vec<(String, String)> = report
@@ -115,9 +119,9 @@ fn tag(
                 .iter()
                 .filter(|c| {
                     report.registries.iter().all(|r| {
-                        r.crates.iter().any(|o| {
-                            o.name == c.name && o.version == c.version && is_confirmed(o)
-                        })
+                        r.crates
+                            .iter()
+                            .any(|o| o.name == c.name && o.version == c.version && is_confirmed(o))
                     })
                 })
                 .map(|c| (c.name.clone(), c.version.clone()))

@@ -22,7 +22,11 @@ pub fn exec(args: VersionArgs) -> anyhow::Result<ExitCode> {
     for note in &report.notes {
         status.line(Tone::Note, "note", note);
     }
-    let verb = if report.dry_run { "Would bump" } else { "Bumping" };
+    let verb = if report.dry_run {
+        "Would bump"
+    } else {
+        "Bumping"
+    };
     for p in &report.packages {
         let why = match p.why {
             convoy_workflow::Why::Selected => match p.level {
@@ -38,7 +42,11 @@ pub fn exec(args: VersionArgs) -> anyhow::Result<ExitCode> {
             &format!("{} v{} -> v{} ({why})", p.name, p.from, p.to),
         );
     }
-    let verb = if report.dry_run { "Would update" } else { "Updating" };
+    let verb = if report.dry_run {
+        "Would update"
+    } else {
+        "Updating"
+    };
     for r in &report.requirements {
         status.line(
             Tone::Ok,
