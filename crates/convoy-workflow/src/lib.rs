@@ -17,6 +17,7 @@
 //! [`convoy_workspace::process::Cmd`]. The keys of
 //! `[workspace.metadata.convoy]` are in [`WorkflowConfig`];
 //! `docs/RELEASING.md` describes the whole workflow.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod bump;
 mod changed;
