@@ -122,3 +122,113 @@ pub(crate) fn sibling_path_deps(ws: &Workspace, member: &Member) -> BTreeSet<Str
         .map(|d| d.name.clone())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tarball::{Entry, write_entries};
+    use std::path::PathBuf;
+
+    fn package(files: &[(&str, &str)]) -> Vec<u8> {
+        let entries: Vec<Entry> = files
+            .iter()
+            .map(|(path, data)| {
+                let mut header = tar::Header::new_gnu();
+                header.set_mode(0o644);
+                Entry {
+                    path: format!("app-0.1.0/{path}"),
+                    header,
+                    data: data.as_bytes().to_vec(),
+                }
+            })
+            .collect();
+        write_entries(&entries).expect("tarball")
+    }
+
+    fn workspace() -> (Workspace, Member) {
+        let member = |name: &str, deps: Vec<convoy_workspace::Dependency>| Member {
+            name: name.into(),
+            version: semver::Version::new(0, 1, 0),
+            manifest_path: PathBuf::from(format!("/ws/{name}/Cargo.toml")),
+            publish: convoy_workspace::Publish::Anywhere,
+            description: None,
+            license: None,
+            license_file: None,
+            repository: None,
+            readme: None,
+            keywords: Vec::new(),
+            categories: Vec::new(),
+            features: Default::default(),
+            dependencies: deps,
+        };
+        let dep = convoy_workspace::Dependency {
+            name: "base".into(),
+            rename: None,
+            kind: convoy_workspace::DepKind::Normal,
+            req: "^0.1.0".parse().expect("req"),
+            has_version: true,
+            source: convoy_workspace::DepSource::Path(PathBuf::from("/ws/base")),
+            registry: None,
+            target: None,
+            optional: false,
+        };
+        let app = member("app", vec![dep]);
+        let ws = Workspace {
+            root: PathBuf::from("/ws"),
+            members: vec![app.clone(), member("base", Vec::new())],
+            convoy_metadata: serde_json::Value::Null,
+        };
+        (ws, app)
+    }
+
+    const TARGET: &str = "sparse+http://127.0.0.1:1/index/";
+
+    #[test]
+    fn commit_id_lock_file_and_convoys_rewrite_do_not_count() {
+        let (ws, app) = workspace();
+        let target = TargetRegistry {
+            index_url: TARGET.into(),
+            is_crates_io: false,
+        };
+        // What `cargo publish` would have uploaded: no registry-index, its
+        // own formatting, another commit id, another lock file.
+        let registry = package(&[
+            (".cargo_vcs_info.json", r#"{"git":{"sha1":"aaaa"}}"#),
+            ("Cargo.lock", "# old lock\n"),
+            (
+                "Cargo.toml",
+                "[package]\nname = \"app\"\nversion = \"0.1.0\"\n\n[dependencies.base]\nversion = \"0.1.0\"\n",
+            ),
+            ("src/lib.rs", "pub fn f() {}\n"),
+        ]);
+        // What Convoy packages now.
+        let local = package(&[
+            (".cargo_vcs_info.json", r#"{"git":{"sha1":"bbbb"}}"#),
+            (
+                "Cargo.toml",
+                &format!(
+                    "[package]\nname = \"app\"\nversion = \"0.1.0\"\n[dependencies.base]\nversion = \"0.1.0\"\nregistry-index = \"{TARGET}\"\n"
+                ),
+            ),
+            ("src/lib.rs", "pub fn f() {}\n"),
+        ]);
+        assert_eq!(
+            content_differences(&ws, &app, &target, &local, &registry).expect("compare"),
+            Vec::<String>::new()
+        );
+
+        let edited = package(&[
+            (
+                "Cargo.toml",
+                "[package]\nname = \"app\"\nversion = \"0.1.0\"\n[dependencies.base]\nversion = \"0.1.1\"\n",
+            ),
+            ("src/lib.rs", "pub fn g() {}\n"),
+            ("README.md", "new\n"),
+        ]);
+        assert_eq!(
+            content_differences(&ws, &app, &target, &edited, &registry).expect("compare"),
+            ["Cargo.toml", "README.md", "src/lib.rs"]
+        );
+        assert!(content_differences(&ws, &app, &target, b"not gzip", &registry).is_err());
+    }
+}
