@@ -30,6 +30,7 @@
 mod atomic;
 mod journal;
 mod publish;
+mod reuse;
 mod stages;
 
 pub use journal::{Journal, JournalEntry, PreviousRun};

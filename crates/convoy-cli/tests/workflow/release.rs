@@ -5,6 +5,8 @@
 //! - the chain `wf-base` ← `wf-middle` (renamed dependency) ← `wf-top`
 //!   (which also takes `wf-base` from the workspace, as a target-specific
 //!   and a build dependency);
+//! - `wf-solo`, which nothing touches: it is never bumped, and every later
+//!   `publish` of the whole workspace finds it already on the registry;
 //! - conventional commits.
 
 use std::collections::BTreeMap;
@@ -67,6 +69,10 @@ fn workspace() -> WorkspaceBuilder {
                     "src/lib.rs",
                     "pub fn value() -> u32 {\n    wf_middle::value() + wf_base::value()\n}\n",
                 ),
+        )
+        .package(
+            inherited(Pkg::new("wf-solo").version("0.1.0"), "solo")
+                .file("src/lib.rs", "pub fn alone() {}\n"),
         )
         .package(
             inherited(Pkg::new("wf-tools").version_inherited(), "tools")
@@ -169,7 +175,7 @@ fn release_cycle_tags_changes_bumps_and_recovers() {
     );
     assert_eq!(
         tags(&root),
-        ["wf-base-v0.3.0", "wf-middle-v0.3.0", "wf-top-v1.2.0"]
+        ["wf-base-v0.3.0", "wf-middle-v0.3.0", "wf-solo-v0.1.0", "wf-top-v1.2.0"]
     );
     let head = git(&root, &["rev-parse", "HEAD"]);
     let tagged = git(&root, &["rev-parse", "wf-top-v1.2.0^{commit}"]);
@@ -186,7 +192,7 @@ fn release_cycle_tags_changes_bumps_and_recovers() {
         &["changed", "--registry", REGISTRY, "--format", "json"],
     ))
     .unwrap();
-    for name in ["wf-base", "wf-middle", "wf-top"] {
+    for name in ["wf-base", "wf-middle", "wf-solo", "wf-top"] {
         assert_eq!(row(&changed, name)["changed"], false, "{changed:#}");
     }
 
@@ -221,7 +227,8 @@ fn release_cycle_tags_changes_bumps_and_recovers() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["wf-base", "wf-middle", "wf-top"], "{changed:#}");
+    assert_eq!(names, ["wf-base", "wf-middle", "wf-solo", "wf-top"], "{changed:#}");
+    assert_eq!(row(&changed, "wf-solo")["changed"], false, "{changed:#}");
     for name in ["wf-base", "wf-middle"] {
         let p = row(&changed, name);
         assert_eq!(p["changed"], true, "{changed:#}");
@@ -359,7 +366,7 @@ fn release_cycle_tags_changes_bumps_and_recovers() {
     assert!(!out.status.success(), "{stderr}");
     assert_eq!(
         tags(&root),
-        ["wf-base-v0.3.0", "wf-middle-v0.3.0", "wf-top-v1.2.0"],
+        ["wf-base-v0.3.0", "wf-middle-v0.3.0", "wf-solo-v0.1.0", "wf-top-v1.2.0"],
         "{stderr}"
     );
 
@@ -388,7 +395,7 @@ fn release_cycle_tags_changes_bumps_and_recovers() {
     assert!(stderr.contains("Failed wf-base v0.4.0"), "{stderr}");
     assert_eq!(
         tags(&root),
-        ["wf-base-v0.3.0", "wf-middle-v0.3.0", "wf-top-v1.2.0"],
+        ["wf-base-v0.3.0", "wf-middle-v0.3.0", "wf-solo-v0.1.0", "wf-top-v1.2.0"],
         "{stderr}"
     );
 
@@ -406,6 +413,7 @@ fn release_cycle_tags_changes_bumps_and_recovers() {
         "wf-base-v0.4.0",
         "wf-middle-v0.3.0",
         "wf-middle-v0.3.1",
+        "wf-solo-v0.1.0",
         "wf-top-v1.2.0",
         "wf-top-v1.2.1",
     ];
