@@ -41,7 +41,7 @@ pub use config::{
 };
 pub use git::Git;
 pub use semver_checks::SemverChecks;
-pub use tag::{TagOptions, TagReport, tag_released};
+pub use tag::{TagOptions, TagReport, check_tagging, tag_released};
 pub use version::{Bumped, RequirementChange, VersionOptions, VersionReport, Why, version};
 
 /// Why a workflow step failed.

@@ -34,10 +34,15 @@ pub struct TagReport {
     pub pushed: Vec<String>,
 }
 
-/// Creates an annotated tag on `HEAD` for each of `opts.crates` that has
-/// none, then pushes them all with `opts.push`. Running it again creates
-/// only what is missing.
-pub fn tag_released(opts: &TagOptions) -> Result<TagReport, WorkflowError> {
+/// Checks, before a release starts, that [`tag_released`] will be able to
+/// tag after it: a git work tree and a valid tag format. Finding out after
+/// the uploads would leave a published release untagged.
+pub fn check_tagging(opts: &TagOptions) -> Result<(), WorkflowError> {
+    prepare(opts).map(drop)
+}
+
+/// The tag format in force and git, checked.
+fn prepare(opts: &TagOptions) -> Result<(String, Git), WorkflowError> {
     let ws = convoy_workspace::load(opts.manifest_path.as_deref())?;
     let config = WorkflowConfig::from_metadata(&ws.convoy_metadata)?;
     let format = opts.format.clone().unwrap_or(config.tag_format);
@@ -49,6 +54,14 @@ pub fn tag_released(opts: &TagOptions) -> Result<TagReport, WorkflowError> {
             why: "`--tag` needs one",
         });
     }
+    Ok((format, git))
+}
+
+/// Creates an annotated tag on `HEAD` for each of `opts.crates` that has
+/// none, then pushes them all with `opts.push`. Running it again creates
+/// only what is missing.
+pub fn tag_released(opts: &TagOptions) -> Result<TagReport, WorkflowError> {
+    let (format, git) = prepare(opts)?;
     let existing = git.tags().map_err(WorkflowError::Git)?;
     let mut report = TagReport::default();
     for (name, version) in &opts.crates {

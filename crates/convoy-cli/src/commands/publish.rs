@@ -41,6 +41,10 @@ pub fn exec(args: PublishArgs) -> anyhow::Result<ExitCode> {
         target_dir: args.target_dir,
         atomic: args.atomic,
     };
+    if args.tags.tag {
+        convoy_workflow::check_tagging(&tag_options(&opts, &args.tags, Vec::new()))
+            .context("cannot tag the release")?;
+    }
     let mut status = Status::new();
     let mut progress = Progress::default();
     let result = convoy_release::publish(&opts, &mut |event| {
@@ -128,13 +132,8 @@ fn tag(
                 .collect()
         })
         .unwrap_or_default();
-    let tags = convoy_workflow::tag_released(&convoy_workflow::TagOptions {
-        manifest_path: opts.manifest_path.clone(),
-        format: args.tag_format.clone(),
-        crates: confirmed,
-        push: args.push.then(|| "origin".to_owned()),
-    })
-    .context("failed to tag the release")?;
+    let tags = convoy_workflow::tag_released(&tag_options(opts, args, confirmed))
+        .context("failed to tag the release")?;
     for t in &tags.created {
         status.line(Tone::Ok, "Tagged", t);
     }
@@ -149,6 +148,19 @@ fn tag(
         );
     }
     Ok(())
+}
+
+fn tag_options(
+    opts: &PublishOptions,
+    args: &TagArgs,
+    crates: Vec<(String, String)>,
+) -> convoy_workflow::TagOptions {
+    convoy_workflow::TagOptions {
+        manifest_path: opts.manifest_path.clone(),
+        format: args.tag_format.clone(),
+        crates,
+        push: args.push.then(|| "origin".to_owned()),
+    }
 }
 
 /// The registry holds this very version: uploaded now, or skipped because

@@ -16,7 +16,7 @@ mod semver_checks;
 use std::path::Path;
 use std::process::Command;
 
-pub(crate) use common::{BIN, Fixture};
+pub(crate) use common::{BIN, Fixture, index_lines};
 
 /// A registry fixture whose commands (cargo, git, `cargo-convoy`) commit and
 /// tag as a fixed identity, untouched by the machine's git configuration.

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use convoy_test_support::{REGISTRY, Server};
 use convoy_workspace::testing::{Pkg, WorkspaceBuilder};
 
-use crate::{BIN, Fixture, commit, fixture, git, tags};
+use crate::{BIN, Fixture, commit, fixture, git, index_lines, tags};
 
 const ROOT_EXTRA: &str = r#"
 [workspace.package]
@@ -175,7 +175,12 @@ fn release_cycle_tags_changes_bumps_and_recovers() {
     );
     assert_eq!(
         tags(&root),
-        ["wf-base-v0.3.0", "wf-middle-v0.3.0", "wf-solo-v0.1.0", "wf-top-v1.2.0"]
+        [
+            "wf-base-v0.3.0",
+            "wf-middle-v0.3.0",
+            "wf-solo-v0.1.0",
+            "wf-top-v1.2.0"
+        ]
     );
     let head = git(&root, &["rev-parse", "HEAD"]);
     let tagged = git(&root, &["rev-parse", "wf-top-v1.2.0^{commit}"]);
@@ -227,7 +232,11 @@ fn release_cycle_tags_changes_bumps_and_recovers() {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["wf-base", "wf-middle", "wf-solo", "wf-top"], "{changed:#}");
+    assert_eq!(
+        names,
+        ["wf-base", "wf-middle", "wf-solo", "wf-top"],
+        "{changed:#}"
+    );
     assert_eq!(row(&changed, "wf-solo")["changed"], false, "{changed:#}");
     for name in ["wf-base", "wf-middle"] {
         let p = row(&changed, name);
@@ -346,6 +355,24 @@ fn release_cycle_tags_changes_bumps_and_recovers() {
     );
     git(&root, &["add", "-A"]);
     git(&root, &["commit", "-q", "-m", "chore: release"]);
+    // The new versions are not on the registry yet: `unpublished`, shown
+    // against the latest version the registry has.
+    let changed: serde_json::Value = serde_json::from_str(&fx.convoy_ok(
+        &root,
+        &["changed", "--registry", REGISTRY, "--format", "json"],
+    ))
+    .unwrap();
+    let base = row(&changed, "wf-base");
+    assert_eq!(
+        (
+            &base["version"],
+            &base["published_version"],
+            &base["reason"]
+        ),
+        (&"0.4.0".into(), &"0.3.0".into(), &"unpublished".into()),
+        "{changed:#}"
+    );
+    assert_eq!(row(&changed, "wf-solo")["changed"], false, "{changed:#}");
 
     // 4. A live registry plus one that is down: the run fails and tags none
     //    of the new versions.
@@ -366,7 +393,12 @@ fn release_cycle_tags_changes_bumps_and_recovers() {
     assert!(!out.status.success(), "{stderr}");
     assert_eq!(
         tags(&root),
-        ["wf-base-v0.3.0", "wf-middle-v0.3.0", "wf-solo-v0.1.0", "wf-top-v1.2.0"],
+        [
+            "wf-base-v0.3.0",
+            "wf-middle-v0.3.0",
+            "wf-solo-v0.1.0",
+            "wf-top-v1.2.0"
+        ],
         "{stderr}"
     );
 
@@ -395,7 +427,12 @@ fn release_cycle_tags_changes_bumps_and_recovers() {
     assert!(stderr.contains("Failed wf-base v0.4.0"), "{stderr}");
     assert_eq!(
         tags(&root),
-        ["wf-base-v0.3.0", "wf-middle-v0.3.0", "wf-solo-v0.1.0", "wf-top-v1.2.0"],
+        [
+            "wf-base-v0.3.0",
+            "wf-middle-v0.3.0",
+            "wf-solo-v0.1.0",
+            "wf-top-v1.2.0"
+        ],
         "{stderr}"
     );
 
@@ -527,5 +564,51 @@ fn release_cycle_tags_changes_bumps_and_recovers() {
         changelog.matches("add `double`").count(),
         1,
         "only commits since the last tag:\n{changelog}"
+    );
+}
+
+/// `--tag` refuses before anything is uploaded when it could not tag
+/// afterwards.
+#[test]
+fn tag_needs_a_repository_and_a_version_in_the_format() {
+    let fx = fixture();
+    let root = fx.workspace("untracked", &workspace());
+    let out = fx.convoy(
+        &root,
+        &[
+            "publish",
+            "--registry",
+            REGISTRY,
+            "--verify",
+            "none",
+            "--tag",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("is not in a git repository"), "{stderr}");
+    assert!(
+        index_lines(&fx.server, "wf-base").is_none(),
+        "nothing was uploaded"
+    );
+
+    git(&root, &["init", "-q", "-b", "main"]);
+    let out = fx.convoy(
+        &root,
+        &[
+            "publish",
+            "--registry",
+            REGISTRY,
+            "--tag",
+            "--tag-format",
+            "release-{name}",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("has no `{version}`"), "{stderr}");
+    assert!(
+        index_lines(&fx.server, "wf-base").is_none(),
+        "nothing was uploaded"
     );
 }
