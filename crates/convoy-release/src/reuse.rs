@@ -74,7 +74,8 @@ fn published_copy(
         return None;
     }
     let ours = std::fs::read(&pkg.path).ok()?;
-    let differences = convoy_package::content_differences(ws, member, rules, &ours, &theirs).ok()?;
+    let differences =
+        convoy_package::content_differences(ws, member, rules, &ours, &theirs).ok()?;
     differences
         .is_empty()
         .then(|| (theirs, line.cksum.to_ascii_lowercase()))
