@@ -27,16 +27,47 @@ pub(crate) fn take_published(
     packaged: Vec<PackagedCrate>,
 ) -> (Vec<PackagedCrate>, BTreeSet<String>) {
     let mut reused = BTreeSet::new();
-    let Ok(index) = SparseIndex::new(&target.index, target.token.clone()) else {
-        return (packaged, reused);
-    };
     let rules = TargetRegistry {
         index_url: target.index.clone(),
         is_crates_io: target.is_crates_io(),
     };
+    // One index read per package, independent of each other: a few workers
+    // side by side, each with its own reader (they are not `Sync`).
+    let workers = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2)
+        .clamp(2, 8);
+    let per_worker = packaged.len().div_ceil(workers).max(1);
+    let mut copies: Vec<Option<(Vec<u8>, String)>> = Vec::with_capacity(packaged.len());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = packaged
+            .chunks(per_worker)
+            .map(|chunk| {
+                let rules = &rules;
+                scope.spawn(move || {
+                    let index = SparseIndex::new(&target.index, target.token.clone()).ok();
+                    chunk
+                        .iter()
+                        .map(|pkg| {
+                            index
+                                .as_ref()
+                                .and_then(|index| published_copy(ws, index, rules, pkg))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for (handle, chunk) in handles.into_iter().zip(packaged.chunks(per_worker)) {
+            match handle.join() {
+                Ok(found) => copies.extend(found),
+                Err(_) => copies.extend(chunk.iter().map(|_| None)),
+            }
+        }
+    });
     let out = packaged
         .into_iter()
-        .map(|pkg| match published_copy(ws, &index, &rules, &pkg) {
+        .zip(copies)
+        .map(|(pkg, copy)| match copy {
             Some((bytes, cksum)) if std::fs::write(&pkg.path, &bytes).is_ok() => {
                 reused.insert(pkg.name.clone());
                 PackagedCrate {

@@ -649,18 +649,23 @@ impl<'a> CommitCache<'a> {
             return Ok(c.clone());
         }
         let since = self.last_tag(m)?;
-        let dir = m.dir().to_owned();
+        // Git runs in the workspace root; pathspecs are relative to it.
+        let rel = |d: &Path| {
+            let r = relative(&self.ws.root, d);
+            if r.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                r
+            }
+        };
+        let dir = rel(m.dir());
         // Members nested inside this one's directory are theirs, not its.
-        let nested: Vec<PathBuf> = self
+        let excludes: Vec<PathBuf> = self
             .ws
             .members
             .iter()
-            .map(|o| o.dir().to_owned())
-            .filter(|d| *d != dir && d.starts_with(&dir))
-            .collect();
-        let excludes: Vec<PathBuf> = nested
-            .iter()
-            .map(|d| PathBuf::from(format!(":(exclude){}", d.display())))
+            .filter(|o| o.dir() != m.dir() && o.dir().starts_with(m.dir()))
+            .map(|o| PathBuf::from(format!(":(exclude){}", rel(o.dir()).display())))
             .collect();
         let mut paths: Vec<&Path> = vec![&dir];
         paths.extend(excludes.iter().map(PathBuf::as_path));
