@@ -257,6 +257,20 @@ fn release_cycle_tags_changes_bumps_and_recovers() {
         serde_json::json!(["wf-middle", "wf-top"])
     );
 
+    // `plan` agrees: untouched crates are the registry's files (`same`),
+    // edited ones conflict with their published version.
+    let out = fx.convoy(&root, &["plan", "--registry", REGISTRY, "--format", "json"]);
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!out.status.success(), "edited crates need a bump: {plan:#}");
+    for (name, content) in [
+        ("wf-base", "different"),
+        ("wf-middle", "different"),
+        ("wf-solo", "same"),
+        ("wf-top", "same"),
+    ] {
+        assert_eq!(row(&plan, name)["content"], content, "{name}: {plan:#}");
+    }
+
     // 3. `version minor -p wf-base`.
     let lock_before = read(&root, "Cargo.lock");
     let report: serde_json::Value = serde_json::from_str(&fx.convoy_ok(
