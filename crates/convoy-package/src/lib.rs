@@ -15,7 +15,9 @@
 //!   never needed by a downstream build.
 //!
 //! Each change is recorded in [`PackagedCrate::changes`] and shown by
-//! `--dry-run`.
+//! `--dry-run`. [`content_differences`] compares a package with the
+//! registry's copy through the same rules, so `cargo convoy changed` does
+//! not mistake these changes (or the commit id and lock file) for edits.
 
 use std::path::PathBuf;
 
@@ -45,11 +47,13 @@ pub struct PackagedCrate {
     pub changes: Vec<String>,
 }
 
+mod compare;
 mod manifest;
 mod metadata;
 mod run;
 mod tarball;
 
+pub use compare::{CompareError, IGNORED_FILES, content_differences};
 pub use run::{
     PackageError, PackageOptions, TargetRegistry, cargo_package, finalize_packages, package,
     with_lockfile,
