@@ -21,7 +21,9 @@
 //!   run on temporarily edited manifests for that, see `docs/SUBLIBRARIES.md`.
 //!
 //! Each change is recorded in [`PackagedCrate::changes`] and shown by
-//! `--dry-run`.
+//! `--dry-run`. [`content_differences`] compares a package with the
+//! registry's copy through the same rules, so `cargo convoy changed` does
+//! not mistake these changes (or the commit id and lock file) for edits.
 
 use std::path::PathBuf;
 
@@ -52,12 +54,13 @@ pub struct PackagedCrate {
 }
 
 mod companion;
+mod compare;
 mod manifest;
 mod metadata;
 mod run;
 mod tarball;
 
-pub use manifest::CRATES_IO_INDEX;
+pub use compare::{CompareError, IGNORED_FILES, content_differences};
 pub use run::{
     PackageError, PackageOptions, TargetRegistry, cargo_package, finalize_packages, package,
     with_lockfile,

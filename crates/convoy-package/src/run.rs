@@ -8,6 +8,7 @@ use convoy_workspace::process::{Cmd, ProcessError};
 use convoy_workspace::{DepKind, Member, Workspace};
 use sha2::{Digest, Sha256};
 
+use crate::compare::sibling_path_deps;
 use crate::manifest::{ManifestRewrite, rewrite_manifest};
 use crate::tarball::{read_entries, write_entries};
 use crate::{PackagedCrate, companion, metadata};
@@ -102,22 +103,7 @@ pub fn package(opts: &PackageOptions<'_>) -> Result<Vec<PackagedCrate>, PackageE
 /// to several registries packages once and finalizes once per registry.
 pub fn finalize_packages(opts: &PackageOptions<'_>) -> Result<Vec<PackagedCrate>, PackageError> {
     std::fs::create_dir_all(&opts.out_dir).map_err(io("create", &opts.out_dir))?;
-    let siblings: BTreeSet<String> = opts
-        .workspace
-        .members
-        .iter()
-        .map(|m| m.name.clone())
-        .collect();
-    let renames: BTreeMap<String, String> = opts
-        .workspace
-        .members
-        .iter()
-        .filter_map(|m| {
-            m.companion
-                .as_ref()
-                .map(|c| (c.workspace_name.clone(), m.name.clone()))
-        })
-        .collect();
+    let renames = companion_renames(opts.workspace);
     let mut packaged = Vec::with_capacity(opts.members.len());
     for member in &opts.members {
         let crate_file = opts.target_dir.join("package").join(format!(
@@ -126,16 +112,22 @@ pub fn finalize_packages(opts: &PackageOptions<'_>) -> Result<Vec<PackagedCrate>
             member.version
         ));
         let original = std::fs::read(&crate_file).map_err(io("read", &crate_file))?;
-        packaged.push(finalize(
-            opts,
-            member,
-            &siblings,
-            &renames,
-            &original,
-            &crate_file,
-        )?);
+        packaged.push(finalize(opts, member, &renames, &original, &crate_file)?);
     }
     Ok(packaged)
+}
+
+/// Each sublibrary's name in the workspace, mapped to its companion's
+/// published name: the manifest rewrite renames the dependencies on it.
+pub(crate) fn companion_renames(ws: &Workspace) -> BTreeMap<String, String> {
+    ws.members
+        .iter()
+        .filter_map(|m| {
+            m.companion
+                .as_ref()
+                .map(|c| (c.workspace_name.clone(), m.name.clone()))
+        })
+        .collect()
 }
 
 /// Runs the user's `cargo package` once for `opts.members`, leaving the
@@ -199,7 +191,6 @@ pub fn cargo_package(opts: &PackageOptions<'_>) -> Result<(), PackageError> {
 fn finalize(
     opts: &PackageOptions<'_>,
     member: &Member,
-    siblings: &BTreeSet<String>,
     renames: &BTreeMap<String, String>,
     original: &[u8],
     crate_file: &Path,
@@ -224,12 +215,7 @@ fn finalize(
         .ok_or_else(|| unexpected("it has no `Cargo.toml`".into()))?;
     let manifest_text = String::from_utf8(entries[manifest_index].data.clone())
         .map_err(|_| unexpected("its `Cargo.toml` is not UTF-8".into()))?;
-    let sibling_deps: BTreeSet<String> = member
-        .dependencies
-        .iter()
-        .filter(|d| d.path().is_some() && siblings.contains(&d.name))
-        .map(|d| d.name.clone())
-        .collect();
+    let sibling_deps = sibling_path_deps(opts.workspace, member);
     let rewrite = rewrite_manifest(
         &manifest_text,
         &ManifestRewrite {
