@@ -162,6 +162,7 @@ mod tests {
             categories: Vec::new(),
             features: Default::default(),
             dependencies: deps,
+            companion: None,
         };
         let dep = convoy_workspace::Dependency {
             name: "base".into(),
@@ -179,6 +180,7 @@ mod tests {
             root: PathBuf::from("/ws"),
             members: vec![app.clone(), member("base", Vec::new())],
             convoy_metadata: serde_json::Value::Null,
+            sublibrary_problems: Vec::new(),
         };
         (ws, app)
     }
