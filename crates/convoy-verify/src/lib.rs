@@ -27,6 +27,7 @@
 //! Nothing here prints; progress goes to an observer as [`VerifyEvent`]s.
 //! `docs/VERIFY.md` describes the design and its measured cost.
 
+mod batch;
 mod overlay;
 mod run;
 
