@@ -391,6 +391,7 @@ fn verify_staged(
                 source: Box::new(source),
             }
         })?;
+    overlay.cache_downloads_in(crate::publish::downloads_dir(target_dir));
     let verify_opts = verify_options(&p.label, target_dir, opts);
     let mut forward = |event: VerifyEvent| {
         observer(ReleaseEvent::Verify {

@@ -169,6 +169,9 @@ mod tests {
         // build script.
         let joint = parse_tree("a v0.1.0|\ndep v1.1.0|\nc v0.1.0|\ndep v1.1.0|std\n");
         assert!(!same_graph(&alone, &joint));
-        assert!(same_graph(&alone, &parse_tree("a v0.1.0|\ndep v1.1.0| (*)\n")));
+        assert!(same_graph(
+            &alone,
+            &parse_tree("a v0.1.0|\ndep v1.1.0| (*)\n")
+        ));
     }
 }

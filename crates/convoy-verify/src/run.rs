@@ -292,7 +292,14 @@ impl Run<'_, '_> {
         let start = Instant::now();
         let dir = self.opts.work_dir.join(BATCH_CONSUMER);
         let together = batch.len();
-        match build_consumer(&dir, batch, self.overlay, self.opts, self.step(), batch[0].pkg) {
+        match build_consumer(
+            &dir,
+            batch,
+            self.overlay,
+            self.opts,
+            self.step(),
+            batch[0].pkg,
+        ) {
             Ok(()) => {
                 let duration = start.elapsed();
                 for p in batch {
@@ -373,10 +380,7 @@ fn strategy(
             .get("package")
             .and_then(|p| p.get("build"))
             .is_some_and(|b| b.as_bool() != Some(false));
-    if opts.run_tests
-        || opts.all_features
-        || opts.no_default_features
-        || !opts.features.is_empty()
+    if opts.run_tests || opts.all_features || opts.no_default_features || !opts.features.is_empty()
     {
         return Ok((Strategy::Unpacked, build_script));
     }
@@ -523,10 +527,7 @@ fn extracted_root(messages: &str, pkg: &PackagedCrate, overlay: &Overlay) -> Opt
         .filter(|m| m.reason == "compiler-artifact")
         .filter(|m| {
             m.package_id.ends_with(&wanted)
-                && m.package_id
-                    .trim_end_matches(&wanted)
-                    .trim_end_matches('/')
-                    == source
+                && m.package_id.trim_end_matches(&wanted).trim_end_matches('/') == source
         })
         .find_map(|m| m.manifest_path)
         .and_then(|p| p.parent().map(Path::to_path_buf))
