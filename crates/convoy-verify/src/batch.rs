@@ -6,7 +6,7 @@
 //! Building several libraries together is therefore only the same as
 //! building each alone when, for each of them, every package of its graph
 //! alone appears in the joint graph at the same version with the same
-//! feature sets. That is what [`compatible`] checks, from cargo's own
+//! feature sets. That is what [`batches`] checks, from cargo's own
 //! resolution (`cargo tree` on the consumers that the build uses), never
 //! from a model of it. A package whose graph would change is left out and
 //! built on its own.
@@ -16,7 +16,7 @@ use std::path::Path;
 
 use convoy_workspace::process::Cmd;
 
-use crate::run::{BATCH_CONSUMER, CONSUMER, Planned, consumer_dir, write_consumer};
+use crate::run::{CONSUMER, Planned, batch_consumer, consumer_dir, write_consumer};
 use crate::{Overlay, VerifyError, VerifyOptions};
 
 /// For each package of a resolved graph (`name vX.Y.Z`, plus cargo's
@@ -24,38 +24,63 @@ use crate::{Overlay, VerifyError, VerifyOptions};
 /// one, or two when the host and target builds differ.
 pub(crate) type Resolution = BTreeMap<String, BTreeSet<String>>;
 
-/// The members of `libraries` that can be built together, in their order:
-/// empty when fewer than two can. Each library's consumer alone must
-/// already be written ([`write_consumer`]).
+/// Groups of `libraries` (each of two or more, in their order) that can
+/// each be built in one cargo invocation; libraries in no group are built
+/// alone. Each library's consumer alone must already be written
+/// ([`write_consumer`]).
 ///
-/// The joint graph is resolved again after every removal, because taking a
-/// package out can change the versions the resolver picks for the others;
-/// the loop ends because each round removes a package or stops.
-pub(crate) fn compatible<'p, 'a>(
+/// Groups are found greedily: start from every library not yet grouped,
+/// resolve them jointly and drop those whose graph changed. The joint graph
+/// is resolved again after every drop, because taking a package out can
+/// change the versions the resolver picks for the others; a group is done
+/// when nobody is dropped. The dropped libraries then try to form the next
+/// group among themselves (they often conflict with the first group only,
+/// say by asking for fewer features of a shared dependency). Every round
+/// drops or groups at least one library, so this ends.
+pub(crate) fn batches<'p, 'a>(
     libraries: &[&'p Planned<'a>],
     overlay: &Overlay,
     opts: &VerifyOptions,
-) -> Result<Vec<&'p Planned<'a>>, VerifyError> {
+) -> Result<Vec<Vec<&'p Planned<'a>>>, VerifyError> {
     let alone = resolve_alone(libraries, overlay, opts);
-    let mut set: Vec<(&'p Planned<'a>, Resolution)> = libraries
+    let mut pool: Vec<(&'p Planned<'a>, Resolution)> = libraries
         .iter()
         .zip(alone)
         .filter_map(|(p, r)| r.map(|r| (*p, r)))
         .collect();
-    let dir = opts.work_dir.join(BATCH_CONSUMER);
-    while set.len() >= 2 {
-        let pkgs: Vec<_> = set.iter().map(|(p, _)| p.pkg).collect();
-        write_consumer(&dir, &pkgs, overlay, pkgs[0])?;
-        let Some(joint) = resolve(&dir, overlay, opts) else {
-            return Ok(Vec::new());
-        };
-        let before = set.len();
-        set.retain(|(_, alone)| same_graph(alone, &joint));
-        if set.len() == before {
-            return Ok(set.into_iter().map(|(p, _)| p).collect());
+    let mut groups = Vec::new();
+    while pool.len() >= 2 {
+        let dir = opts.work_dir.join(batch_consumer(groups.len()));
+        let mut set: Vec<usize> = (0..pool.len()).collect();
+        while set.len() >= 2 {
+            let pkgs: Vec<_> = set.iter().map(|i| pool[*i].0.pkg).collect();
+            write_consumer(&dir, &pkgs, overlay, pkgs[0])?;
+            let Some(joint) = resolve(&dir, overlay, opts) else {
+                set.clear();
+                break;
+            };
+            let before = set.len();
+            set.retain(|i| same_graph(&pool[*i].1, &joint));
+            if set.len() == before {
+                break;
+            }
         }
+        if set.len() < 2 {
+            break;
+        }
+        let mut group = Vec::with_capacity(set.len());
+        let mut rest = Vec::with_capacity(pool.len() - set.len());
+        for (i, entry) in pool.into_iter().enumerate() {
+            if set.contains(&i) {
+                group.push(entry.0);
+            } else {
+                rest.push(entry);
+            }
+        }
+        groups.push(group);
+        pool = rest;
     }
-    Ok(Vec::new())
+    Ok(groups)
 }
 
 /// Whether every package of `alone` is in `joint` with the same feature

@@ -171,8 +171,8 @@ impl std::fmt::Display for Step {
 /// alone. To use both cores, plain libraries whose resolution alone equals
 /// their resolution next to each other (same package versions, same
 /// features, as `cargo tree` reports them, see [`crate::batch`]) are built in
-/// one cargo invocation; any package whose features or versions would
-/// change in company is built on its own. The overlay serves every package
+/// one cargo invocation per such group; a package whose features or
+/// versions would change in any company is built on its own. The overlay serves every package
 /// from the start, so the order of builds does not change what they see;
 /// only which failure is reported first, and a failed batch is therefore
 /// rebuilt package by package, in publish order, to name the first one that
@@ -212,16 +212,16 @@ pub fn verify(
     for p in &libraries {
         write_consumer(&consumer_dir(p.pkg, opts), &[p.pkg], overlay, p.pkg)?;
     }
-    let batch = if libraries.len() >= 2 {
-        crate::batch::compatible(&libraries, overlay, opts)?
+    let batches = if libraries.len() >= 2 {
+        crate::batch::batches(&libraries, overlay, opts)?
     } else {
         Vec::new()
     };
-    if !batch.is_empty() {
-        run.batch(&batch)?;
+    for (n, batch) in batches.iter().enumerate() {
+        run.batch(n, batch)?;
     }
     for p in &planned {
-        if batch.iter().any(|b| std::ptr::eq(*b, p)) {
+        if batches.iter().flatten().any(|b| std::ptr::eq(*b, p)) {
             continue;
         }
         run.started(p.pkg);
@@ -285,12 +285,12 @@ impl Run<'_, '_> {
     /// every member is built alone, in publish order, so the error names
     /// the first package that fails for its users (a batch can also fail
     /// where its members do not, say on two `links` of the same library).
-    fn batch(&mut self, batch: &[&Planned<'_>]) -> Result<(), VerifyError> {
+    fn batch(&mut self, n: usize, batch: &[&Planned<'_>]) -> Result<(), VerifyError> {
         for p in batch {
             self.started(p.pkg);
         }
         let start = Instant::now();
-        let dir = self.opts.work_dir.join(BATCH_CONSUMER);
+        let dir = self.opts.work_dir.join(batch_consumer(n));
         let together = batch.len();
         match build_consumer(
             &dir,
@@ -399,8 +399,10 @@ fn strategy(
 /// to be called that.
 pub(crate) const CONSUMER: &str = "convoy-verify-consumer";
 
-/// The directory of the consumer shared by a batch.
-pub(crate) const BATCH_CONSUMER: &str = "batch.consumer";
+/// The directory of the consumer shared by the `n`-th batch.
+pub(crate) fn batch_consumer(n: usize) -> String {
+    format!("batch-{n}.consumer")
+}
 
 /// `<work_dir>/<name>-<version>.consumer/`, the consumer of `pkg` alone.
 pub(crate) fn consumer_dir(pkg: &PackagedCrate, opts: &VerifyOptions) -> PathBuf {

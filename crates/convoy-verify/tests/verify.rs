@@ -633,7 +633,7 @@ mod batching {
         let second = Overlay::start(registry.upstream(), &packages).unwrap();
         assert_eq!(second.index_url(), url, "same packages, same URL");
         // What verification runs, with cargo asked to say what it reuses.
-        let consumer = opts.work_dir.join("batch.consumer");
+        let consumer = opts.work_dir.join("batch-0.consumer");
         std::fs::remove_file(consumer.join("Cargo.lock")).unwrap();
         let out = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
             .args(["check", "-v", "--color", "never", "--target-dir"])
