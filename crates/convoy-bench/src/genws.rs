@@ -98,9 +98,7 @@ pub const CRATES: usize = BASE.len() + EXTRAS;
 fn specs() -> Vec<Spec> {
     const MIDDLE: [&str; 4] = ["util", "text", "model", "io"];
     let mut out: Vec<Spec> = BASE.into_iter().collect();
-    let names: Vec<&'static str> = (0..EXTRAS)
-        .map(|i| &*format!("x{i:02}").leak())
-        .collect();
+    let names: Vec<&'static str> = (0..EXTRAS).map(|i| &*format!("x{i:02}").leak()).collect();
     for (i, name) in names.iter().enumerate() {
         let mut deps = vec!["core", MIDDLE[i % MIDDLE.len()]];
         if i >= MIDDLE.len() {

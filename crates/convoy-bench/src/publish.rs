@@ -1120,15 +1120,19 @@ fn markdown(r: &Results) -> String {
         r.nproc, r.cpu_model, r.loadavg_start, r.date, r.cargo_version, r.rustc_version, r.jobs
     );
     s += "Each measurement starts from an empty target directory (a fresh \
-`CARGO_TARGET_DIR`) with the same `CARGO_HOME`, warmed by one untimed `cargo \
-fetch`, so downloads are not measured. Convoy is built first (release) and \
-its binary is run directly. Convoy runs `cargo convoy publish --dry-run \
---registry bench --allow-dirty -j N --verify check|build` against a real \
-`cargo convoy serve` on 127.0.0.1 (`CARGO_REGISTRIES_BENCH_INDEX`); the dry \
-run packages, locks and verifies every crate, and reads the registry's index \
-without uploading. Cargo runs `cargo package --workspace --allow-dirty -j N` \
-(package and per-crate build-based verify, A) and `cargo build --workspace -j \
-N` (B). Wall times; cores = CPU time of the process tree / wall time.\n\n";
+`CARGO_TARGET_DIR`), except W, with the same `CARGO_HOME`, warmed by one \
+untimed `cargo fetch`, so crates.io downloads are not measured. Convoy is \
+built first (release) and its binary is run directly. Convoy runs `cargo \
+convoy publish --dry-run --registry bench --allow-dirty -j N --verify check` \
+against a real `cargo convoy serve` on 127.0.0.1 \
+(`CARGO_REGISTRIES_BENCH_INDEX`): the dry run packages, locks and verifies \
+every crate, and reads the registry's index without uploading (C). W is the \
+same command again in C's target directory, as a resume after a failed \
+upload would run. Cargo runs `cargo package --workspace --allow-dirty -j N` \
+(package and per-crate build-based verify, A; when it fails, A' is the sum \
+of `cargo package -p X` over the publishable members in publish order, each \
+from an empty target directory) and `cargo check --workspace -j N` (B). Wall \
+times; cores = CPU time of the process tree / wall time.\n\n";
     for w in &r.workspaces {
         s += &format!("### {}\n\n", w.label);
         if !w.publishable.is_empty() {
@@ -1271,24 +1275,20 @@ trip per `-j` slot, not {} in sequence ({:.1} s).\n\n\
     }
     s += "What limits the figures (per-step times from Convoy's timestamped \
 status lines and the mtimes of its lock work directory, in the logs):\n\n\
-- Convoy's packaging (`cargo package --no-verify --exclude-lockfile`, one \
-invocation) and its lock files (one `cargo generate-lockfile` per crate \
-against the overlay, one overlay per wave) take well under a second for ten \
-crates; cargo's own packaging resolves a lock file per crate against \
-crates.io (`Updating crates.io index` each time).\n\
-- Verification is the whole cost, and it is sequential: one cargo \
-invocation per crate in publish order, so cores stay near 1 of 2 except \
-where rustc itself runs codegen in parallel. Plain libraries are built as \
-dependencies of a generated consumer, so each is compiled once per run and \
-reused by its dependents; cargo's verify compiles every local dependency \
-again for each package that needs it.\n\
-- `--verify check` skips codegen; how much that saves depends on the \
-workspace: the generated crates are generic-heavy (monomorphization \
-dominates), so check is far below build there.\n\
+- Convoy's lock files: one `cargo generate-lockfile` per crate against an \
+overlay, one overlay per wave of the dependency graph; each resolves against \
+crates.io as well when the crate has crates.io dependencies (cargo \
+revalidates every index file it needs, over the network).\n\
+- Verification: libraries are built in batches, one cargo invocation each, \
+when cargo's resolution (`cargo tree`) shows every member's graph unchanged \
+by the others; the `cargo tree` runs cost a resolution per library. \
+Packages with binaries are built one by one after the batches.\n\
+- The rerun reuses the overlay URL (a port derived from the content key), \
+so cargo finds every build `Fresh`; what remains is Convoy's own work, \
+packaging, the lock files and the resolutions.\n\
 - Uploads: each crate costs an index read, the `PUT` and at least one \
 visibility poll, so one slot takes about 1.1 round trips per crate; with \
-more slots than crates per slot the fixed rounds show (about 1.5 round \
-trips per slot at `-j 8`, 1.9 at `-j 16`).\n\n";
+more slots than crates per slot the fixed rounds show.\n\n";
     s += "To reproduce on a real workspace, check it out anywhere and pass its \
 root, e.g. `cargo xtask bench publish --workspace /path/to/serde --workspace \
 /path/to/tracing --no-upload`; nothing of it is kept in this repository.\n";

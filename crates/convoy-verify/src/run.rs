@@ -397,7 +397,7 @@ fn strategy(
 
 /// The package name of generated consumers; no registry crate is expected
 /// to be called that.
-pub(crate) const CONSUMER: &str = "convoy-verify-consumer";
+const CONSUMER: &str = "convoy-verify-consumer";
 
 /// The directory of the consumer shared by the `n`-th batch.
 pub(crate) fn batch_consumer(n: usize) -> String {
