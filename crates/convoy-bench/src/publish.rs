@@ -776,7 +776,10 @@ fn convoy_steps(lines: &[(f64, String)], end: f64, target: &Path, wall_start: Sy
             .flatten()
             .filter_map(|e| {
                 let dir = e.path();
-                let started = std::fs::metadata(dir.join("Cargo.toml"))
+                // Unpacking keeps the packaged files' mtimes; the `src`
+                // directory gets its entries then, and none later.
+                let started = std::fs::metadata(dir.join("src"))
+                    .or_else(|_| std::fs::metadata(dir.join("Cargo.toml")))
                     .ok()?
                     .modified()
                     .ok()?;
