@@ -152,6 +152,7 @@ impl Registry {
                 name: Some("bench".into()),
                 index: format!("sparse+http://{addr}/index/"),
                 token: Some(token),
+                http: Default::default(),
             },
             runtime: Some(runtime),
             shutdown: Some(shutdown),

@@ -167,6 +167,44 @@ impl RegistryArgs {
     }
 }
 
+/// Cargo's configuration flags, as cargo names them; shared by every
+/// command that reads a registry or runs cargo.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Override a cargo configuration value (`KEY=VALUE` in TOML syntax, or
+    /// the path of an extra config file), as `cargo --config` does; passed
+    /// on to every cargo Convoy runs.
+    #[arg(long = "config", value_name = "KEY=VALUE|PATH")]
+    pub config: Vec<String>,
+    /// Run without accessing the network, from cargo's cache, as `cargo
+    /// --offline` does.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+impl ConfigArgs {
+    /// Reads cargo's configuration in the current directory with these
+    /// flags, and makes every cargo Convoy runs get them too.
+    pub fn apply(&self) -> anyhow::Result<convoy_index_client::ConfigOptions> {
+        use anyhow::Context;
+        let options = convoy_index_client::ConfigOptions {
+            cli: self.config.clone(),
+            offline: self.offline,
+            ..convoy_index_client::ConfigOptions::default()
+        };
+        let cwd = std::env::current_dir().context("failed to read the current directory")?;
+        let config = convoy_index_client::CargoConfig::load(&cwd, &options)?;
+        convoy_workspace::process::set_cargo_defaults(
+            config.cli_config().to_vec(),
+            config.offline(),
+        );
+        Ok(convoy_index_client::ConfigOptions {
+            cli: config.cli_config().to_vec(),
+            ..options
+        })
+    }
+}
+
 /// Which packages and which registry: flags shared by `plan` and `check`,
 /// named as in `cargo publish`.
 #[derive(Debug, Args)]
@@ -175,9 +213,10 @@ pub struct ReleaseScopeArgs {
     pub packages: PackageArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// Do not read the registry; actions become `unknown`.
-    #[arg(long)]
-    pub offline: bool,
+    /// `--config`, and `--offline`: do not read the registry; actions
+    /// become `unknown`.
+    #[command(flatten)]
+    pub cargo: ConfigArgs,
 }
 
 /// Output format of `plan`.
@@ -305,6 +344,9 @@ pub struct PublishArgs {
     /// the release or none of it; needs a registry that offers staging.
     #[arg(long)]
     pub atomic: bool,
+    /// `--config` and `--offline` (only with `--dry-run`).
+    #[command(flatten)]
+    pub cargo: ConfigArgs,
 }
 
 /// `cargo convoy yank --release ID`.
@@ -318,4 +360,7 @@ pub struct YankArgs {
     pub undo: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// `--config` (and `--offline`, which a yank cannot honour).
+    #[command(flatten)]
+    pub cargo: ConfigArgs,
 }

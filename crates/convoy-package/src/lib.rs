@@ -50,7 +50,6 @@ mod metadata;
 mod run;
 mod tarball;
 
-pub use manifest::CRATES_IO_INDEX;
 pub use run::{
     PackageError, PackageOptions, TargetRegistry, cargo_package, finalize_packages, package,
     with_lockfile,

@@ -4,9 +4,6 @@ use std::collections::BTreeSet;
 
 use toml_edit::{DocumentMut, Item, Table, Value};
 
-/// crates.io's index URL as cargo writes it for cross-registry dependencies.
-pub const CRATES_IO_INDEX: &str = "https://github.com/rust-lang/crates.io-index";
-
 const DEP_TABLES: [&str; 3] = ["dependencies", "build-dependencies", "dev-dependencies"];
 
 pub(crate) struct ManifestRewrite<'a> {

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use convoy_index_client::{RegistryRequest, RegistryTarget, ResolveError, SparseIndex};
+use convoy_index_client::{
+    CargoConfig, ConfigOptions, RegistryRequest, RegistryTarget, ResolveError, SparseIndex,
+};
 use convoy_workspace::process::Cmd;
 use convoy_workspace::{
     LoadError, Member, OrderError, SelectError, Selection, Workspace, package_file_list,
@@ -55,6 +57,9 @@ pub struct PlanOpts {
     pub registry: RegistryRequest,
     /// Do not read the registry (`--offline`); the plan says so.
     pub offline: bool,
+    /// `--config` and `--offline` as cargo reads them: the network settings
+    /// and registries the plan uses.
+    pub config: ConfigOptions,
     /// Package versions that are already published and compare checksums.
     /// Costs one `cargo package` run.
     pub compare_content: bool,
@@ -84,7 +89,7 @@ pub enum PlanError {
 pub fn plan(opts: &PlanOpts) -> Result<Plan, PlanError> {
     let ws = convoy_workspace::load(opts.manifest_path.as_deref())?;
     let selected = convoy_workspace::select(&ws, &opts.selection)?;
-    let target = convoy_index_client::resolve_registry(&opts.registry, &ws.root)?;
+    let target = resolve(opts, &ws)?;
     plan_loaded(&ws, &selected, &target, opts)
 }
 
@@ -97,7 +102,7 @@ pub fn plan_loaded(
     opts: &PlanOpts,
 ) -> Result<Plan, PlanError> {
     let names: Vec<&str> = selected.iter().map(|m| m.name.as_str()).collect();
-    let registry = read_registry(target, &names, opts.offline);
+    let registry = read_registry(target, &names, opts.offline || target.http.offline);
     let checksums = if opts.compare_content {
         let published: Vec<&Member> = selected
             .iter()
@@ -151,7 +156,7 @@ pub fn preflight(ws: &Workspace, selected: &[&Member], target: &RegistryTarget) 
 pub fn check(opts: &PlanOpts) -> Result<CheckReport, PlanError> {
     let ws = convoy_workspace::load(opts.manifest_path.as_deref())?;
     let selected = convoy_workspace::select(&ws, &opts.selection)?;
-    let target = convoy_index_client::resolve_registry(&opts.registry, &ws.root)?;
+    let target = resolve(opts, &ws)?;
     let mut diagnostics = preflight(&ws, &selected, &target);
     match plan_loaded(&ws, &selected, &target, opts) {
         Ok(plan) => diagnostics.extend(plan.diagnostics),
@@ -168,6 +173,13 @@ pub fn check(opts: &PlanOpts) -> Result<CheckReport, PlanError> {
         selected.len(),
         diagnostics,
     ))
+}
+
+/// The target registry, read with the command's cargo configuration in the
+/// workspace root.
+fn resolve(opts: &PlanOpts, ws: &Workspace) -> Result<RegistryTarget, PlanError> {
+    let config = CargoConfig::load(&ws.root, &opts.config)?;
+    Ok(config.resolve(&opts.registry)?)
 }
 
 fn is_published(state: &RegistryState, m: &Member) -> bool {
@@ -203,7 +215,7 @@ pub fn read_registry(target: &RegistryTarget, names: &[&str], offline: bool) -> 
             state: RegistryState::Unknown { reason },
         };
     }
-    let result = SparseIndex::new(&target.index, target.token.clone()).and_then(|index| {
+    let result = SparseIndex::for_target(target).and_then(|index| {
         let mut map = BTreeMap::new();
         for name in names {
             if let Some(versions) = index.versions(name)? {

@@ -7,10 +7,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use convoy_index_client::{CRATES_IO_INDEX, RegistryTarget};
+use convoy_index_client::RegistryTarget;
 use convoy_plan::{
     CheckContext, CheckReport, Code, Diagnostic, FileList, Severity, ops, run_checks,
 };
+use convoy_protocol::crates_io::INDEX as CRATES_IO_INDEX;
 use convoy_workspace::testing::{Pkg, WorkspaceBuilder};
 use convoy_workspace::{Selection, Workspace, load, select};
 
@@ -19,6 +20,7 @@ fn crates_io() -> RegistryTarget {
         name: Some("crates-io".into()),
         index: CRATES_IO_INDEX.into(),
         token: None,
+        http: Default::default(),
     }
 }
 
@@ -366,6 +368,7 @@ mod checks {
             name: Some("other".into()),
             index: "sparse+http://127.0.0.1:1/".into(),
             token: None,
+            http: Default::default(),
         };
         let raw = run_checks(&CheckContext {
             workspace: &ws,
@@ -599,6 +602,7 @@ fn categories_are_crates_io_rules() {
         name: Some("private".into()),
         index: "sparse+http://127.0.0.1:1/index/".into(),
         token: None,
+        http: Default::default(),
     };
     let elsewhere = diagnose(&ws, &private);
     let unknown: Vec<_> = elsewhere

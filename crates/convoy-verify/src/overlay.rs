@@ -19,10 +19,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use convoy_index_client::{
-    AsyncSparseIndex, AsyncSparseOptions, CRATES_IO_INDEX, Fetch, IndexError, RegistryTarget,
-    describe,
+    AsyncSparseIndex, AsyncSparseOptions, Fetch, HttpConfig, IndexError, RegistryTarget, describe,
 };
 use convoy_package::PackagedCrate;
+use convoy_protocol::crates_io::INDEX as CRATES_IO_INDEX;
 use convoy_protocol::index::{RegistryConfig, index_path};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -52,6 +52,9 @@ pub struct Upstream {
     pub index_url: String,
     /// Token for registries that require authentication for reads.
     pub token: Option<String>,
+    /// The network settings (cargo's `[http]`) the overlay's upstream reads
+    /// use, so that it reaches the registry wherever cargo does.
+    pub http: HttpConfig,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -60,6 +63,7 @@ impl std::fmt::Debug for Upstream {
         f.debug_struct("Upstream")
             .field("index_url", &self.index_url)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("http", &self.http)
             .finish()
     }
 }
@@ -69,18 +73,25 @@ impl From<&RegistryTarget> for Upstream {
         Self {
             index_url: target.index.clone(),
             token: target.token.clone(),
+            http: target.http.clone(),
         }
     }
 }
 
 impl Upstream {
+    /// An upstream reached with cargo's default network settings.
+    pub fn new(index_url: impl Into<String>, token: Option<String>) -> Self {
+        Self {
+            index_url: index_url.into(),
+            token,
+            http: HttpConfig::default(),
+        }
+    }
+
     /// Whether the target is crates.io, whose source cargo calls `crates-io`
     /// and records as `registry+https://github.com/rust-lang/crates.io-index`.
     pub fn is_crates_io(&self) -> bool {
-        let url = self.index_url.trim_end_matches('/');
-        url == CRATES_IO_INDEX.trim_end_matches('/')
-            || url == "registry+https://github.com/rust-lang/crates.io-index"
-            || url == "https://github.com/rust-lang/crates.io-index"
+        convoy_protocol::crates_io::is_crates_io(&self.index_url)
     }
 
     /// The sparse index to read: crates.io's, whichever way it is spelt.
@@ -95,17 +106,19 @@ impl Upstream {
     /// A reader of this registry with cargo's rules.
     fn reader(&self) -> Result<AsyncSparseIndex, VerifyError> {
         let options = AsyncSparseOptions {
-            timeout: UPSTREAM_TIMEOUT,
+            retry: self.http.retry_policy(),
+            timeout: UPSTREAM_TIMEOUT.max(self.http.timeout),
             ..AsyncSparseOptions::default()
         };
-        AsyncSparseIndex::new(self.sparse_url(), self.token.clone(), options).map_err(|e| match e {
-            IndexError::NotSparse { .. } => VerifyError::NotSparse {
-                url: self.index_url.clone(),
-            },
-            other => VerifyError::OverlayStart {
-                source: std::io::Error::other(other),
-            },
-        })
+        AsyncSparseIndex::with_http(self.sparse_url(), self.token.clone(), &self.http, options)
+            .map_err(|e| match e {
+                IndexError::NotSparse { .. } => VerifyError::NotSparse {
+                    url: self.index_url.clone(),
+                },
+                other => VerifyError::OverlayStart {
+                    source: std::io::Error::other(other),
+                },
+            })
     }
 }
 
@@ -174,6 +187,7 @@ impl Overlay {
         let identity = Upstream {
             index_url: identity.to_owned(),
             token: None,
+            http: upstream.http.clone(),
         };
         let key = overlay_key(&upstream, &identity, local);
         let mut by_path: HashMap<String, Vec<LocalVersion>> = HashMap::new();
@@ -300,6 +314,12 @@ impl Overlay {
             "source.{OVERLAY_SOURCE}.registry={}",
             toml_string(&self.index_url)
         ));
+        if self.upstream.http.offline {
+            // Offline, Convoy's cargo runs get `CARGO_NET_OFFLINE`; the
+            // overlay is local and answers from cargo's cache, so cargo may
+            // read it.
+            args.push("net.offline=false".to_owned());
+        }
         args.into_iter()
             .flat_map(|a| ["--config".to_owned(), a])
             .collect()
@@ -650,10 +670,7 @@ mod tests {
     fn identity_is_the_replaced_source_while_reads_go_upstream() {
         let stage = "sparse+http://127.0.0.1:9/stages/stg_x/index/";
         let target = "sparse+http://127.0.0.1:9/index/";
-        let upstream = Upstream {
-            index_url: stage.into(),
-            token: Some("stage-token".into()),
-        };
+        let upstream = Upstream::new(stage, Some("stage-token".into()));
         let overlay = Overlay::start_with_identity(target, upstream, &[]).expect("starts");
         let args = overlay.cargo_config_args().join(" ");
         assert!(
@@ -665,14 +682,7 @@ mod tests {
         assert_eq!(overlay.identity().index_url, target);
         assert!(!format!("{overlay:?}").contains("stage-token"));
 
-        let plain = Overlay::start(
-            Upstream {
-                index_url: target.into(),
-                token: None,
-            },
-            &[],
-        )
-        .expect("starts");
+        let plain = Overlay::start(Upstream::new(target, None), &[]).expect("starts");
         assert_eq!(plain.identity().index_url, target);
     }
 
@@ -682,10 +692,7 @@ mod tests {
             CRATES_IO_INDEX,
             "registry+https://github.com/rust-lang/crates.io-index",
         ] {
-            let up = Upstream {
-                index_url: url.into(),
-                token: None,
-            };
+            let up = Upstream::new(url, None);
             assert!(up.is_crates_io());
             assert_eq!(up.sparse_url(), CRATES_IO_INDEX);
             assert!(up.reader().is_ok());

@@ -40,10 +40,7 @@ mod support {
         }
 
         pub fn upstream(&self) -> Upstream {
-            Upstream {
-                index_url: self.index_url(),
-                token: Some(self.token.clone()),
-            }
+            Upstream::new(self.index_url(), Some(self.token.clone()))
         }
     }
 
@@ -935,14 +932,8 @@ mod overlay {
     /// overlay reads nothing upstream, so crates.io is not contacted.
     #[test]
     fn config_args_replace_the_target_source() {
-        let crates_io = Overlay::start(
-            Upstream {
-                index_url: "sparse+https://index.crates.io/".into(),
-                token: None,
-            },
-            &[],
-        )
-        .unwrap();
+        let crates_io =
+            Overlay::start(Upstream::new("sparse+https://index.crates.io/", None), &[]).unwrap();
         let url = crates_io.index_url();
         assert_eq!(
             crates_io.cargo_config_args(),
@@ -953,14 +944,8 @@ mod overlay {
                 format!("source.convoy-overlay.registry=\"{url}\""),
             ]
         );
-        let alt = Overlay::start(
-            Upstream {
-                index_url: "sparse+http://127.0.0.1:9/index/".into(),
-                token: None,
-            },
-            &[],
-        )
-        .unwrap();
+        let alt =
+            Overlay::start(Upstream::new("sparse+http://127.0.0.1:9/index/", None), &[]).unwrap();
         let args = alt.cargo_config_args();
         assert_eq!(
             args[1],

@@ -19,7 +19,19 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Token(TokenCommand::Create(args)) => token::create(args),
         Command::Plan(args) => plan::exec(args),
         Command::Check(args) => check::exec(args),
-        Command::Publish(args) => publish::exec(args),
-        Command::Yank(args) => yank::exec(args),
+        Command::Publish(args) => publish::exec(args, runtime()?.handle()),
+        Command::Yank(args) => yank::exec(args, runtime()?.handle()),
     }
+}
+
+/// The command's one tokio runtime: the release engine's uploads and stage
+/// requests all run on it (`serve` makes its own, the only one it has).
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("convoy")
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")
 }

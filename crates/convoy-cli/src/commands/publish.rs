@@ -6,15 +6,18 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use convoy_release::{PublishOptions, ReleaseError, ReleaseEvent, ReleaseReport};
+use convoy_release::{Outcome, PublishOptions, ReleaseError, ReleaseEvent, ReleaseReport};
 use convoy_upload::UploadEvent;
 use convoy_verify::{VerifyEvent, VerifyMode};
 
 use crate::cli::{PublishArgs, PublishFormat, VerifyArg};
 use crate::status::{Status, Tone};
 
-pub fn exec(args: PublishArgs) -> anyhow::Result<ExitCode> {
+pub fn exec(args: PublishArgs, runtime: &tokio::runtime::Handle) -> anyhow::Result<ExitCode> {
+    let config = args.cargo.apply()?;
     let opts = PublishOptions {
+        config,
+        runtime: Some(runtime.clone()),
         selection: args.packages.selection(),
         manifest_path: args.packages.manifest_path,
         registries: registries(args.registries, args.index, args.token),
@@ -78,7 +81,7 @@ pub fn exec(args: PublishArgs) -> anyhow::Result<ExitCode> {
             .flat_map(|r| {
                 r.crates
                     .iter()
-                    .filter(|c| matches!(c.outcome, "failed" | "blocked" | "aborted"))
+                    .filter(|c| c.outcome.is_failure())
                     .map(move |c| format!("{} v{} on `{}`", c.name, c.version, r.registry))
             })
             .collect();
@@ -141,14 +144,18 @@ fn render(status: &mut Status, progress: &mut Progress, event: ReleaseEvent) {
             registry,
             packages,
             waves,
-        } => status.line(
-            Tone::Ok,
-            "Planning",
-            &format!(
-                "{} crates in {waves} waves for `{registry}`",
-                packages.len()
-            ),
-        ),
+        } => {
+            // Every registry gets the same crates; the upload bar counts them.
+            progress.crates = packages.len() as u64;
+            status.line(
+                Tone::Ok,
+                "Planning",
+                &format!(
+                    "{} crates in {waves} waves for `{registry}`",
+                    packages.len()
+                ),
+            )
+        }
         ReleaseEvent::Warning(d) => status.line(
             Tone::Warn,
             "warning",
@@ -369,24 +376,24 @@ fn summarize(status: &Status, report: &ReleaseReport) {
                 ),
             );
         }
-        let count = |o: &str| r.crates.iter().filter(|c| c.outcome == o).count();
+        let count = |o: Outcome| r.crates.iter().filter(|c| c.outcome == o).count();
         status.line(
             Tone::Ok,
             "Finished",
             &format!(
                 "`{}`: {} published, {} skipped, {} failed, {} blocked{}{}",
                 r.registry,
-                count("published"),
-                count("skipped"),
-                count("failed"),
-                count("blocked"),
-                if count("aborted") > 0 {
-                    format!(", {} aborted", count("aborted"))
+                count(Outcome::Published),
+                count(Outcome::Skipped),
+                count(Outcome::Failed),
+                count(Outcome::Blocked),
+                if count(Outcome::Aborted) > 0 {
+                    format!(", {} aborted", count(Outcome::Aborted))
                 } else {
                     String::new()
                 },
                 if report.dry_run {
-                    format!(", {} would be uploaded (dry run)", count("dry-run"))
+                    format!(", {} would be uploaded (dry run)", count(Outcome::DryRun))
                 } else {
                     String::new()
                 }
