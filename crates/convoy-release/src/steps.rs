@@ -208,6 +208,12 @@ fn lock_for(
     Ok(done)
 }
 
+/// Where the verification overlays keep upstream `.crate` files, by
+/// checksum, so a rerun downloads nothing again.
+fn downloads_dir(target_dir: &Path) -> std::path::PathBuf {
+    target_dir.join("convoy").join("downloads")
+}
+
 pub(crate) fn verify_options(
     label: &str,
     target_dir: &Path,
@@ -262,6 +268,7 @@ pub(crate) fn verify_for(
         registry: label.to_owned(),
         source: Box::new(source),
     })?;
+    overlay.cache_downloads_in(downloads_dir(target_dir));
     let verify_opts = verify_options(label, target_dir, opts);
     let mut forward = |event: VerifyEvent| {
         observer(ReleaseEvent::Verify {
