@@ -14,9 +14,11 @@
 //! - [`staging`]: Convoy's staged-release extension.
 //! - [`limits`]: how much one version may add to the index.
 //! - [`text`]: quoting client text safely in errors and logs.
+//! - [`companion`]: Convoy's companion extension (sublibraries).
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod companion;
 pub mod crates_io;
 pub mod index;
 pub mod limits;

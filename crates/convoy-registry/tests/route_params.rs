@@ -62,6 +62,7 @@ fn arbitrary_route_parameters_never_panic() {
             auth_required: false,
             limits: Limits::default(),
             publish_rate: None,
+            companions: true,
         },
     );
     let router = convoy_registry::router(app);

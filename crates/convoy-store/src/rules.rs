@@ -54,8 +54,11 @@ pub(crate) struct ExistingCrate {
     pub id: i64,
     /// The spelling it was first published under.
     pub name: String,
-    /// Whether the publisher is one of its owners.
+    /// Whether the publisher is one of the owners that decide for it (a
+    /// companion's are its parent's).
     pub publisher_owns: bool,
+    /// The crate those owners own, named when the publisher is not one.
+    pub owner_name: String,
 }
 
 /// Who holds a version's slot: the row with the same version key.
@@ -128,7 +131,7 @@ pub(crate) fn validate_publish(new: &NewVersion, facts: &PublishFacts) -> StoreR
             }
             if !krate.publisher_owns {
                 return Err(StoreError::NotOwner {
-                    name: krate.name.clone(),
+                    name: krate.owner_name.clone(),
                 });
             }
             Checked {

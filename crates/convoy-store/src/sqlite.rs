@@ -187,6 +187,7 @@ impl SqliteStore {
             ))));
         }
         writer.execute_batch(SCHEMA).map_err(db)?;
+        writer.execute_batch(companions::SCHEMA).map_err(db)?;
         if version < 2 {
             writer.execute_batch(SCHEMA_V2).map_err(db)?;
         }
@@ -493,6 +494,7 @@ impl Inner {
                         id
                     }
                 };
+                companions::record(tx, crate_id, &new)?;
                 let json = serde_json::to_string(line).map_err(StoreError::backend)?;
                 let state = if stage.is_some() { "staged" } else { "published" };
                 if let Some(row) = checked.reuse_row {
@@ -538,7 +540,7 @@ impl Inner {
         self.write(
             |tx| {
                 let krate = require_crate(tx, name)?;
-                require_owner(tx, &krate, actor)?;
+                companions::require_owner(tx, &krate, actor)?;
                 // A staged version is not published yet, so there is
                 // nothing to yank: a commit would otherwise publish it
                 // already yanked.
@@ -566,9 +568,14 @@ impl Inner {
                     params![version_id, yanked, json],
                 )
                 .map_err(db)?;
-                render_index_file(tx, krate.id, &canonical)
+                let mut files = companions::cascade_yank(tx, &krate.name, version, yanked)?;
+                files.push((
+                    canonical.clone(),
+                    render_index_file(tx, krate.id, &canonical)?,
+                ));
+                Ok(files)
             },
-            |file| self.cache_index(&canonical, file),
+            |files| self.swap_index_files(files.iter().cloned()),
         )?;
         Ok(())
     }
@@ -667,7 +674,7 @@ impl Inner {
 
     fn owners(&self, name: &str) -> StoreResult<Vec<Owner>> {
         self.read(|conn| {
-            let krate = require_crate(conn, name)?;
+            let krate = companions::owner_crate(conn, require_crate(conn, name)?)?;
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT u.id, u.login FROM owners o JOIN users u ON u.id = o.user_id
@@ -697,6 +704,7 @@ impl Inner {
         self.write(
             |tx| {
                 let krate = require_crate(tx, name)?;
+                companions::refuse_owner_change(tx, &krate)?;
                 require_owner(tx, &krate, actor)?;
                 for login in logins {
                     let Some(user) = user_id(tx, login)? else {
@@ -731,8 +739,9 @@ impl Inner {
         let (name_pattern, text_pattern, exact) = rules::search_patterns(query);
         let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
         self.read(|conn| {
-            let filter = "(c.canonical LIKE ?1 ESCAPE '\\' OR c.description LIKE ?2 ESCAPE '\\')
-                AND EXISTS (SELECT 1 FROM versions p WHERE p.crate_id = c.id AND p.state = 'published')";
+            let filter = format!("(c.canonical LIKE ?1 ESCAPE '\\' OR c.description LIKE ?2 ESCAPE '\\')
+                AND EXISTS (SELECT 1 FROM versions p WHERE p.crate_id = c.id AND p.state = 'published')
+                AND {}", companions::NOT_A_COMPANION);
             let total: i64 = conn
                 .query_row(
                     &format!("SELECT COUNT(*) FROM crates c WHERE {filter}"),
@@ -1005,8 +1014,17 @@ fn publish_facts(
             })
             .optional()
             .map_err(db)?;
+        // A companion's owners are its parent's.
+        let owner = companions::owner_crate(
+            conn,
+            CrateRow {
+                id: krate.id,
+                name: krate.name.clone(),
+            },
+        )?;
         facts.krate = Some(ExistingCrate {
-            publisher_owns: is_owner(conn, krate.id, new.publisher)?,
+            publisher_owns: is_owner(conn, owner.id, new.publisher)?,
+            owner_name: owner.name,
             id: krate.id,
             name: krate.name,
         });
@@ -1032,7 +1050,14 @@ fn validate_publish(
     new: &NewVersion,
     stage: Option<&str>,
 ) -> StoreResult<rules::Checked> {
-    rules::validate_publish(new, &publish_facts(conn, new, stage)?)
+    let facts = publish_facts(conn, new, stage)?;
+    let checked = rules::validate_publish(new, &facts)?;
+    let existing = facts.krate.map(|k| CrateRow {
+        id: k.id,
+        name: k.name,
+    });
+    companions::validate(conn, new, existing.as_ref())?;
+    Ok(checked)
 }
 
 fn max_version(conn: &Connection, crate_id: i64) -> StoreResult<String> {
@@ -1249,6 +1274,12 @@ impl Store for SqliteStore {
         self.blocking(move |s| s.release(&id)).await
     }
 
+    async fn companions(&self, parent: &str) -> StoreResult<Vec<String>> {
+        let parent = parent.to_owned();
+        self.blocking(move |inner| inner.read(|conn| companions::companions_of(conn, &parent)))
+            .await
+    }
+
     async fn yank_release(&self, id: &str, yanked: bool, actor: UserId) -> StoreResult<Release> {
         let id = id.to_owned();
         self.blocking(move |s| s.yank_release(&id, yanked, actor))
@@ -1307,4 +1338,5 @@ impl SqliteStore {
     }
 }
 
+mod companions;
 mod staging;

@@ -95,6 +95,7 @@ fn new_version(line: IndexPackage, publisher: i64) -> NewVersion {
         publisher,
         may_create: true,
         may_update: true,
+        sublibrary_of: None,
     }
 }
 
@@ -762,6 +763,109 @@ async fn nodes_sharing_a_backend_agree(kind: Kind) {
     assert!(b.take_publish_token(alice, limit).await.unwrap().is_err());
 }
 
+/// Companions (`docs/SUBLIBRARIES.md`): private to their parent, owned
+/// with it, hidden from search, no outside dependents, yanked with it.
+fn companion(name: &str, vers: &str, parent: &str, publisher: i64) -> NewVersion {
+    NewVersion {
+        sublibrary_of: Some(parent.into()),
+        ..new_version(line(name, vers, &[]), publisher)
+    }
+}
+
+fn yanked(file: &[u8], vers: &str) -> bool {
+    String::from_utf8_lossy(file)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .any(|l| l["vers"] == vers && l["yanked"] == true)
+}
+
+async fn companions_are_private_to_their_parent(kind: Kind) {
+    let Some(h) = Harness::new(kind) else { return };
+    let store = h.open().await;
+    let alice = user(&*store, "alice").await;
+    let bob = user(&*store, "bob").await;
+    // First release: the companion goes up before its parent exists.
+    store
+        .publish(companion("app-helper", "1.0.0", "app", alice))
+        .await
+        .expect("companion");
+    // Bob cannot take the parent's name over the waiting companion.
+    let err = store
+        .publish(new_version(line("app", "1.0.0", &["app-helper"]), bob))
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, StoreError::NotOwner { .. }), "{err}");
+    store
+        .publish(new_version(line("app", "1.0.0", &["app-helper"]), alice))
+        .await
+        .expect("parent");
+
+    // Hidden from search, listed for the parent.
+    let (hits, total) = store.search("app", 1, 10).await.expect("search");
+    assert_eq!((hits.len(), total), (1, 1));
+    assert_eq!(hits[0].name, "app");
+    assert_eq!(store.companions("app").await.expect("list"), ["app-helper"]);
+
+    // Owned with the parent.
+    let owners = store.owners("app-helper").await.expect("owners");
+    assert_eq!(owners[0].login, "alice");
+    let err = store
+        .publish(companion("app-helper", "1.1.0", "app", bob))
+        .await
+        .expect_err("refused");
+    assert_eq!(err.to_string(), "you are not an owner of crate `app`");
+    let err = store
+        .add_owners("app-helper", &["bob".into()], alice)
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, StoreError::OwnedWithParent { .. }), "{err}");
+    // Its kind is fixed.
+    let err = store
+        .publish(new_version(line("app-helper", "1.2.0", &[]), alice))
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, StoreError::CompanionMismatch { .. }), "{err}");
+
+    // No outside dependents; the family may depend on it.
+    let err = store
+        .publish(new_version(line("outsider", "0.1.0", &["app-helper"]), bob))
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&err, StoreError::CompanionDependency { parent, .. } if parent == "app"),
+        "{err}"
+    );
+    store
+        .publish(new_version(
+            line("app-cli", "0.1.0", &["app-helper"]),
+            alice,
+        ))
+        .await
+        .expect("same owners");
+
+    // The parent's yank cascades to its companions of that version.
+    store
+        .set_yanked("app", "1.0.0", true, alice)
+        .await
+        .expect("yank");
+    let file = store
+        .index_file("app-helper")
+        .await
+        .expect("read")
+        .expect("file");
+    assert!(yanked(&file.content, "1.0.0"));
+    store
+        .set_yanked("app", "1.0.0", false, alice)
+        .await
+        .expect("unyank");
+    let file = store
+        .index_file("app-helper")
+        .await
+        .expect("read")
+        .expect("file");
+    assert!(!yanked(&file.content, "1.0.0"));
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -797,6 +901,7 @@ conformance!(
     failing_commit_and_aborted_slots,
     expired_stages_release_their_slots,
     tokens_list_revoke_and_referenced_blobs,
+    companions_are_private_to_their_parent,
     nodes_sharing_a_backend_agree,
 );
 

@@ -12,9 +12,9 @@
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 pub mod balancer;
+pub mod net;
 pub mod postgres;
 pub mod s3;
-pub mod net;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -494,6 +494,7 @@ impl InProcessRegistry {
                 auth_required: false,
                 limits: convoy_registry::Limits::default(),
                 publish_rate: None,
+                companions: true,
             },
         );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

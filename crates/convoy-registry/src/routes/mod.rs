@@ -1,5 +1,6 @@
 //! Routes, grouped by the cargo command that calls them.
 
+mod companions;
 mod crates;
 mod index;
 mod params;
@@ -71,6 +72,11 @@ pub(crate) fn router(app: App) -> Router {
         .route("/api/v1/tokens/current", delete(tokens::revoke_current))
         .route("/api/v1/me/tokens", get(tokens::list).put(tokens::create))
         .route("/api/v1/me/tokens/{id}", delete(tokens::revoke))
+        // Convoy's companions (docs/SUBLIBRARIES.md): the parent's page.
+        .route(
+            "/api/v1/convoy/crates/{name}/companions",
+            get(companions::list),
+        )
         // Where `cargo login` sends people for a token.
         .route("/me", get(crates::me))
         .layer(TraceLayer::new_for_http())

@@ -26,6 +26,7 @@
 //!   counts are buffered per node and flushed every second and on
 //!   [`Store::flush`].
 
+mod companions;
 mod import;
 mod schema;
 mod staging;
@@ -267,7 +268,16 @@ async fn publish_facts(
         missing_dependencies: Vec::new(),
     };
     if let Some(krate) = find_crate(c, &line.name).await? {
-        let publisher_owns = is_owner(c, krate.id, new.publisher).await?;
+        // A companion's owners are its parent's.
+        let owner = companions::owner_crate(
+            c,
+            CrateRow {
+                id: krate.id,
+                name: krate.name.clone(),
+            },
+        )
+        .await?;
+        let publisher_owns = is_owner(c, owner.id, new.publisher).await?;
         let slot = c
             .query_opt(
                 "SELECT v.id, v.state, v.cksum, s.expires_at FROM versions v
@@ -285,6 +295,7 @@ async fn publish_facts(
         });
         facts.krate = Some(ExistingCrate {
             id: krate.id,
+            owner_name: owner.name,
             name: krate.name,
             publisher_owns,
         });
@@ -300,6 +311,23 @@ async fn publish_facts(
         }
     }
     Ok(facts)
+}
+
+/// Every rule a publish must pass: the neutral ones, then the companion
+/// ones.
+async fn validate_publish(
+    c: &impl GenericClient,
+    new: &NewVersion,
+    stage: Option<&str>,
+) -> StoreResult<rules::Checked> {
+    let facts = publish_facts(c, new, stage).await?;
+    let checked = rules::validate_publish(new, &facts)?;
+    let existing = facts.krate.map(|k| CrateRow {
+        id: k.id,
+        name: k.name,
+    });
+    companions::validate(c, new, existing.as_ref()).await?;
+    Ok(checked)
 }
 
 /// Rewrites a crate's index file from its published rows, inside `tx`.
@@ -363,7 +391,7 @@ impl Inner {
         if let Some(stage) = stage {
             staging::lock_open(&tx, stage, false).await?;
         }
-        let checked = rules::validate_publish(&new, &publish_facts(&tx, &new, stage).await?)?;
+        let checked = validate_publish(&tx, &new, stage).await?;
         let now = now_secs();
         // A staged description stays on its version row until the stage
         // commits: search must not show it before.
@@ -403,6 +431,7 @@ impl Inner {
                 id
             }
         };
+        companions::record(&tx, crate_id, &new).await?;
         let json = serde_json::to_string(line).map_err(StoreError::backend)?;
         let state = if stage.is_some() {
             "staged"
@@ -465,10 +494,20 @@ impl Inner {
     ) -> StoreResult<()> {
         let canonical = canonical_name(name);
         let mut client = self.client().await?;
+        let mut locked = companions::canonicals_of(&client, name).await?;
+        locked.push(canonical.clone());
         let tx = client.transaction().await.map_err(pg)?;
-        lock_crates(&tx, [canonical.as_str()]).await?;
+        lock_crates(&tx, locked.iter().map(String::as_str)).await?;
         let krate = require_crate(&tx, name).await?;
-        require_owner(&tx, &krate, actor).await?;
+        let owner = companions::owner_crate(
+            &tx,
+            CrateRow {
+                id: krate.id,
+                name: krate.name.clone(),
+            },
+        )
+        .await?;
+        require_owner(&tx, &owner, actor).await?;
         let row = tx
             .query_opt(
                 // A staged version is not published yet, so there is
@@ -496,6 +535,7 @@ impl Inner {
         .await
         .map_err(pg)?;
         render_index_file(&tx, krate.id, &canonical).await?;
+        companions::cascade_yank(&tx, &krate.name, version, yanked).await?;
         tx.commit().await.map_err(pg)?;
         Ok(())
     }
@@ -599,7 +639,7 @@ impl Inner {
 
     async fn owners(&self, name: &str) -> StoreResult<Vec<Owner>> {
         let client = self.client().await?;
-        let krate = require_crate(&client, name).await?;
+        let krate = companions::owner_crate(&client, require_crate(&client, name).await?).await?;
         let rows = client
             .query(
                 "SELECT u.id, u.login FROM owners o JOIN users u ON u.id = o.user_id
@@ -629,6 +669,7 @@ impl Inner {
         let tx = client.transaction().await.map_err(pg)?;
         lock_crates(&tx, [canonical_name(name).as_str()]).await?;
         let krate = require_crate(&tx, name).await?;
+        companions::refuse_owner_change(&tx, &krate).await?;
         require_owner(&tx, &krate, actor).await?;
         for login in logins {
             let Some(user) = user_id(&tx, login).await? else {
@@ -666,8 +707,12 @@ impl Inner {
         let (name_pattern, text_pattern, exact) = rules::search_patterns(query);
         let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
         let client = self.client().await?;
-        let filter = "(c.canonical LIKE $1 ESCAPE '\\' OR c.description ILIKE $2 ESCAPE '\\')
-            AND EXISTS (SELECT 1 FROM versions p WHERE p.crate_id = c.id AND p.state = 'published')";
+        let filter = format!(
+            "(c.canonical LIKE $1 ESCAPE '\\' OR c.description ILIKE $2 ESCAPE '\\')
+             AND EXISTS (SELECT 1 FROM versions p WHERE p.crate_id = c.id AND p.state = 'published')
+             AND {}",
+            companions::NOT_A_COMPANION
+        );
         let total: i64 = client
             .query_one(
                 &format!("SELECT COUNT(*) FROM crates c WHERE {filter}"),
@@ -944,8 +989,9 @@ impl Inner {
         stage: Option<&str>,
     ) -> StoreResult<PublishOutcome> {
         let client = self.client().await?;
-        let facts = publish_facts(&client, new, stage).await?;
-        rules::validate_publish(new, &facts).map(|c| c.outcome)
+        validate_publish(&client, new, stage)
+            .await
+            .map(|c| c.outcome)
     }
 }
 
@@ -1097,5 +1143,10 @@ impl Store for PgStore {
 
     async fn flush(&self) -> StoreResult<()> {
         self.inner.flush_downloads().await
+    }
+
+    async fn companions(&self, parent: &str) -> StoreResult<Vec<String>> {
+        let client = self.inner.client().await?;
+        companions::companions_of(&client, parent).await
     }
 }

@@ -92,6 +92,12 @@ CREATE TABLE index_files (
     etag TEXT NOT NULL,
     modified_ms BIGINT NOT NULL
 );
+CREATE TABLE companions (
+    crate_id BIGINT PRIMARY KEY REFERENCES crates(id),
+    parent TEXT NOT NULL,
+    parent_name TEXT NOT NULL
+);
+CREATE INDEX companions_parent ON companions(parent);
 CREATE TABLE rate_buckets (
     user_id BIGINT PRIMARY KEY REFERENCES users(id),
     tokens DOUBLE PRECISION NOT NULL,
