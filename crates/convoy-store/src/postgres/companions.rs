@@ -46,7 +46,7 @@ pub(super) async fn validate(
         Some(krate) => {
             let has_versions = c
                 .query_opt(
-                    "SELECT 1 FROM versions WHERE crate_id = $1 AND state = 'published'",
+                    "SELECT 1 FROM versions WHERE crate_id = $1 AND state = 'published' LIMIT 1",
                     &[&krate.id],
                 )
                 .await

@@ -212,7 +212,7 @@ async fn require_crate(c: &impl GenericClient, name: &str) -> StoreResult<CrateR
 async fn staged_in(c: &impl GenericClient, stage: &str, name: &str) -> StoreResult<bool> {
     Ok(c.query_opt(
         "SELECT 1 FROM versions v JOIN crates c ON c.id = v.crate_id
-         WHERE c.canonical = $1 AND v.stage_id = $2 AND v.state = 'staged'",
+         WHERE c.canonical = $1 AND v.stage_id = $2 AND v.state = 'staged' LIMIT 1",
         &[&canonical_name(name), &stage],
     )
     .await
