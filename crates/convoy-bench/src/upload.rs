@@ -134,6 +134,7 @@ impl Registry {
             auth_required: false,
             limits: Limits::default(),
             publish_rate: None,
+            companions: true,
         };
         let app = App::new(Arc::new(store), Arc::new(blobs), settings);
         let delay = axum::middleware::from_fn(

@@ -35,6 +35,11 @@ pub enum Command {
     Publish(PublishArgs),
     /// Yank (or restore) every crate of a release made by `publish --atomic`.
     Yank(YankArgs),
+    /// Show which members differ from the registry's copy.
+    Changed(ChangedArgs),
+    /// Bump versions, carry them through the dependency graph, and write
+    /// changelogs.
+    Version(VersionArgs),
 }
 
 /// `cargo convoy serve`.
@@ -53,6 +58,10 @@ pub struct ServeArgs {
     /// address (behind a proxy, say).
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
+    /// Turn off the companion extension (docs/SUBLIBRARIES.md): companions
+    /// are then ordinary crates, as on crates.io.
+    #[arg(long)]
+    pub no_companions: bool,
     /// Largest accepted `.crate` file, in bytes.
     #[arg(long, default_value_t = convoy_registry::Limits::default().max_upload_bytes)]
     pub max_upload_bytes: u64,
@@ -437,6 +446,69 @@ pub struct PublishArgs {
     /// `--config` and `--offline` (only with `--dry-run`).
     #[command(flatten)]
     pub cargo: ConfigArgs,
+    #[command(flatten)]
+    pub tags: TagArgs,
+}
+
+/// `publish --tag`: git tags for what every registry confirmed.
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// After the run, create an annotated git tag for every crate version
+    /// that every registry of the run confirmed (published, or skipped as
+    /// identical).
+    #[arg(long)]
+    pub tag: bool,
+    /// The tag name; `{name}` and `{version}` are replaced. Default:
+    /// `[workspace.metadata.convoy] tag-format`, else `{name}-v{version}`.
+    #[arg(long, value_name = "FORMAT", requires = "tag")]
+    pub tag_format: Option<String>,
+    /// Push the tags to `origin`.
+    #[arg(long, requires = "tag")]
+    pub push: bool,
+}
+
+/// Output format of `changed` and `version`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum WorkflowFormat {
+    /// Cargo-style status lines on stderr.
+    Human,
+    /// A JSON document on stdout, schema in docs/RELEASING.md.
+    Json,
+}
+
+/// `cargo convoy changed`.
+#[derive(Debug, Args)]
+pub struct ChangedArgs {
+    #[command(flatten)]
+    pub packages: PackageArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: WorkflowFormat,
+}
+
+/// `cargo convoy version`.
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// `patch`, `minor`, `major`, an exact version such as `1.2.3`, or
+    /// `auto` (from conventional commits, and cargo-semver-checks when
+    /// installed).
+    #[arg(value_name = "BUMP")]
+    pub bump: convoy_workflow::BumpSpec,
+    #[command(flatten)]
+    pub packages: PackageArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Make pre-releases: `-ID.1`, or the next number of an `ID` series.
+    #[arg(long, value_name = "ID")]
+    pub pre: Option<String>,
+    /// Show what would change; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: WorkflowFormat,
 }
 
 /// `cargo convoy yank --release ID`.

@@ -101,6 +101,25 @@ impl SparseIndex {
         Self::body(&url, resp)?.ok_or(IndexError::Status { url, status: 404 })
     }
 
+    /// The owners' logins of `name` from the Web API
+    /// (`GET {api}/api/v1/crates/{name}/owners`, what `cargo owner --list`
+    /// reads), with the token; `None` when the registry has no Web API or
+    /// no such crate.
+    pub fn owners(&self, name: &str) -> Result<Option<Vec<String>>, IndexError> {
+        let (config, _) = self.config_and_auth()?;
+        let Some(api) = &config.api else {
+            return Ok(None);
+        };
+        let url = format!("{}/api/v1/crates/{name}/owners", api.trim_end_matches('/'));
+        let resp = self.get(&url, true)?;
+        let Some(body) = Self::body(&url, resp)? else {
+            return Ok(None);
+        };
+        let list: convoy_protocol::api::OwnersList =
+            serde_json::from_slice(&body).map_err(|source| IndexError::Config { url, source })?;
+        Ok(Some(list.users.into_iter().map(|u| u.login).collect()))
+    }
+
     /// One GET with cargo's retries on 429 and 5xx.
     fn get(&self, url: &str, with_token: bool) -> Result<Response, IndexError> {
         let policy = self.retry;

@@ -60,6 +60,7 @@ fn workspace(n: usize) -> Workspace {
                 categories: vec!["development-tools".into()],
                 features: (0..10).map(|f| (format!("f{f}"), Vec::new())).collect(),
                 dependencies: deps,
+                companion: None,
             }
         })
         .collect();
@@ -67,6 +68,7 @@ fn workspace(n: usize) -> Workspace {
         root: "/ws".into(),
         members,
         convoy_metadata: serde_json::Value::Null,
+        sublibrary_problems: Vec::new(),
     }
 }
 

@@ -35,6 +35,7 @@ mod journal;
 mod options;
 mod publish;
 mod report;
+mod reuse;
 mod stages;
 mod steps;
 

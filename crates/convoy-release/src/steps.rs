@@ -100,7 +100,8 @@ pub(crate) fn package_for(
         registry: label.to_owned(),
         source,
     })?;
-    let packaged = lock_for(packaged, target, label, target_dir, opts)?;
+    let (packaged, published) = crate::reuse::take_published(ws, target, packaged);
+    let packaged = lock_for(packaged, &published, target, label, target_dir, opts)?;
     for p in &packaged {
         observer(ReleaseEvent::Packaged {
             registry: label.to_owned(),
@@ -113,11 +114,13 @@ pub(crate) fn package_for(
 /// Gives every package the `Cargo.lock` it ships with. Each lock is
 /// resolved against an overlay holding the siblings finalized so far, so it
 /// names the target registry and the checksums of the very files that will
-/// be uploaded. Packages go in batches: every package whose local
+/// be uploaded; packages in `published` are the registry's files and keep
+/// theirs. Packages go in batches: every package whose local
 /// dependencies are final is locked at once (one overlay, several cargo
 /// runs in parallel), which is once per wave.
 fn lock_for(
     packages: Vec<PackagedCrate>,
+    published: &BTreeSet<String>,
     target: &RegistryTarget,
     label: &str,
     target_dir: &Path,
@@ -156,6 +159,13 @@ fn lock_for(
             pending = rest;
         } else {
             pending = rest;
+        }
+        // The registry's own files (see `reuse`) keep the lock they ship.
+        let (kept, ready): (Vec<PackagedCrate>, Vec<PackagedCrate>) =
+            ready.into_iter().partition(|p| published.contains(&p.name));
+        done.extend(kept);
+        if ready.is_empty() {
+            continue;
         }
         let overlay = Overlay::start(Upstream::from(target), &done).map_err(lock_error)?;
         let mut locks = Vec::with_capacity(ready.len());
@@ -196,6 +206,12 @@ fn lock_for(
     }
     done.sort_by_key(|p| position.get(&p.name).copied().unwrap_or(usize::MAX));
     Ok(done)
+}
+
+/// Where the verification overlays keep upstream `.crate` files, by
+/// checksum, so a rerun downloads nothing again.
+fn downloads_dir(target_dir: &Path) -> std::path::PathBuf {
+    target_dir.join("convoy").join("downloads")
 }
 
 pub(crate) fn verify_options(
@@ -252,6 +268,7 @@ pub(crate) fn verify_for(
         registry: label.to_owned(),
         source: Box::new(source),
     })?;
+    overlay.cache_downloads_in(downloads_dir(target_dir));
     let verify_opts = verify_options(label, target_dir, opts);
     let mut forward = |event: VerifyEvent| {
         observer(ReleaseEvent::Verify {

@@ -17,6 +17,7 @@
 //!
 //! The embedded backend is [`sqlite::SqliteStore`] plus [`fs::FsBlobStore`].
 
+pub mod companion;
 pub mod fs;
 pub mod sqlite;
 mod token;
@@ -60,6 +61,10 @@ pub struct NewVersion {
     pub may_create: bool,
     /// Whether the token may add a version to an existing crate.
     pub may_update: bool,
+    /// The parent this version is a companion of (`[package.metadata.convoy]
+    /// sublibrary-of`), when the registry offers companions; `None` for an
+    /// ordinary crate. See [`companion`].
+    pub sublibrary_of: Option<String>,
 }
 
 /// What a successful publish did.
@@ -241,6 +246,32 @@ pub enum StoreError {
         /// The release id.
         id: String,
     },
+    /// An outsider's crate depends on a companion.
+    #[error(
+        "crate `{dependency}` is a private part of `{parent}` and cannot be depended on by other crates; depend on `{parent}` instead"
+    )]
+    CompanionDependency {
+        /// The companion depended on.
+        dependency: String,
+        /// Its parent.
+        parent: String,
+    },
+    /// A companion version that does not fit the crate's recorded kind.
+    #[error("crate `{name}` cannot be published this way: {reason}")]
+    CompanionMismatch {
+        /// Crate name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// Owners of a companion are its parent's.
+    #[error("crate `{name}` is owned with its parent `{parent}`; change the owners of `{parent}`")]
+    OwnedWithParent {
+        /// The companion.
+        name: String,
+        /// Its parent.
+        parent: String,
+    },
     /// Removing the last owner would orphan the crate.
     #[error("cannot remove every owner of crate `{name}`")]
     LastOwner {
@@ -385,6 +416,15 @@ pub trait Store: Send + Sync + 'static {
     /// Yanks or restores every version of a release in one transaction, as
     /// `actor`, who must own every crate.
     async fn yank_release(&self, id: &str, yanked: bool, actor: UserId) -> StoreResult<Release>;
+
+    // --- Companions (`docs/SUBLIBRARIES.md`) ---------------------------------
+    // A companion is recorded from `NewVersion::sublibrary_of` on publish.
+    // The other methods enforce its rules on their own: search and listings
+    // hide it, ownership checks use the parent's owners, dependencies from
+    // outsiders are refused, and `set_yanked` on the parent cascades.
+
+    /// The companions of `parent`, by name, for the parent's page.
+    async fn companions(&self, parent: &str) -> StoreResult<Vec<String>>;
 }
 
 /// A stage as the store keeps it.

@@ -359,6 +359,7 @@ impl InProcessRegistry {
                 auth_required: false,
                 limits: convoy_registry::Limits::default(),
                 publish_rate: None,
+                companions: true,
             },
         );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

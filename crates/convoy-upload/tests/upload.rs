@@ -86,6 +86,7 @@ impl Registry {
             auth_required: false,
             limits: Limits::default(),
             publish_rate: setup.publish_rate,
+            companions: true,
         };
         let (app, token) = convoy_test_support::registry_app(dir.path(), settings);
 

@@ -1,10 +1,12 @@
 //! One module per subcommand; each turns its arguments into a library call.
 
+mod changed;
 mod check;
 mod plan;
 mod publish;
 mod serve;
 mod token;
+mod version;
 mod yank;
 
 use std::process::ExitCode;
@@ -23,6 +25,8 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check::exec(args),
         Command::Publish(args) => publish::exec(args, runtime()?.handle()),
         Command::Yank(args) => yank::exec(args, runtime()?.handle()),
+        Command::Changed(args) => changed::exec(args),
+        Command::Version(args) => version::exec(args),
     }
 }
 

@@ -76,6 +76,7 @@ pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     burst,
                     refill: Duration::from_secs_f64(secs.clamp(0.0, 1e9)),
                 }),
+            companions: !args.no_companions,
         };
         let connections = ConnectionLimits {
             header_timeout: Duration::from_secs(args.header_timeout_secs),

@@ -1,5 +1,6 @@
 //! Routes, grouped by the cargo command that calls them.
 
+mod companions;
 mod crates;
 mod index;
 mod params;
@@ -66,6 +67,11 @@ pub(crate) fn router(app: App) -> Router {
         .route(
             "/stages/{id}/dl/{name}/{version}/download",
             get(staging::view_download),
+        )
+        // Convoy's companions (docs/SUBLIBRARIES.md): the parent's page.
+        .route(
+            "/api/v1/convoy/crates/{name}/companions",
+            get(companions::list),
         )
         // Token self-service, crates.io-compatible.
         .route("/api/v1/tokens/current", delete(tokens::revoke_current))

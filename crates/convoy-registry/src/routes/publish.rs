@@ -89,6 +89,11 @@ pub(crate) async fn publish(
         publisher: token.user_id,
         may_create,
         may_update,
+        // With the extension off, a companion is an ordinary crate.
+        sublibrary_of: manifest
+            .sublibrary_of
+            .clone()
+            .filter(|_| app.settings.companions),
     };
     limits
         .index
