@@ -12,9 +12,9 @@
 //! - [`name`]: crates.io's crate-name rules and canonical form.
 //! - [`scope`]: token scopes and crate globs.
 //! - [`staging`]: Convoy's staged-release extension.
+//! - [`companion`]: Convoy's companion extension (sublibraries).
 //! - [`limits`]: how much one version may add to the index.
 //! - [`text`]: quoting client text safely in errors and logs.
-//! - [`companion`]: Convoy's companion extension (sublibraries).
 #![deny(missing_docs)]
 
 pub mod api;

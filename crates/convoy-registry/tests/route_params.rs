@@ -90,6 +90,7 @@ fn arbitrary_route_parameters_never_panic() {
         (Method::GET, "/stages/{a}/index/{b}/{c}"),
         (Method::GET, "/stages/{a}/dl/{b}/{c}/download"),
         (Method::DELETE, "/api/v1/me/tokens/{a}"),
+        (Method::GET, "/api/v1/convoy/crates/{a}/companions"),
         (Method::GET, "/api/v1/crates?q={a}&per_page={b}"),
     ];
     let config = ProptestConfig {

@@ -68,15 +68,15 @@ pub(crate) fn router(app: App) -> Router {
             "/stages/{id}/dl/{name}/{version}/download",
             get(staging::view_download),
         )
-        // Token self-service, crates.io-compatible.
-        .route("/api/v1/tokens/current", delete(tokens::revoke_current))
-        .route("/api/v1/me/tokens", get(tokens::list).put(tokens::create))
-        .route("/api/v1/me/tokens/{id}", delete(tokens::revoke))
         // Convoy's companions (docs/SUBLIBRARIES.md): the parent's page.
         .route(
             "/api/v1/convoy/crates/{name}/companions",
             get(companions::list),
         )
+        // Token self-service, crates.io-compatible.
+        .route("/api/v1/tokens/current", delete(tokens::revoke_current))
+        .route("/api/v1/me/tokens", get(tokens::list).put(tokens::create))
+        .route("/api/v1/me/tokens/{id}", delete(tokens::revoke))
         // Where `cargo login` sends people for a token.
         .route("/me", get(crates::me))
         .layer(TraceLayer::new_for_http())
