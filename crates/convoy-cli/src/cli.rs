@@ -4,6 +4,8 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use convoy_protocol::limits::IndexLimits;
+use convoy_registry::ConnectionLimits;
 
 /// Publish every crate of a Cargo workspace, and serve a Cargo registry.
 #[derive(Debug, Parser)]
@@ -72,6 +74,45 @@ pub struct ServeArgs {
     /// Largest accepted unpacked crate, in bytes.
     #[arg(long, default_value_t = convoy_registry::Limits::default().max_unpacked_bytes)]
     pub max_unpacked_bytes: u64,
+    /// Longest path inside a `.crate` (GNU long names and PAX paths too), in bytes.
+    #[arg(long, default_value_t = convoy_registry::Limits::default().max_path_bytes)]
+    pub max_path_bytes: u64,
+    /// Largest PAX extended header of one `.crate` entry, in bytes.
+    #[arg(long, default_value_t = convoy_registry::Limits::default().max_pax_bytes)]
+    pub max_pax_bytes: u64,
+    /// Most features one version may declare.
+    #[arg(long, default_value_t = IndexLimits::DEFAULT.max_features)]
+    pub max_features: usize,
+    /// Most values one feature may list.
+    #[arg(long, default_value_t = IndexLimits::DEFAULT.max_feature_values)]
+    pub max_feature_values: usize,
+    /// Most dependencies one version may declare.
+    #[arg(long, default_value_t = IndexLimits::DEFAULT.max_dependencies)]
+    pub max_dependencies: usize,
+    /// Largest index line one version may add, in bytes.
+    #[arg(long, default_value_t = IndexLimits::DEFAULT.max_line_bytes)]
+    pub max_index_line_bytes: usize,
+    /// Seconds a connection may take to send a complete request head.
+    #[arg(long, value_name = "SECS", default_value_t = ConnectionLimits::DEFAULT.header_timeout.as_secs())]
+    pub header_timeout_secs: u64,
+    /// Seconds a request body may pause between two chunks.
+    #[arg(long, value_name = "SECS", default_value_t = ConnectionLimits::DEFAULT.body_timeout.as_secs())]
+    pub body_timeout_secs: u64,
+    /// Seconds a request may take from its head to its response.
+    #[arg(long, value_name = "SECS", default_value_t = ConnectionLimits::DEFAULT.request_timeout.as_secs())]
+    pub request_timeout_secs: u64,
+    /// Seconds a connection may sit with no request and no traffic.
+    #[arg(long, value_name = "SECS", default_value_t = ConnectionLimits::DEFAULT.idle_timeout.as_secs())]
+    pub idle_timeout_secs: u64,
+    /// Most connections served at once; more wait to be accepted.
+    #[arg(long, value_name = "N", default_value_t = ConnectionLimits::DEFAULT.max_connections)]
+    pub max_connections: usize,
+    /// Seconds between sweeps of orphan `.crate` files; 0 never sweeps.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub sweep_interval_secs: u64,
+    /// Seconds an unreferenced `.crate` file must have existed before a sweep deletes it.
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub sweep_grace_secs: u64,
 }
 
 /// `cargo convoy token …`.
@@ -79,6 +120,52 @@ pub struct ServeArgs {
 pub enum TokenCommand {
     /// Create a token and print it alone on stdout.
     Create(TokenCreateArgs),
+    /// List a user's tokens (never their secrets).
+    List(TokenListArgs),
+    /// Revoke one token of a user, or all of them; stage tokens opened with
+    /// a revoked token stop working too.
+    Revoke(TokenRevokeArgs),
+}
+
+/// Output of `cargo convoy token list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TokenListFormat {
+    /// One token a line.
+    Human,
+    /// crates.io's `{"api_tokens":[…]}`.
+    Json,
+}
+
+/// `cargo convoy token list`.
+#[derive(Debug, Args)]
+pub struct TokenListArgs {
+    /// The registry's data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Whose tokens.
+    #[arg(long, value_name = "NAME")]
+    pub user: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: TokenListFormat,
+}
+
+/// `cargo convoy token revoke`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["id", "all"])))]
+pub struct TokenRevokeArgs {
+    /// The registry's data directory.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Whose tokens.
+    #[arg(long, value_name = "NAME")]
+    pub user: String,
+    /// The token to revoke, as `token list` shows it.
+    #[arg(long, value_name = "ID")]
+    pub id: Option<String>,
+    /// Revoke every token of the user.
+    #[arg(long)]
+    pub all: bool,
 }
 
 /// `cargo convoy token create`.
@@ -97,8 +184,11 @@ pub struct TokenCreateArgs {
     #[arg(long = "crate", value_name = "GLOB")]
     pub crates: Vec<convoy_protocol::scope::CrateGlob>,
     /// Days until the token expires; it never does without this.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "expires_secs")]
     pub expires_days: Option<u32>,
+    /// Seconds until the token expires, for short-lived tokens.
+    #[arg(long, value_name = "N")]
+    pub expires_secs: Option<u64>,
     /// A label shown when listing tokens.
     #[arg(long, default_value = "cli")]
     pub name: String,

@@ -118,3 +118,75 @@ pub struct SearchMeta {
     /// Matches across all pages; cargo prints "... and N crates more".
     pub total: u64,
 }
+
+/// One token in `GET /api/v1/me/tokens`, crates.io's shape: never the
+/// secret, which exists in clear only in the reply that created it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    /// The public id, used to revoke it.
+    pub id: String,
+    /// Its label.
+    pub name: String,
+    /// Allowed actions.
+    pub endpoint_scopes: Vec<crate::scope::EndpointScope>,
+    /// Allowed crate patterns; `null` means every crate.
+    pub crate_scopes: Option<Vec<String>>,
+    /// `YYYY-MM-DDTHH:MM:SSZ`.
+    pub created_at: String,
+    /// When it stops working; `null` for never.
+    pub expired_at: Option<String>,
+    /// When it was last presented; `null` for never.
+    pub last_used_at: Option<String>,
+    /// The stage it uploads into, for a stage token (Convoy extension).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+}
+
+/// The reply to `GET /api/v1/me/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiTokenList {
+    /// The caller's tokens, oldest first.
+    pub api_tokens: Vec<ApiToken>,
+}
+
+/// The body of `PUT /api/v1/me/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewApiTokenRequest {
+    /// The token to create.
+    pub api_token: NewApiToken,
+}
+
+/// What a new token may do. Anything left out is inherited from the token
+/// that creates it, which also bounds it: a token can only hand out what it
+/// holds itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewApiToken {
+    /// Its label.
+    pub name: String,
+    /// Allowed actions; `null` for the creating token's.
+    #[serde(default)]
+    pub endpoint_scopes: Option<Vec<crate::scope::EndpointScope>>,
+    /// Allowed crate patterns; `null` for the creating token's.
+    #[serde(default)]
+    pub crate_scopes: Option<Vec<String>>,
+    /// Expiry, `YYYY-MM-DDTHH:MM:SSZ`; `null` for the creating token's.
+    #[serde(default)]
+    pub expired_at: Option<String>,
+}
+
+/// The reply to `PUT /api/v1/me/tokens`: the listing plus the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewApiTokenResponse {
+    /// The created token.
+    pub api_token: CreatedApiToken,
+}
+
+/// A created token with its only copy of the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatedApiToken {
+    /// What listing shows.
+    #[serde(flatten)]
+    pub info: ApiToken,
+    /// The secret, shown once.
+    pub token: String,
+}

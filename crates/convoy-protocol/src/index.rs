@@ -74,13 +74,20 @@ impl RegistryConfig {
 }
 
 /// `1`, `2`, `3/{c}` or `{ab}/{cd}` for `name`, in the name's own case.
+///
+/// Counts and cuts by characters, not bytes: the name may come straight from
+/// a request path, where `a%C3%A9` would otherwise cut a character in half
+/// and panic the handler. Valid crate names are ASCII, so for them both
+/// agree with cargo's byte-based layout.
 fn prefix_dir(name: &str) -> String {
-    match name.len() {
-        0 => String::new(),
-        1 => "1".to_owned(),
-        2 => "2".to_owned(),
-        3 => format!("3/{}", &name[..1]),
-        _ => format!("{}/{}", &name[0..2], &name[2..4]),
+    // Four characters decide the layout; a fifth only says "four or more".
+    let chars: Vec<char> = name.chars().take(5).collect();
+    match chars.as_slice() {
+        [] => String::new(),
+        [_] => "1".to_owned(),
+        [_, _] => "2".to_owned(),
+        [a, _, _] => format!("3/{a}"),
+        [a, b, c, d, ..] => format!("{a}{b}/{c}{d}"),
     }
 }
 
@@ -194,12 +201,9 @@ pub enum DependencyKind {
 /// `{ab}/{cd}/{n}`, all lower case.
 pub fn index_path(name: &str) -> String {
     let name = name.to_ascii_lowercase();
-    match name.len() {
-        0 => String::new(),
-        1 => format!("1/{name}"),
-        2 => format!("2/{name}"),
-        3 => format!("3/{}/{name}", &name[..1]),
-        _ => format!("{}/{}/{name}", &name[0..2], &name[2..4]),
+    match prefix_dir(&name) {
+        dir if dir.is_empty() => String::new(),
+        dir => format!("{dir}/{name}"),
     }
 }
 
@@ -237,6 +241,28 @@ mod tests {
         assert_eq!(index_path("Serde"), "se/rd/serde");
         assert_eq!(index_prefix("abc"), "3/a");
         assert_eq!(index_prefix("aa"), "2");
+    }
+
+    #[test]
+    fn paths_never_cut_a_character() {
+        // Bytes 1..3 of `aé` fall inside `é`: byte slicing panicked here.
+        assert_eq!(index_path("x\u{e9}a"), "3/x/x\u{e9}a");
+        assert_eq!(index_path("a\u{e9}"), "2/a\u{e9}");
+        assert_eq!(
+            index_path("\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}"),
+            "\u{e9}\u{e9}/\u{e9}\u{e9}/\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}"
+        );
+        assert_eq!(index_path(""), "");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn index_path_never_panics(name in ".{0,12}") {
+            let path = index_path(&name);
+            if !name.is_empty() {
+                proptest::prop_assert!(path.ends_with(&name.to_ascii_lowercase()));
+            }
+        }
     }
 
     #[test]

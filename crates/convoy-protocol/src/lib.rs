@@ -13,15 +13,19 @@
 //! - [`scope`]: token scopes and crate globs.
 //! - [`staging`]: Convoy's staged-release extension.
 //! - [`companion`]: Convoy's companion extension (sublibraries).
+//! - [`limits`]: how much one version may add to the index.
+//! - [`text`]: quoting client text safely in errors and logs.
 #![deny(missing_docs)]
 
 pub mod api;
 pub mod companion;
 pub mod crates_io;
 pub mod index;
+pub mod limits;
 pub mod name;
 pub mod publish;
 pub mod scope;
 pub mod staging;
+pub mod text;
 
 pub use name::{CrateName, InvalidCrateName};

@@ -9,6 +9,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::text::quote;
+
 /// The longest crate name crates.io accepts.
 pub const MAX_NAME_LENGTH: usize = 64;
 
@@ -51,7 +53,8 @@ const RESERVED_NAMES: &[&str] = &[
     "lpt9",
 ];
 
-/// Why a crate name was refused.
+/// Why a crate name was refused. The name inside is quoted by
+/// [`quote`]: it may come from a request path of any length.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InvalidCrateName {
@@ -74,7 +77,8 @@ pub enum InvalidCrateName {
     },
     /// The name holds a character outside `[A-Za-z0-9_-]`.
     #[error(
-        "invalid character `{ch}` in crate name `{name}`, only ASCII alphanumerics, `-` and `_` are allowed"
+        "invalid character `{}` in crate name `{name}`, only ASCII alphanumerics, `-` and `_` are allowed",
+        .ch.escape_default()
     )]
     InvalidCharacter {
         /// The refused name.
@@ -132,26 +136,22 @@ fn validate(name: &str) -> Result<(), InvalidCrateName> {
     };
     if name.len() > MAX_NAME_LENGTH {
         return Err(InvalidCrateName::TooLong {
-            name: name.to_owned(),
+            name: quote(name),
             max: MAX_NAME_LENGTH,
         });
     }
     if !first.is_ascii_alphabetic() {
-        return Err(InvalidCrateName::StartWithLetter {
-            name: name.to_owned(),
-        });
+        return Err(InvalidCrateName::StartWithLetter { name: quote(name) });
     }
     if let Some(ch) = chars.find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
         return Err(InvalidCrateName::InvalidCharacter {
-            name: name.to_owned(),
+            name: quote(name),
             ch,
         });
     }
     let canonical = canonical_name(name);
     if RESERVED_NAMES.contains(&canonical.as_str()) {
-        return Err(InvalidCrateName::Reserved {
-            name: name.to_owned(),
-        });
+        return Err(InvalidCrateName::Reserved { name: quote(name) });
     }
     Ok(())
 }
@@ -208,7 +208,8 @@ mod tests {
         assert_snapshot!(err("a.b"), @"invalid character `.` in crate name `a.b`, only ASCII alphanumerics, `-` and `_` are allowed");
         assert_snapshot!(err("Proc-Macro"), @"crate name `Proc-Macro` is reserved");
         assert_snapshot!(err("nul"), @"crate name `nul` is reserved");
-        assert_snapshot!(err(&"a".repeat(65)), @"crate name `aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa` is too long, the maximum is 64 characters");
+        assert_snapshot!(err(&"a".repeat(65)), @"crate name `aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa…` is too long, the maximum is 64 characters");
+        assert_snapshot!(err("a\nb"), @"invalid character `\\n` in crate name `a\\nb`, only ASCII alphanumerics, `-` and `_` are allowed");
     }
 
     #[test]

@@ -99,6 +99,18 @@ impl CrateGlob {
             None => name == crate::name::canonical_name(&self.0),
         }
     }
+
+    /// Whether every name `other` matches is also matched by `self`, so a
+    /// token limited to `self` may hand out a token limited to `other`.
+    pub fn covers(&self, other: &CrateGlob) -> bool {
+        match other.0.strip_suffix('*') {
+            // A prefix is covered only by a prefix at least as wide.
+            Some(stem) => self.0.strip_suffix('*').is_some_and(|own| {
+                crate::name::canonical_name(stem).starts_with(&crate::name::canonical_name(own))
+            }),
+            None => self.matches(&other.0),
+        }
+    }
 }
 
 impl FromStr for CrateGlob {
@@ -122,6 +134,16 @@ mod tests {
         assert!(CrateGlob::new("*").expect("valid").matches("anything"));
         assert!(CrateGlob::new("a*b").is_err());
         assert!(CrateGlob::new("").is_err());
+    }
+
+    #[test]
+    fn globs_cover_narrower_globs() {
+        let g = |p: &str| CrateGlob::new(p).expect("valid");
+        assert!(g("tokio-*").covers(&g("tokio-util")));
+        assert!(g("tokio-*").covers(&g("tokio_util*")));
+        assert!(!g("tokio-*").covers(&g("tok*")));
+        assert!(!g("serde").covers(&g("serde*")));
+        assert!(g("*").covers(&g("anything*")));
     }
 
     #[test]

@@ -4,7 +4,11 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use convoy_protocol::api::ErrorResponse;
+use convoy_protocol::text::quote_at_most;
 use convoy_store::StoreError;
+
+/// Longest error detail built from a store message.
+const MAX_DETAIL_CHARS: usize = 1000;
 
 /// An error response. Server-side failures are logged in full and shown to
 /// the client only as "internal server error", so no backend detail leaks.
@@ -107,7 +111,13 @@ impl From<StoreError> for ApiError {
                 StatusCode::NOT_FOUND
             }
             StoreError::CommitRejected { problems } => {
-                return Self::many(StatusCode::BAD_REQUEST, problems.clone());
+                return Self::many(
+                    StatusCode::BAD_REQUEST,
+                    problems
+                        .iter()
+                        .map(|p| quote_at_most(p, MAX_DETAIL_CHARS))
+                        .collect(),
+                );
             }
             StoreError::NotOwner { .. }
             | StoreError::MissingScope { .. }
@@ -122,7 +132,9 @@ impl From<StoreError> for ApiError {
             }
             _ => return Self::internal(&e),
         };
-        Self::new(status, e.to_string())
+        // Store messages can carry client text (a version from the URL, a
+        // login from an owners request): bound and escape it.
+        Self::new(status, quote_at_most(&e.to_string(), MAX_DETAIL_CHARS))
     }
 }
 

@@ -13,16 +13,20 @@ mod auth;
 mod error;
 mod rate_limit;
 mod routes;
+mod server;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
+use convoy_protocol::limits::IndexLimits;
 use convoy_store::{BlobStore, Store};
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
 pub use rate_limit::RateLimit;
+pub use server::{ConnectionLimits, serve_with};
 
 /// Size limits applied to uploads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +37,12 @@ pub struct Limits {
     pub max_unpacked_bytes: u64,
     /// Largest JSON metadata, in bytes (crates.io: 1 MiB).
     pub max_metadata_bytes: u64,
+    /// Longest path inside a `.crate`, in bytes.
+    pub max_path_bytes: u64,
+    /// Largest PAX header of one `.crate` entry, in bytes.
+    pub max_pax_bytes: u64,
+    /// How much one version may add to the index.
+    pub index: IndexLimits,
 }
 
 impl Default for Limits {
@@ -41,6 +51,9 @@ impl Default for Limits {
             max_upload_bytes: 10 * 1024 * 1024,
             max_unpacked_bytes: 512 * 1024 * 1024,
             max_metadata_bytes: 1024 * 1024,
+            max_path_bytes: convoy_tarball::TarballLimits::default().max_path_bytes,
+            max_pax_bytes: convoy_tarball::TarballLimits::default().max_pax_bytes,
+            index: IndexLimits::DEFAULT,
         }
     }
 }
@@ -84,20 +97,56 @@ impl App {
     }
 }
 
+/// How often the server's housekeeping runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Maintenance {
+    /// How often expired stages are discarded.
+    pub expire_every: Duration,
+    /// How often orphan blobs are swept; `None` to never sweep.
+    pub sweep_every: Option<Duration>,
+    /// How old an unreferenced blob must be before a sweep deletes it:
+    /// longer than any request can take, see
+    /// [`convoy_store::sweep_orphans`].
+    pub sweep_grace: Duration,
+}
+
+impl Default for Maintenance {
+    /// Stages every minute; blobs every hour, once an hour old.
+    fn default() -> Self {
+        Self {
+            expire_every: Duration::from_secs(60),
+            sweep_every: Some(Duration::from_secs(3600)),
+            sweep_grace: Duration::from_secs(3600),
+        }
+    }
+}
+
 impl App {
-    /// Discards expired stages now and then every minute, so reservations
-    /// of abandoned releases do not outlive their expiry by long. Needs a
-    /// Tokio runtime.
-    pub fn spawn_maintenance(&self) -> tokio::task::JoinHandle<()> {
+    /// Runs the housekeeping in `schedule` until the handle is aborted:
+    /// expired stages are discarded so reservations of abandoned releases
+    /// do not outlive their expiry by long, and orphan blobs are swept.
+    /// Needs a Tokio runtime.
+    pub fn spawn_maintenance(&self, schedule: Maintenance) -> tokio::task::JoinHandle<()> {
         let store = Arc::clone(&self.store);
+        let blobs = Arc::clone(&self.blobs);
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            let mut expire = tokio::time::interval(schedule.expire_every);
+            let mut sweep =
+                tokio::time::interval(schedule.sweep_every.unwrap_or(Duration::MAX / 4));
             loop {
-                tick.tick().await;
-                match store.expire_stages().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(stages = n, "expired stages discarded"),
-                    Err(e) => tracing::warn!(error = %e, "could not expire stages"),
+                tokio::select! {
+                    _ = expire.tick() => match store.expire_stages().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(stages = n, "expired stages discarded"),
+                        Err(e) => tracing::warn!(error = %e, "could not expire stages"),
+                    },
+                    _ = sweep.tick(), if schedule.sweep_every.is_some() => {
+                        match convoy_store::sweep_orphans(&*store, &*blobs, schedule.sweep_grace).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(blobs = n, "orphan blobs deleted"),
+                            Err(e) => tracing::warn!(error = %e, "could not sweep orphan blobs"),
+                        }
+                    }
                 }
             }
         })
@@ -109,14 +158,11 @@ pub fn router(app: App) -> Router {
     routes::router(app)
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets
-/// in-flight requests finish.
+/// [`serve_with`] the default [`ConnectionLimits`].
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, router, ConnectionLimits::DEFAULT, shutdown).await
 }

@@ -22,6 +22,7 @@ pub mod fs;
 pub mod sqlite;
 mod token;
 
+use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
@@ -78,6 +79,12 @@ pub enum PublishOutcome {
 /// A token that matched, with what it allows.
 #[derive(Debug, Clone)]
 pub struct AuthenticatedToken {
+    /// The token's public id (never its secret), for revoking it and for
+    /// binding stage tokens to it.
+    pub id: String,
+    /// When it stops working, if ever. A stage opened with it cannot outlive
+    /// it.
+    pub expires_at: Option<SystemTime>,
     /// The token's owner.
     pub user_id: UserId,
     /// The owner's login.
@@ -111,6 +118,27 @@ pub struct NewToken {
     pub crates: Vec<CrateGlob>,
     /// When it stops working.
     pub expires_at: Option<SystemTime>,
+}
+
+/// A token as its owner may see it: everything but the secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// The public id.
+    pub id: String,
+    /// The label given at creation.
+    pub name: String,
+    /// Allowed actions.
+    pub scopes: Vec<EndpointScope>,
+    /// Allowed crates; empty means every crate.
+    pub crates: Vec<CrateGlob>,
+    /// When it was created.
+    pub created_at: SystemTime,
+    /// When it stops working, if ever.
+    pub expires_at: Option<SystemTime>,
+    /// When it was last presented, if ever (recorded within about a second).
+    pub last_used_at: Option<SystemTime>,
+    /// The stage it uploads into, for a stage token.
+    pub stage: Option<String>,
 }
 
 /// Why a store operation failed. The variants that a client caused map to
@@ -271,9 +299,14 @@ pub trait Store: Send + Sync + 'static {
     /// The index file of a crate by any spelling of its name, or `None`.
     async fn index_file(&self, name: &str) -> StoreResult<Option<IndexFile>>;
 
-    /// Runs every check of [`Store::publish`] without writing, so a doomed
-    /// upload is refused before its blob is stored.
-    async fn check_publish(&self, version: &NewVersion) -> StoreResult<PublishOutcome>;
+    /// Runs every check of [`Store::publish`] (or of [`Store::stage_version`]
+    /// into `stage`) without writing, so a doomed upload is refused before
+    /// its blob is stored.
+    async fn check_publish(
+        &self,
+        version: &NewVersion,
+        stage: Option<&str>,
+    ) -> StoreResult<PublishOutcome>;
 
     /// Publishes a version: checks ownership, scopes, name conflicts, version
     /// uniqueness and dependencies, then records the version and rewrites the
@@ -318,6 +351,18 @@ pub trait Store: Send + Sync + 'static {
     /// Creates a token (and its user if needed) and returns the only copy of
     /// its secret.
     async fn create_token(&self, token: NewToken) -> StoreResult<TokenSecret>;
+
+    /// The tokens of `user`, stage tokens included, without secrets.
+    async fn tokens(&self, user: UserId) -> StoreResult<Vec<TokenInfo>>;
+
+    /// Revokes the token `id` of `user`, and every stage token opened with
+    /// it; `false` when `user` has no such token.
+    async fn revoke_token(&self, user: UserId, id: &str) -> StoreResult<bool>;
+
+    /// The checksum of every blob that an index line or a staged version
+    /// (committed, open or past its expiry but not yet discarded) refers to.
+    /// [`sweep_orphans`] keeps these.
+    async fn referenced_blobs(&self) -> StoreResult<HashSet<String>>;
 
     /// How many times a version was downloaded.
     async fn download_count(&self, name: &str, version: &str) -> StoreResult<Option<u64>>;
@@ -410,4 +455,32 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// The bytes under `cksum`, if any.
     async fn get(&self, cksum: &str) -> StoreResult<Option<Bytes>>;
+
+    /// Deletes every blob not in `keep` whose last write is older than
+    /// `cutoff`, and returns how many went. A `put` that races with the
+    /// sweep must either finish before the blob's age is checked (so it is
+    /// young and kept) or write it again afterwards.
+    async fn sweep(&self, keep: &HashSet<String>, cutoff: SystemTime) -> StoreResult<usize>;
+}
+
+/// Deletes blobs that nothing refers to: those of losing concurrent
+/// publishes, refused uploads and discarded stages.
+///
+/// Crash-safe by ordering: the references are read first, and only blobs
+/// written more than `grace` before that read can go. A publish writes its
+/// blob and then commits within one request, so with `grace` longer than any
+/// request can last, a blob not referenced at the read and older than the
+/// cutoff can never be referenced later (a new upload of the same bytes
+/// rewrites it, which makes it young again). Killing the sweep at any point
+/// leaves only blobs that a later sweep removes.
+pub async fn sweep_orphans(
+    store: &dyn Store,
+    blobs: &dyn BlobStore,
+    grace: Duration,
+) -> StoreResult<usize> {
+    let cutoff = SystemTime::now()
+        .checked_sub(grace)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let keep = store.referenced_blobs().await?;
+    blobs.sweep(&keep, cutoff).await
 }

@@ -7,7 +7,7 @@
 //! updated right after each commit, under the writer lock, and a reader never
 //! waits on SQLite for the hottest request of all.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -24,10 +24,10 @@ use sha2::{Digest, Sha256};
 use crate::token::{hashes_match, token_id};
 use crate::{
     AuthenticatedToken, IndexFile, NewToken, NewVersion, PublishOutcome, Release, StageRecord,
-    Store, StoreError, StoreResult, TokenSecret, UserId, hash_token,
+    Store, StoreError, StoreResult, TokenInfo, TokenSecret, UserId, hash_token,
 };
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -101,6 +101,18 @@ CREATE TABLE IF NOT EXISTS stages (
 CREATE INDEX IF NOT EXISTS versions_stage ON versions(stage_id);
 ";
 
+/// Version 3: hardening. Stage tokens name the token that opened their
+/// stage (`parent_id`) and die with it; tokens record when they were last
+/// used; a staged version keeps its own description, so search shows it
+/// only once the stage commits.
+const SCHEMA_V3: &str = "
+ALTER TABLE tokens ADD COLUMN parent_id TEXT;
+ALTER TABLE tokens ADD COLUMN last_used_at INTEGER;
+ALTER TABLE versions ADD COLUMN description TEXT;
+ALTER TABLE stages ADD COLUMN creator_token TEXT;
+CREATE INDEX IF NOT EXISTS tokens_parent ON tokens(parent_id);
+";
+
 /// How long buffered download counts may wait before they are written.
 const DOWNLOAD_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -121,9 +133,17 @@ struct Inner {
     commit_delay: Duration,
 }
 
+/// Writes that can wait a second: download counts, and when each token was
+/// last used (an update per authenticated request would serialize every
+/// read behind the writer).
 struct PendingDownloads {
     counts: HashMap<i64, u64>,
+    token_uses: HashMap<String, i64>,
     since: Instant,
+}
+
+fn from_secs(secs: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64)
 }
 
 fn now_secs() -> i64 {
@@ -177,6 +197,9 @@ impl SqliteStore {
         if version < 2 {
             writer.execute_batch(SCHEMA_V2).map_err(db)?;
         }
+        if version < 3 {
+            writer.execute_batch(SCHEMA_V3).map_err(db)?;
+        }
         writer
             .pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(db)?;
@@ -189,6 +212,7 @@ impl SqliteStore {
                 index_cache: RwLock::new(cache),
                 downloads: Mutex::new(PendingDownloads {
                     counts: HashMap::new(),
+                    token_uses: HashMap::new(),
                     since: Instant::now(),
                 }),
                 commit_delay: Duration::ZERO,
@@ -327,8 +351,23 @@ fn find_crate(conn: &Connection, name: &str) -> StoreResult<Option<CrateRow>> {
         .map_err(db)
 }
 
+/// A crate that readers can see: one with a published version. A crate row
+/// that only staged or discarded versions created does not exist to anyone
+/// outside its stage.
+fn find_visible_crate(conn: &Connection, name: &str) -> StoreResult<Option<CrateRow>> {
+    let Some(krate) = find_crate(conn, name)? else {
+        return Ok(None);
+    };
+    let published = conn
+        .prepare_cached("SELECT 1 FROM versions WHERE crate_id = ?1 AND state = 'published'")
+        .map_err(db)?
+        .exists([krate.id])
+        .map_err(db)?;
+    Ok(published.then_some(krate))
+}
+
 fn require_crate(conn: &Connection, name: &str) -> StoreResult<CrateRow> {
-    find_crate(conn, name)?.ok_or_else(|| StoreError::CrateNotFound {
+    find_visible_crate(conn, name)?.ok_or_else(|| StoreError::CrateNotFound {
         name: name.to_owned(),
     })
 }
@@ -410,8 +449,8 @@ impl Inner {
         }
     }
 
-    fn check_publish(&self, new: &NewVersion) -> StoreResult<PublishOutcome> {
-        self.read(|conn| validate_publish(conn, new).map(|v| v.outcome))
+    fn check_publish(&self, new: &NewVersion, stage: Option<&str>) -> StoreResult<PublishOutcome> {
+        self.read(|conn| validate_publish(conn, new, stage).map(|v| v.outcome))
     }
 
     /// Publishes `new`, or stages it into `stage` (invisible until the
@@ -429,20 +468,25 @@ impl Inner {
                 if let Some(stage) = stage {
                     staging::require_open(tx, stage)?;
                 }
-                let checked = validate_publish(tx, &new)?;
+                let checked = validate_publish(tx, &new, stage)?;
+                // A staged description stays on its version row until the
+                // stage commits: search must not show it before.
+                let shown = if stage.is_some() { None } else { new.description.as_deref() };
                 let crate_id = match checked.crate_id {
                     Some(id) => {
-                        tx.execute(
-                            "UPDATE crates SET description = ?2 WHERE id = ?1",
-                            params![id, new.description],
-                        )
-                        .map_err(db)?;
+                        if stage.is_none() {
+                            tx.execute(
+                                "UPDATE crates SET description = ?2 WHERE id = ?1",
+                                params![id, shown],
+                            )
+                            .map_err(db)?;
+                        }
                         id
                     }
                     None => {
                         tx.execute(
                             "INSERT INTO crates (name, canonical, description, created_at) VALUES (?1, ?2, ?3, ?4)",
-                            params![line.name, canonical, new.description, now_secs()],
+                            params![line.name, canonical, shown, now_secs()],
                         )
                         .map_err(db)?;
                         let id = tx.last_insert_rowid();
@@ -461,15 +505,15 @@ impl Inner {
                     // The slot of an aborted stage, reused with the same bytes.
                     tx.execute(
                         "UPDATE versions SET num = ?2, line = ?3, yanked = 0, state = ?4, stage_id = ?5,
-                         published_by = ?6, created_at = ?7 WHERE id = ?1",
-                        params![row, line.vers, json, state, stage, new.publisher, now_secs()],
+                         published_by = ?6, created_at = ?7, description = ?8 WHERE id = ?1",
+                        params![row, line.vers, json, state, stage, new.publisher, now_secs(), new.description],
                     )
                     .map_err(db)?;
                 } else {
                     tx.execute(
-                        "INSERT INTO versions (crate_id, num, num_key, cksum, yanked, line, published_by, created_at, state, stage_id)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                        params![crate_id, line.vers, version_key(&line.vers), line.cksum, line.yanked, json, new.publisher, now_secs(), state, stage],
+                        "INSERT INTO versions (crate_id, num, num_key, cksum, yanked, line, published_by, created_at, state, stage_id, description)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                        params![crate_id, line.vers, version_key(&line.vers), line.cksum, line.yanked, json, new.publisher, now_secs(), state, stage, new.description],
                     )
                     .map_err(db)?;
                 }
@@ -501,9 +545,13 @@ impl Inner {
             |tx| {
                 let krate = require_crate(tx, name)?;
                 companions::require_owner(tx, &krate, actor)?;
+                // A staged version is not published yet, so there is
+                // nothing to yank: a commit would otherwise publish it
+                // already yanked.
                 let row: Option<(i64, String)> = tx
                     .prepare_cached(
-                        "SELECT id, line FROM versions WHERE crate_id = ?1 AND num = ?2",
+                        "SELECT id, line FROM versions WHERE crate_id = ?1 AND num = ?2
+                         AND state = 'published'",
                     )
                     .map_err(db)?
                     .query_row(params![krate.id, version], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -564,12 +612,15 @@ impl Inner {
     }
 
     fn flush_downloads(&self) -> StoreResult<()> {
-        let counts = {
+        let (counts, uses) = {
             let mut pending = lock(&self.downloads);
             pending.since = Instant::now();
-            std::mem::take(&mut pending.counts)
+            (
+                std::mem::take(&mut pending.counts),
+                std::mem::take(&mut pending.token_uses),
+            )
         };
-        if counts.is_empty() {
+        if counts.is_empty() && uses.is_empty() {
             return Ok(());
         }
         self.write(
@@ -579,6 +630,12 @@ impl Inner {
                     .map_err(db)?;
                 for (id, n) in &counts {
                     stmt.execute(params![id, *n as i64]).map_err(db)?;
+                }
+                let mut stmt = tx
+                    .prepare_cached("UPDATE tokens SET last_used_at = ?2 WHERE id = ?1")
+                    .map_err(db)?;
+                for (id, at) in &uses {
+                    stmt.execute(params![id, at]).map_err(db)?;
                 }
                 Ok(())
             },
@@ -669,15 +726,10 @@ impl Inner {
     }
 
     fn search(&self, query: &str, page: u32, per_page: u32) -> StoreResult<(Vec<SearchHit>, u64)> {
-        let escaped: String = query
-            .chars()
-            .flat_map(|c| match c {
-                '%' | '_' | '\\' => vec!['\\', c],
-                c => vec![c],
-            })
-            .collect();
-        let name_pattern = format!("%{}%", canonical_name(&escaped));
-        let text_pattern = format!("%{escaped}%");
+        // Canonicalize first, then escape: canonicalizing turns `-` into
+        // `_`, which LIKE would read as a wildcard if it came second.
+        let name_pattern = format!("%{}%", escape_like(&canonical_name(query)));
+        let text_pattern = format!("%{}%", escape_like(query));
         let exact = canonical_name(query);
         let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
         self.read(|conn| {
@@ -727,69 +779,171 @@ impl Inner {
         let Some(id) = token_id(presented) else {
             return Ok(None);
         };
-        type Row = (
-            i64,
-            String,
-            Vec<u8>,
-            String,
-            String,
-            Option<i64>,
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-        );
+        struct Row {
+            user_id: i64,
+            login: String,
+            hash: Vec<u8>,
+            scopes: String,
+            crates: String,
+            expires_at: Option<i64>,
+            stage: Option<String>,
+            stage_state: Option<String>,
+            stage_expires: Option<i64>,
+            parent_id: Option<String>,
+            parent_found: bool,
+            parent_expires: Option<i64>,
+        }
         let row: Option<Row> = self.read(|conn| {
             conn.prepare_cached(
                 "SELECT t.user_id, u.login, t.hash, t.scopes, t.crates, t.expires_at, t.stage_id,
-                        s.state, s.expires_at
+                        s.state, s.expires_at, t.parent_id, p.id IS NOT NULL, p.expires_at
                  FROM tokens t JOIN users u ON u.id = t.user_id
                  LEFT JOIN stages s ON s.id = t.stage_id
+                 LEFT JOIN tokens p ON p.id = t.parent_id
                  WHERE t.id = ?1",
             )
             .map_err(db)?
             .query_row([id], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                ))
+                Ok(Row {
+                    user_id: r.get(0)?,
+                    login: r.get(1)?,
+                    hash: r.get(2)?,
+                    scopes: r.get(3)?,
+                    crates: r.get(4)?,
+                    expires_at: r.get(5)?,
+                    stage: r.get(6)?,
+                    stage_state: r.get(7)?,
+                    stage_expires: r.get(8)?,
+                    parent_id: r.get(9)?,
+                    parent_found: r.get(10)?,
+                    parent_expires: r.get(11)?,
+                })
             })
             .optional()
             .map_err(db)
         })?;
-        let Some((user_id, login, hash, scopes, crates, expires_at, stage, state, stage_expires)) =
-            row
-        else {
+        let Some(row) = row else {
             return Ok(None);
         };
-        if !hashes_match(presented, &hash) {
+        if !hashes_match(presented, &row.hash) {
             return Ok(None);
         }
         let now = now_secs();
-        if expires_at.is_some_and(|t| t <= now) {
+        if row.expires_at.is_some_and(|t| t <= now) {
             return Ok(None);
         }
         // A stage token works only while its stage is open.
-        if stage.is_some()
-            && (state.as_deref() != Some("open") || stage_expires.is_none_or(|t| t <= now))
+        if row.stage.is_some()
+            && (row.stage_state.as_deref() != Some("open")
+                || row.stage_expires.is_none_or(|t| t <= now))
         {
             return Ok(None);
         }
+        // ... and while the token that opened the stage still works.
+        if row.parent_id.is_some()
+            && (!row.parent_found || row.parent_expires.is_some_and(|t| t <= now))
+        {
+            return Ok(None);
+        }
+        lock(&self.downloads).token_uses.insert(id.to_owned(), now);
         Ok(Some(AuthenticatedToken {
-            user_id,
-            login,
-            scopes: split_list(&scopes).filter_map(|s| s.parse().ok()).collect(),
-            crates: split_list(&crates)
+            id: id.to_owned(),
+            expires_at: row.expires_at.map(from_secs),
+            user_id: row.user_id,
+            login: row.login,
+            scopes: split_list(&row.scopes)
+                .filter_map(|s| s.parse().ok())
+                .collect(),
+            crates: split_list(&row.crates)
                 .filter_map(|s| CrateGlob::new(s).ok())
                 .collect(),
-            stage,
+            stage: row.stage,
         }))
+    }
+
+    fn tokens(&self, user: UserId) -> StoreResult<Vec<TokenInfo>> {
+        let pending = lock(&self.downloads).token_uses.clone();
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    // Stage tokens of closed stages can never work again.
+                    "SELECT id, name, scopes, crates, created_at, expires_at, last_used_at, stage_id
+                     FROM tokens WHERE user_id = ?1
+                     AND (stage_id IS NULL
+                          OR stage_id IN (SELECT id FROM stages WHERE state = 'open'))
+                     ORDER BY created_at, id",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([user], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, i64>(4)?,
+                        r.get::<_, Option<i64>>(5)?,
+                        r.get::<_, Option<i64>>(6)?,
+                        r.get::<_, Option<String>>(7)?,
+                    ))
+                })
+                .map_err(db)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, name, scopes, crates, created, expires, used, stage) = row.map_err(db)?;
+                let used = pending.get(&id).copied().or(used);
+                out.push(TokenInfo {
+                    name,
+                    scopes: split_list(&scopes).filter_map(|s| s.parse().ok()).collect(),
+                    crates: split_list(&crates)
+                        .filter_map(|s| CrateGlob::new(s).ok())
+                        .collect(),
+                    created_at: from_secs(created),
+                    expires_at: expires.map(from_secs),
+                    last_used_at: used.map(from_secs),
+                    stage,
+                    id,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn revoke_token(&self, user: UserId, id: &str) -> StoreResult<bool> {
+        let revoked = self.write(
+            |tx| {
+                let n = tx
+                    .execute(
+                        "DELETE FROM tokens WHERE id = ?1 AND user_id = ?2",
+                        params![id, user],
+                    )
+                    .map_err(db)?;
+                if n > 0 {
+                    // Stage tokens die with the token that opened their
+                    // stage, and so do the stages: what a leaked token
+                    // uploaded must not be committed by anyone.
+                    tx.execute("DELETE FROM tokens WHERE parent_id = ?1", [id])
+                        .map_err(db)?;
+                    staging::discard_opened_by(tx, id)?;
+                }
+                Ok(n > 0)
+            },
+            |_| {},
+        )?;
+        lock(&self.downloads).token_uses.remove(id);
+        Ok(revoked)
+    }
+
+    fn referenced_blobs(&self) -> StoreResult<HashSet<String>> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT DISTINCT cksum FROM versions WHERE state IN ('published', 'staged')",
+                )
+                .map_err(db)?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(db)?;
+            rows.collect::<Result<HashSet<_>, _>>().map_err(db)
+        })
     }
 
     fn create_token(&self, token: NewToken) -> StoreResult<TokenSecret> {
@@ -840,6 +994,18 @@ impl Inner {
     }
 }
 
+/// `text` with LIKE's wildcards and its escape character escaped by `\\`.
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn split_list(s: &str) -> impl Iterator<Item = &str> {
     s.split(',').filter(|p| !p.is_empty())
 }
@@ -856,7 +1022,11 @@ struct Checked {
 /// Every rule a publish must pass, read-only, so that the server can refuse
 /// before it writes a blob and the write transaction can re-check under the
 /// lock with the very same code.
-fn validate_publish(conn: &Connection, new: &NewVersion) -> StoreResult<Checked> {
+fn validate_publish(
+    conn: &Connection,
+    new: &NewVersion,
+    stage: Option<&str>,
+) -> StoreResult<Checked> {
     let line = &new.line;
     let checked = match find_crate(conn, &line.name)? {
         Some(krate) => {
@@ -895,7 +1065,7 @@ fn validate_publish(conn: &Connection, new: &NewVersion) -> StoreResult<Checked>
             }
         }
     };
-    check_dependencies(conn, line, &canonical_name(&line.name))?;
+    check_dependencies(conn, line, &canonical_name(&line.name), stage)?;
     Ok(checked)
 }
 
@@ -939,14 +1109,27 @@ fn check_slot(conn: &Connection, crate_id: i64, line: &IndexPackage) -> StoreRes
 
 /// Every dependency on this registry must name a crate that exists here (or
 /// the crate itself), as on crates.io: otherwise the version is unusable.
-fn check_dependencies(conn: &Connection, line: &IndexPackage, own: &str) -> StoreResult<()> {
+/// "Exists" means published, or staged in the same stage when staging: a
+/// crate in someone else's open stage is invisible, so it cannot be
+/// depended on.
+fn check_dependencies(
+    conn: &Connection,
+    line: &IndexPackage,
+    own: &str,
+    stage: Option<&str>,
+) -> StoreResult<()> {
     let mut missing = Vec::new();
     for dep in line.deps.iter().filter(|d| d.registry.is_none()) {
         let real = dep.package.as_deref().unwrap_or(&dep.name);
         if canonical_name(real) == own {
             continue;
         }
-        if find_crate(conn, real)?.is_none() && !missing.iter().any(|m| m == real) {
+        let known = find_visible_crate(conn, real)?.is_some()
+            || match stage {
+                Some(stage) => staging::staged_in(conn, stage, real)?,
+                None => false,
+            };
+        if !known && !missing.iter().any(|m| m == real) {
             missing.push(real.to_owned());
         }
     }
@@ -994,9 +1177,15 @@ impl Store for SqliteStore {
         Ok(cache.get(&canonical_name(name)).cloned())
     }
 
-    async fn check_publish(&self, version: &NewVersion) -> StoreResult<PublishOutcome> {
+    async fn check_publish(
+        &self,
+        version: &NewVersion,
+        stage: Option<&str>,
+    ) -> StoreResult<PublishOutcome> {
         let version = version.clone();
-        self.blocking(move |s| s.check_publish(&version)).await
+        let stage = stage.map(str::to_owned);
+        self.blocking(move |s| s.check_publish(&version, stage.as_deref()))
+            .await
     }
 
     async fn publish(&self, version: NewVersion) -> StoreResult<PublishOutcome> {
@@ -1055,6 +1244,19 @@ impl Store for SqliteStore {
 
     async fn create_token(&self, token: NewToken) -> StoreResult<TokenSecret> {
         self.blocking(move |s| s.create_token(token)).await
+    }
+
+    async fn tokens(&self, user: UserId) -> StoreResult<Vec<TokenInfo>> {
+        self.blocking(move |s| s.tokens(user)).await
+    }
+
+    async fn revoke_token(&self, user: UserId, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.blocking(move |s| s.revoke_token(user, &id)).await
+    }
+
+    async fn referenced_blobs(&self) -> StoreResult<HashSet<String>> {
+        self.blocking(|s| s.referenced_blobs()).await
     }
 
     async fn download_count(&self, name: &str, version: &str) -> StoreResult<Option<u64>> {
@@ -1146,6 +1348,49 @@ impl SqliteStore {
     /// which may run while a server holds the same database.
     pub fn create_token_blocking(&self, token: NewToken) -> StoreResult<TokenSecret> {
         self.inner.create_token(token)
+    }
+
+    /// The tokens of the user `login`, for `cargo convoy token list`.
+    pub fn tokens_blocking(&self, login: &str) -> StoreResult<Vec<TokenInfo>> {
+        let user = self.require_user(login)?;
+        self.inner.tokens(user)
+    }
+
+    /// Revokes one token of `login` (`Some(id)`) or all of them; returns the
+    /// ids revoked. For `cargo convoy token revoke`: a server on the same
+    /// database stops accepting them at once, since every request reads the
+    /// token row.
+    pub fn revoke_tokens_blocking(
+        &self,
+        login: &str,
+        id: Option<&str>,
+    ) -> StoreResult<Vec<String>> {
+        let user = self.require_user(login)?;
+        let ids: Vec<String> = match id {
+            Some(id) => vec![id.to_owned()],
+            None => self
+                .inner
+                .tokens(user)?
+                .into_iter()
+                .filter(|t| t.stage.is_none())
+                .map(|t| t.id)
+                .collect(),
+        };
+        let mut revoked = Vec::new();
+        for id in ids {
+            if self.inner.revoke_token(user, &id)? {
+                revoked.push(id);
+            }
+        }
+        Ok(revoked)
+    }
+
+    fn require_user(&self, login: &str) -> StoreResult<UserId> {
+        self.inner
+            .read(|conn| user_id(conn, login))?
+            .ok_or_else(|| StoreError::UserNotFound {
+                login: login.to_owned(),
+            })
     }
 }
 

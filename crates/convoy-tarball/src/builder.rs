@@ -6,6 +6,8 @@ use std::io::Write;
 /// Builds a gzip-compressed tar archive entry by entry.
 pub struct TarballBuilder {
     inner: tar::Builder<Vec<u8>>,
+    /// Bytes after the tar end-of-archive marker, inside the gzip stream.
+    trailing: Vec<u8>,
 }
 
 impl Default for TarballBuilder {
@@ -19,6 +21,7 @@ impl TarballBuilder {
     pub fn new() -> Self {
         Self {
             inner: tar::Builder::new(Vec::new()),
+            trailing: Vec::new(),
         }
     }
 
@@ -62,9 +65,53 @@ impl TarballBuilder {
         self.file(path, contents)
     }
 
-    fn entry(
+    /// A regular file whose header name is `path` byte for byte, so names
+    /// that are not UTF-8 can be produced.
+    pub fn file_raw_name(self, path: &[u8], contents: &[u8]) -> Self {
+        self.entry_bytes(path, tar::EntryType::Regular, contents, None)
+    }
+
+    /// A regular file named by a GNU long-name entry of exactly `path`,
+    /// however long, as `cargo package` writes paths over 100 bytes.
+    pub fn long_name_file(mut self, path: &[u8], contents: &[u8]) -> Self {
+        let mut name = path.to_vec();
+        name.push(0);
+        let mut header = tar::Header::new_gnu();
+        if let Some(gnu) = header.as_gnu_mut() {
+            gnu.name[..13].copy_from_slice(b"././@LongLink");
+        }
+        header.set_entry_type(tar::EntryType::GNULongName);
+        header.set_size(name.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        let _ = self.inner.append(&header, name.as_slice());
+        let short = &path[..path.len().min(100)];
+        self.entry_bytes(short, tar::EntryType::Regular, contents, None)
+    }
+
+    /// A PAX extended header with these records, for the entry added next.
+    pub fn pax(mut self, records: &[(&str, &[u8])]) -> Self {
+        // Writing into a Vec cannot fail.
+        let _ = self
+            .inner
+            .append_pax_extensions(records.iter().map(|(k, v)| (*k, *v)));
+        self
+    }
+
+    /// Bytes written after the tar end-of-archive marker, inside the same
+    /// gzip stream.
+    pub fn after_end(mut self, bytes: &[u8]) -> Self {
+        self.trailing.extend_from_slice(bytes);
+        self
+    }
+
+    fn entry(self, path: &str, kind: tar::EntryType, contents: &[u8], link: Option<&str>) -> Self {
+        self.entry_bytes(path.as_bytes(), kind, contents, link)
+    }
+
+    fn entry_bytes(
         mut self,
-        path: &str,
+        path: &[u8],
         kind: tar::EntryType,
         contents: &[u8],
         link: Option<&str>,
@@ -72,7 +119,7 @@ impl TarballBuilder {
         let mut header = tar::Header::new_ustar();
         {
             let raw = header.as_old_mut();
-            let bytes = path.as_bytes();
+            let bytes = path;
             let n = bytes.len().min(raw.name.len());
             raw.name[..n].copy_from_slice(&bytes[..n]);
             if let Some(link) = link {
@@ -97,7 +144,8 @@ impl TarballBuilder {
 
     /// The finished `.crate` bytes.
     pub fn build(self) -> Vec<u8> {
-        let tar = self.inner.into_inner().unwrap_or_default();
+        let mut tar = self.inner.into_inner().unwrap_or_default();
+        tar.extend_from_slice(&self.trailing);
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         let _ = gz.write_all(&tar);
         gz.finish().unwrap_or_default()

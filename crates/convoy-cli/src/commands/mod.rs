@@ -19,6 +19,8 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => serve::exec(args),
         Command::Token(TokenCommand::Create(args)) => token::create(args),
+        Command::Token(TokenCommand::List(args)) => token::list(args),
+        Command::Token(TokenCommand::Revoke(args)) => token::revoke(args),
         Command::Plan(args) => plan::exec(args),
         Command::Check(args) => check::exec(args),
         Command::Publish(args) => publish::exec(args, runtime()?.handle()),

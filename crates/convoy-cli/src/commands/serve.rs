@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use convoy_registry::{App, Limits, RateLimit, Settings};
+use convoy_protocol::limits::IndexLimits;
+use convoy_registry::{App, ConnectionLimits, Limits, Maintenance, RateLimit, Settings};
 use convoy_store::fs::FsBlobStore;
 use convoy_store::sqlite::SqliteStore;
 
@@ -19,6 +20,7 @@ pub(crate) fn database_path(data: &Path) -> std::path::PathBuf {
 }
 
 pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    log_panics_escaped();
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("failed to create data directory `{}`", args.data.display()))?;
     // One server per data directory: the in-memory index cache relies on
@@ -57,6 +59,14 @@ pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
             limits: Limits {
                 max_upload_bytes: args.max_upload_bytes,
                 max_unpacked_bytes: args.max_unpacked_bytes,
+                max_path_bytes: args.max_path_bytes,
+                max_pax_bytes: args.max_pax_bytes,
+                index: IndexLimits {
+                    max_features: args.max_features,
+                    max_feature_values: args.max_feature_values,
+                    max_dependencies: args.max_dependencies,
+                    max_line_bytes: args.max_index_line_bytes,
+                },
                 ..Limits::default()
             },
             publish_rate: args
@@ -68,10 +78,28 @@ pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 }),
             companions: !args.no_companions,
         };
+        let connections = ConnectionLimits {
+            header_timeout: Duration::from_secs(args.header_timeout_secs),
+            body_timeout: Duration::from_secs(args.body_timeout_secs),
+            request_timeout: Duration::from_secs(args.request_timeout_secs),
+            idle_timeout: Duration::from_secs(args.idle_timeout_secs),
+            max_connections: args.max_connections,
+        };
         let app = App::new(Arc::new(store.clone()), Arc::new(blobs), settings);
-        let maintenance = app.spawn_maintenance();
+        let maintenance = app.spawn_maintenance(Maintenance {
+            sweep_every: (args.sweep_interval_secs > 0)
+                .then(|| Duration::from_secs(args.sweep_interval_secs)),
+            sweep_grace: Duration::from_secs(args.sweep_grace_secs),
+            ..Maintenance::default()
+        });
         announce(&format!("listening on http://{local}"))?;
-        convoy_registry::serve(listener, convoy_registry::router(app), shutdown_signal()).await?;
+        convoy_registry::serve_with(
+            listener,
+            convoy_registry::router(app),
+            connections,
+            shutdown_signal(),
+        )
+        .await?;
         maintenance.abort();
         store.flush()?;
         tracing::info!("stopped");
@@ -79,6 +107,20 @@ pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
     })?;
     drop(lock);
     Ok(ExitCode::SUCCESS)
+}
+
+/// A panic's message can quote request data (newlines, escape codes), so
+/// the default hook, which prints it raw, is replaced by one that logs it
+/// escaped. Handlers are also behind `CatchPanicLayer`; this covers the
+/// message that the panic itself prints.
+fn log_panics_escaped() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info.to_string();
+        tracing::error!(
+            panic = %convoy_protocol::text::quote_at_most(&message, 500),
+            "panic"
+        );
+    }));
 }
 
 /// The one line on stdout that scripts and tests wait for.

@@ -5,13 +5,21 @@
 //! - `private`: `--auth-required`;
 //! - `validation`: every refused upload, sent as raw HTTP;
 //! - `durability`: kill -9 during publishes, and concurrent publishers;
-//! - `staging`: staged releases (docs/STAGING.md), server side.
+//! - `staging`: staged releases (docs/STAGING.md), server side;
+//! - `hostile`: the attacks of issue 8 on archives, the index and routes;
+//! - `slow_clients`: half-open connections and every kind of stall;
+//! - `tokens`: revocation, `/api/v1/me/tokens`, creator-bounded stage tokens;
+//! - `stage_rules`: stage scopes, invisible staged data, search, orphan sweep.
 #![allow(clippy::unwrap_used, clippy::print_stderr, clippy::print_stdout)]
 
 mod cargo_flow;
 mod durability;
+mod hostile;
 mod private;
+mod slow_clients;
+mod stage_rules;
 mod staging;
+mod tokens;
 mod validation;
 
 use convoy_test_support::Server;

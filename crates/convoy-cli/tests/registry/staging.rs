@@ -6,13 +6,13 @@ use convoy_test_support::{Cargo, REGISTRY, Server, http, manifest};
 
 use crate::{index_lines, meta, publish_raw, server};
 
-struct Staged {
-    id: String,
-    token: String,
-    index: String,
+pub(crate) struct Staged {
+    pub(crate) id: String,
+    pub(crate) token: String,
+    pub(crate) index: String,
 }
 
-fn create_stage(server: &Server, token: &str, ttl: u64) -> Staged {
+pub(crate) fn create_stage(server: &Server, token: &str, ttl: u64) -> Staged {
     let resp = http()
         .post(format!("{}/api/v1/convoy/stages", server.url))
         .header("Authorization", token)
@@ -28,7 +28,7 @@ fn create_stage(server: &Server, token: &str, ttl: u64) -> Staged {
     }
 }
 
-fn stage_call(
+pub(crate) fn stage_call(
     server: &Server,
     method: reqwest::Method,
     path: &str,
@@ -43,13 +43,13 @@ fn stage_call(
     (status, resp.json().unwrap_or(serde_json::Value::Null))
 }
 
-fn crate_bytes(name: &str, vers: &str, salt: &str) -> Vec<u8> {
+pub(crate) fn crate_bytes(name: &str, vers: &str, salt: &str) -> Vec<u8> {
     TarballBuilder::minimal(name, vers)
         .file(&format!("{name}-{vers}/salt"), salt.as_bytes())
         .build()
 }
 
-fn with_dep(name: &str, vers: &str, dep: &str, req: &str) -> serde_json::Value {
+pub(crate) fn with_dep(name: &str, vers: &str, dep: &str, req: &str) -> serde_json::Value {
     let mut m = meta(name, vers);
     m["deps"] = serde_json::json!([{"name": dep, "version_req": req, "features": [], "optional": false,
         "default_features": true, "target": null, "kind": "normal"}]);

@@ -5,7 +5,7 @@ use convoy_tarball::TarballBuilder;
 
 use crate::{index_lines, meta, publish_raw, send_publish, server};
 
-fn stored_blobs(server: &convoy_test_support::Server) -> usize {
+pub(crate) fn stored_blobs(server: &convoy_test_support::Server) -> usize {
     let root = server.data().join("crates");
     std::fs::read_dir(&root)
         .map(|dirs| {
@@ -16,7 +16,7 @@ fn stored_blobs(server: &convoy_test_support::Server) -> usize {
         .unwrap_or(0)
 }
 
-fn assert_refused(
+pub(crate) fn assert_refused(
     server: &convoy_test_support::Server,
     (status, body): (u16, String),
     expected: u16,

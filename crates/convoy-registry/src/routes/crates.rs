@@ -10,6 +10,9 @@ use convoy_protocol::api::{
 use convoy_protocol::scope::EndpointScope;
 use serde::Deserialize;
 
+use convoy_protocol::text::quote;
+
+use super::params::{crate_name, describe};
 use crate::auth::require_scope;
 use crate::{ApiError, App};
 
@@ -20,8 +23,15 @@ pub(crate) async fn download(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     app.authorize_read(&headers).await?;
-    let not_found = || ApiError::not_found(format!("crate `{name}@{version}` does not exist"));
-    let Some(cksum) = app.store.download(&name, &version).await? else {
+    let not_found = || {
+        ApiError::not_found(format!(
+            "crate {} does not exist",
+            describe(&name, &version)
+        ))
+    };
+    let name = crate_name(&name)?;
+    let name = name.as_str();
+    let Some(cksum) = app.store.download(name, &version).await? else {
         return Err(not_found());
     };
     let Some(bytes) = app.blobs.get(&cksum).await? else {
@@ -63,9 +73,10 @@ async fn set_yanked(
     yanked: bool,
 ) -> Result<Response, ApiError> {
     let token = app.authenticate(&headers).await?;
-    require_scope(&token, EndpointScope::Yank, &name)?;
+    let name = crate_name(&name)?;
+    require_scope(&token, EndpointScope::Yank, name.as_str())?;
     app.store
-        .set_yanked(&name, &version, yanked, token.user_id)
+        .set_yanked(name.as_str(), &version, yanked, token.user_id)
         .await?;
     Ok(axum::Json(OkResponse { ok: true }).into_response())
 }
@@ -77,7 +88,8 @@ pub(crate) async fn list_owners(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     app.authenticate(&headers).await?;
-    let users = app.store.owners(&name).await?;
+    let name = crate_name(&name)?;
+    let users = app.store.owners(name.as_str()).await?;
     Ok(axum::Json(OwnersList { users }).into_response())
 }
 
@@ -109,18 +121,25 @@ async fn change_owners(
     add: bool,
 ) -> Result<Response, ApiError> {
     let token = app.authenticate(&headers).await?;
-    require_scope(&token, EndpointScope::ChangeOwners, &name)?;
+    let name = crate_name(&name)?;
+    let name = name.as_str();
+    require_scope(&token, EndpointScope::ChangeOwners, name)?;
     let request: OwnersRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid owners request: {e}")))?;
-    let logins = request.users.join("`, `");
+    let logins = request
+        .users
+        .iter()
+        .map(|u| quote(u))
+        .collect::<Vec<_>>()
+        .join("`, `");
     let msg = if add {
         app.store
-            .add_owners(&name, &request.users, token.user_id)
+            .add_owners(name, &request.users, token.user_id)
             .await?;
         format!("user `{logins}` is now an owner of crate `{name}`")
     } else {
         app.store
-            .remove_owners(&name, &request.users, token.user_id)
+            .remove_owners(name, &request.users, token.user_id)
             .await?;
         format!("user `{logins}` is no longer an owner of crate `{name}`")
     };

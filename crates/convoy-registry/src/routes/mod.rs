@@ -3,12 +3,15 @@
 mod companions;
 mod crates;
 mod index;
+mod params;
 mod publish;
 mod staging;
+mod tokens;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::App;
@@ -70,8 +73,32 @@ pub(crate) fn router(app: App) -> Router {
             "/api/v1/convoy/crates/{name}/companions",
             get(companions::list),
         )
+        // Token self-service, crates.io-compatible.
+        .route("/api/v1/tokens/current", delete(tokens::revoke_current))
+        .route("/api/v1/me/tokens", get(tokens::list).put(tokens::create))
+        .route("/api/v1/me/tokens/{id}", delete(tokens::revoke))
         // Where `cargo login` sends people for a token.
         .route("/me", get(crates::me))
         .layer(TraceLayer::new_for_http())
+        // The second line of defence: no input may panic a handler, but if
+        // one does, the client gets a 500 in cargo's envelope and the log
+        // gets the message with its control characters escaped.
+        .layer(CatchPanicLayer::custom(panic_response))
         .with_state(app)
+}
+
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(
+        panic = %convoy_protocol::text::quote_at_most(message, 500),
+        "handler panicked"
+    );
+    axum::response::IntoResponse::into_response(crate::ApiError::new(
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        "internal server error",
+    ))
 }

@@ -13,6 +13,7 @@ use convoy_protocol::CrateName;
 use convoy_protocol::api::PublishResponse;
 use convoy_protocol::publish::{NewCrate, split_publish_body};
 use convoy_protocol::scope::EndpointScope;
+use convoy_protocol::text::quote;
 use convoy_store::NewVersion;
 use convoy_tarball::{TarballError, TarballLimits};
 use sha2::{Digest, Sha256};
@@ -21,9 +22,6 @@ use crate::{ApiError, App};
 
 /// crates.io's limit on version strings.
 const MAX_VERSION_LENGTH: usize = 150;
-/// crates.io's limits on features and dependencies.
-const MAX_FEATURES: usize = 300;
-const MAX_DEPENDENCIES: usize = 500;
 
 pub(crate) async fn publish(
     State(app): State<App>,
@@ -36,11 +34,19 @@ pub(crate) async fn publish(
     let max_body = limits.max_upload_bytes + limits.max_metadata_bytes + 8;
     let body = axum::body::to_bytes(body, usize::try_from(max_body).unwrap_or(usize::MAX))
         .await
-        .map_err(|_| {
-            ApiError::too_large(format!(
-                "upload is larger than the limit of {} bytes for a crate file",
-                limits.max_upload_bytes
-            ))
+        .map_err(|e| {
+            if is_length_limit(&e) {
+                ApiError::too_large(format!(
+                    "upload is larger than the limit of {} bytes for a crate file",
+                    limits.max_upload_bytes
+                ))
+            } else {
+                // The body-read timeout, or the client went away.
+                ApiError::new(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    "the upload was not received in time",
+                )
+            }
         })?;
     let parts = split_publish_body(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
     if parts.metadata.len() as u64 > limits.max_metadata_bytes {
@@ -54,6 +60,10 @@ pub(crate) async fn publish(
     let name =
         CrateName::new(meta.name.clone()).map_err(|e| ApiError::bad_request(e.to_string()))?;
     validate_metadata(&meta)?;
+    limits
+        .index
+        .check_metadata(&meta)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
 
     let may_create = token.allows(EndpointScope::PublishNew, name.as_str());
     let may_update = token.allows(EndpointScope::PublishUpdate, name.as_str());
@@ -85,9 +95,15 @@ pub(crate) async fn publish(
             .clone()
             .filter(|_| app.settings.companions),
     };
+    limits
+        .index
+        .check_line(&version.line)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     // Refuse before the blob is written, so a refused upload stores nothing;
     // the commit re-checks under the write lock.
-    app.store.check_publish(&version).await?;
+    app.store
+        .check_publish(&version, token.stage.as_deref())
+        .await?;
     if let Some(limit) = app.settings.publish_rate {
         app.limiter
             .take(limit, token.user_id)
@@ -107,30 +123,21 @@ fn validate_metadata(meta: &NewCrate) -> Result<(), ApiError> {
     if meta.vers.len() > MAX_VERSION_LENGTH {
         return Err(ApiError::bad_request(format!(
             "version `{}` is longer than {MAX_VERSION_LENGTH} characters",
-            meta.vers
+            quote(&meta.vers)
         )));
     }
-    semver::Version::parse(&meta.vers)
-        .map_err(|e| ApiError::bad_request(format!("invalid version `{}`, {e}", meta.vers)))?;
-    if meta.features.len() > MAX_FEATURES {
-        return Err(ApiError::bad_request(format!(
-            "crate has {} features, the maximum is {MAX_FEATURES}",
-            meta.features.len()
-        )));
-    }
-    if meta.deps.len() > MAX_DEPENDENCIES {
-        return Err(ApiError::bad_request(format!(
-            "crate has {} dependencies, the maximum is {MAX_DEPENDENCIES}",
-            meta.deps.len()
-        )));
-    }
+    semver::Version::parse(&meta.vers).map_err(|e| {
+        ApiError::bad_request(format!("invalid version `{}`, {e}", quote(&meta.vers)))
+    })?;
     for dep in &meta.deps {
         CrateName::new(dep.name.clone())
             .map_err(|e| ApiError::bad_request(format!("invalid dependency name: {e}")))?;
         let req = semver::VersionReq::parse(&dep.version_req).map_err(|e| {
             ApiError::bad_request(format!(
-                "invalid version requirement `{}` for dependency `{}`, {e}",
-                dep.version_req, dep.name
+                "invalid version requirement `{}` for dependency `{}`, {}",
+                quote(&dep.version_req),
+                dep.name,
+                quote(&e.to_string())
             ))
         })?;
         if req == semver::VersionReq::STAR {
@@ -141,6 +148,19 @@ fn validate_metadata(meta: &NewCrate) -> Result<(), ApiError> {
         }
     }
     Ok(())
+}
+
+/// Whether reading the body failed on its size limit, rather than on a
+/// timeout or a dropped connection.
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// Tarball checks decompress the whole upload, so they run off the async
@@ -154,6 +174,8 @@ async fn check_tarball(
     let limits = TarballLimits {
         max_compressed: limits.max_upload_bytes,
         max_unpacked: limits.max_unpacked_bytes,
+        max_path_bytes: limits.max_path_bytes,
+        max_pax_bytes: limits.max_pax_bytes,
     };
     let checked = tokio::task::spawn_blocking(move || {
         convoy_tarball::inspect(&name, &vers, &tarball, limits)

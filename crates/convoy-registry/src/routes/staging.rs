@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use convoy_protocol::api::OwnersChangeResponse;
-use convoy_protocol::index::{RegistryConfig, index_path};
+use convoy_protocol::index::RegistryConfig;
 use convoy_protocol::scope::EndpointScope;
 use convoy_protocol::staging::{Stage, StageList, StageRequest};
 use convoy_store::{AuthenticatedToken, StageRecord};
@@ -42,26 +42,83 @@ impl App {
         }
     }
 
-    /// The stage `id` if the caller may act on it: its own stage token, or
-    /// any ordinary token of its creator. Anyone else gets 404, so stage ids
-    /// reveal nothing.
+    /// The stage `id` if the caller may do `action` on it. Only its own
+    /// stage token or a token of its creator may see it at all; anyone else
+    /// gets 404, so stage ids reveal nothing. Then the token needs the
+    /// scopes of what the action stands for: a stage holds uploads, so
+    /// every stage route is a publish route, and committing or aborting
+    /// publishes or discards each staged crate, so the token's crate globs
+    /// must cover every one of them.
     async fn owned_stage(
         &self,
         token: &AuthenticatedToken,
         id: &str,
+        action: StageAction,
     ) -> Result<StageRecord, ApiError> {
+        let id = super::params::stage_id(id)?;
         let not_found = || ApiError::not_found(format!("staged release `{id}` does not exist"));
         let record = self.store.stage(id).await?.ok_or_else(not_found)?;
         let allowed = match &token.stage {
             Some(stage) => stage == id,
             None => token.user_id == record.user_id,
         };
-        if allowed {
-            Ok(record)
-        } else {
-            Err(not_found())
+        if !allowed {
+            return Err(not_found());
+        }
+        if !can_publish(token) {
+            return Err(ApiError::forbidden(format!(
+                "{} a staged release needs a token with `publish-new` or `publish-update`",
+                action.verb()
+            )));
+        }
+        if matches!(action, StageAction::Commit | StageAction::Abort) {
+            let refused: Vec<String> = record
+                .crates
+                .iter()
+                .filter(|c| {
+                    !token.allows(EndpointScope::PublishNew, &c.name)
+                        && !token.allows(EndpointScope::PublishUpdate, &c.name)
+                })
+                .map(|c| {
+                    format!(
+                        "this token does not allow publishing crate `{}`, which the stage holds",
+                        c.name
+                    )
+                })
+                .collect();
+            if !refused.is_empty() {
+                return Err(ApiError::many(StatusCode::FORBIDDEN, refused));
+            }
+        }
+        Ok(record)
+    }
+}
+
+/// What a stage route does, for [`App::owned_stage`].
+#[derive(Debug, Clone, Copy)]
+enum StageAction {
+    View,
+    Extend,
+    Abort,
+    Commit,
+}
+
+impl StageAction {
+    fn verb(self) -> &'static str {
+        match self {
+            StageAction::View => "viewing",
+            StageAction::Extend => "extending",
+            StageAction::Abort => "aborting",
+            StageAction::Commit => "committing",
         }
     }
+}
+
+fn can_publish(token: &AuthenticatedToken) -> bool {
+    token
+        .scopes
+        .iter()
+        .any(|s| matches!(s, EndpointScope::PublishNew | EndpointScope::PublishUpdate))
 }
 
 fn ttl_of(body: &[u8]) -> Result<Duration, ApiError> {
@@ -89,11 +146,7 @@ pub(crate) async fn create(
             "a stage token cannot open another stage",
         ));
     }
-    let can_publish = token
-        .scopes
-        .iter()
-        .any(|s| matches!(s, EndpointScope::PublishNew | EndpointScope::PublishUpdate));
-    if !can_publish {
+    if !can_publish(&token) {
         return Err(ApiError::forbidden(
             "opening a stage needs a token with `publish-new` or `publish-update`",
         ));
@@ -108,6 +161,11 @@ pub(crate) async fn create(
 /// `GET /api/v1/convoy/stages`: the caller's open stages.
 pub(crate) async fn list(State(app): State<App>, headers: HeaderMap) -> Result<Response, ApiError> {
     let token = app.authenticate(&headers).await?;
+    if !can_publish(&token) {
+        return Err(ApiError::forbidden(
+            "listing staged releases needs a token with `publish-new` or `publish-update`",
+        ));
+    }
     let records = match &token.stage {
         Some(id) => app.store.stage(id).await?.into_iter().collect(),
         None => app.store.open_stages(token.user_id).await?,
@@ -126,7 +184,7 @@ pub(crate) async fn show(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let token = app.authenticate(&headers).await?;
-    let record = app.owned_stage(&token, &id).await?;
+    let record = app.owned_stage(&token, &id, StageAction::View).await?;
     Ok(axum::Json(app.stage_json(record, None)).into_response())
 }
 
@@ -138,7 +196,7 @@ pub(crate) async fn extend(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let token = app.authenticate(&headers).await?;
-    app.owned_stage(&token, &id).await?;
+    app.owned_stage(&token, &id, StageAction::Extend).await?;
     let record = app.store.extend_stage(&id, ttl_of(&body)?).await?;
     Ok(axum::Json(app.stage_json(record, None)).into_response())
 }
@@ -151,7 +209,7 @@ pub(crate) async fn commit(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let token = app.authenticate(&headers).await?;
-    app.owned_stage(&token, &id).await?;
+    app.owned_stage(&token, &id, StageAction::Commit).await?;
     let release = app.store.commit_stage(&id, token.user_id).await?;
     tracing::info!(stage = %id, user = %token.login, crates = release.crates.len(), "release committed");
     Ok(axum::Json(release).into_response())
@@ -164,7 +222,7 @@ pub(crate) async fn abort(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let token = app.authenticate(&headers).await?;
-    app.owned_stage(&token, &id).await?;
+    app.owned_stage(&token, &id, StageAction::Abort).await?;
     let record = app.store.abort_stage(&id).await?;
     tracing::info!(stage = %id, user = %token.login, "stage aborted");
     Ok(axum::Json(app.stage_json(record, None)).into_response())
@@ -177,9 +235,10 @@ pub(crate) async fn release(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     app.authorize_read(&headers).await?;
+    let id = super::params::stage_id(&id)?;
     let release = app
         .store
-        .release(&id)
+        .release(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("release `{id}` does not exist")))?;
     Ok(axum::Json(release).into_response())
@@ -210,6 +269,7 @@ async fn set_release_yanked(
     yanked: bool,
 ) -> Result<Response, ApiError> {
     let token = app.authenticate(&headers).await?;
+    let id = super::params::stage_id(&id)?.to_owned();
     let release = app
         .store
         .release(&id)
@@ -228,7 +288,7 @@ async fn set_release_yanked(
 /// token or is its creator; 401 without a token, so cargo retries with one.
 async fn view_access(app: &App, id: &str, headers: &HeaderMap) -> Result<(), ApiError> {
     let token = app.authenticate(headers).await?;
-    app.owned_stage(&token, id).await?;
+    app.owned_stage(&token, id, StageAction::View).await?;
     Ok(())
 }
 
@@ -257,11 +317,8 @@ pub(crate) async fn view_index(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     view_access(&app, &id, &headers).await?;
-    let name = path.rsplit('/').next().unwrap_or_default();
-    if name.is_empty() || index_path(name) != path {
-        return Err(ApiError::not_found("not found"));
-    }
-    view_file(&app, &id, name).await
+    let name = super::index::file_name(&path)?;
+    view_file(&app, &id, name.as_str()).await
 }
 
 /// The stage's view of one index file: published plus staged lines. Never
@@ -286,10 +343,16 @@ pub(crate) async fn view_download(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     view_access(&app, &id, &headers).await?;
-    let not_found = || ApiError::not_found(format!("crate `{name}@{version}` does not exist"));
+    let not_found = || {
+        ApiError::not_found(format!(
+            "crate {} does not exist",
+            super::params::describe(&name, &version)
+        ))
+    };
+    let name = super::params::crate_name(&name)?;
     let cksum = app
         .store
-        .stage_download(&id, &name, &version)
+        .stage_download(&id, name.as_str(), &version)
         .await?
         .ok_or_else(not_found)?;
     let bytes = app.blobs.get(&cksum).await?.ok_or_else(not_found)?;

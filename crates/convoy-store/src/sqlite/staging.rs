@@ -63,6 +63,39 @@ fn discard(tx: &Transaction<'_>, id: &str, state: &str) -> StoreResult<()> {
     Ok(())
 }
 
+/// Discards the open stages that token `token` opened.
+pub(super) fn discard_opened_by(tx: &Transaction<'_>, token: &str) -> StoreResult<()> {
+    let ids: Vec<String> = tx
+        .prepare_cached("SELECT id FROM stages WHERE creator_token = ?1 AND state = 'open'")
+        .map_err(db)?
+        .query_map([token], |r| r.get(0))
+        .map_err(db)?
+        .collect::<Result<_, _>>()
+        .map_err(db)?;
+    for id in &ids {
+        discard(tx, id, "aborted")?;
+    }
+    Ok(())
+}
+
+/// Whether `name` has a version staged in stage `stage`.
+pub(super) fn staged_in(conn: &Connection, stage: &str, name: &str) -> StoreResult<bool> {
+    conn.prepare_cached(
+        "SELECT 1 FROM versions v JOIN crates c ON c.id = v.crate_id
+         WHERE c.canonical = ?1 AND v.stage_id = ?2 AND v.state = 'staged'",
+    )
+    .map_err(db)?
+    .exists(params![canonical_name(name), stage])
+    .map_err(db)
+}
+
+/// The latest expiry a stage opened by `creator` may have: its own limit,
+/// or the creator's expiry if that comes first.
+fn bounded_expiry(now: i64, ttl: Duration, creator_expires: Option<i64>) -> i64 {
+    let wanted = now.saturating_add(ttl.as_secs() as i64);
+    creator_expires.map_or(wanted, |limit| wanted.min(limit))
+}
+
 /// Fails unless stage `id` exists and is open.
 pub(super) fn require_open(conn: &Connection, id: &str) -> StoreResult<()> {
     let state: Option<String> = conn
@@ -191,21 +224,26 @@ impl Inner {
             .collect::<Vec<_>>()
             .join(",");
         let now = now_secs();
-        let expires = now.saturating_add(ttl.as_secs() as i64);
+        let creator_expires = creator.expires_at.map(|t| {
+            t.duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0)
+        });
+        let expires = bounded_expiry(now, ttl, creator_expires);
         let hash = hash_token(token.expose());
         let record = self.write(
             |tx| {
                 expire_due(tx)?;
                 tx.execute(
-                    "INSERT INTO stages (id, user_id, scopes, crates, state, created_at, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6)",
-                    params![id, creator.user_id, scopes, crates, now, expires],
+                    "INSERT INTO stages (id, user_id, scopes, crates, state, created_at, expires_at, creator_token)
+                     VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7)",
+                    params![id, creator.user_id, scopes, crates, now, expires, creator.id],
                 )
                 .map_err(db)?;
                 tx.execute(
-                    "INSERT INTO tokens (id, user_id, name, hash, scopes, crates, expires_at, created_at, stage_id)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![token.id(), creator.user_id, format!("stage {id}"), hash.as_slice(), scopes, crates, expires, now, id],
+                    "INSERT INTO tokens (id, user_id, name, hash, scopes, crates, expires_at, created_at, stage_id, parent_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![token.id(), creator.user_id, format!("stage {id}"), hash.as_slice(), scopes, crates, expires, now, id, creator.id],
                 )
                 .map_err(db)?;
                 record(tx, &id)?.ok_or_else(|| StoreError::StageNotFound { id: id.clone() })
@@ -255,7 +293,19 @@ impl Inner {
             |tx| {
                 expire_due(tx)?;
                 require_open(tx, id)?;
-                let expires = now_secs().saturating_add(ttl.as_secs() as i64);
+                // Never past the expiry of the token that opened the stage,
+                // whoever asks.
+                let creator_expires: Option<i64> = tx
+                    .query_row(
+                        "SELECT t.expires_at FROM stages s JOIN tokens t ON t.id = s.creator_token
+                         WHERE s.id = ?1",
+                        [id],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(db)?
+                    .flatten();
+                let expires = bounded_expiry(now_secs(), ttl, creator_expires);
                 tx.execute(
                     "UPDATE stages SET expires_at = ?2 WHERE id = ?1",
                     params![id, expires],
@@ -314,6 +364,13 @@ impl Inner {
                     tx.execute(
                         "UPDATE versions SET state = 'published', line = ?2 WHERE id = ?1",
                         params![row.id, json],
+                    )
+                    .map_err(db)?;
+                    // Search shows the description only now.
+                    tx.execute(
+                        "UPDATE crates SET description = (SELECT description FROM versions WHERE id = ?1)
+                         WHERE id = ?2",
+                        params![row.id, row.crate_id],
                     )
                     .map_err(db)?;
                     touched.insert(row.canonical.clone(), row.crate_id);
