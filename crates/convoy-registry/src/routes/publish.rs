@@ -79,6 +79,17 @@ pub(crate) async fn publish(
         publisher: token.user_id,
         may_create,
         may_update,
+        meta: convoy_store::VersionMeta {
+            readme: meta.readme.clone(),
+            readme_file: meta.readme_file.clone(),
+            license: meta.license.clone(),
+            repository: meta.repository.clone(),
+            homepage: meta.homepage.clone(),
+            documentation: meta.documentation.clone(),
+            keywords: meta.keywords.clone(),
+            categories: meta.categories.clone(),
+            authors: meta.authors.clone(),
+        },
     };
     // Refuse before the blob is written, so a refused upload stores nothing;
     // the commit re-checks under the write lock.
