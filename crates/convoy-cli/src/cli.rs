@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// Largest accepted unpacked crate, in bytes.
     #[arg(long, default_value_t = convoy_registry::Limits::default().max_unpacked_bytes)]
     pub max_unpacked_bytes: u64,
+    /// What the web UI's install snippets name this registry in cargo's
+    /// config (`cargo add --registry NAME`).
+    #[arg(long, value_name = "NAME", default_value = convoy_registry::DEFAULT_REGISTRY_NAME)]
+    pub registry_name: String,
 }
 
 /// `cargo convoy token …`.

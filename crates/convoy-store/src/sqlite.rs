@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::token::{hashes_match, token_id};
 use crate::{
     AuthenticatedToken, CrateDetails, CrateSummary, Dependent, IndexFile, NewToken, NewVersion,
-    PublishOutcome, Release, StageRecord, Store, StoreError, StoreResult, Totals, TokenSecret,
+    PublishOutcome, Release, StageRecord, Store, StoreError, StoreResult, TokenSecret, Totals,
     UserId, VersionMeta, hash_token,
 };
 

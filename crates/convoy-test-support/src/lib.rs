@@ -7,6 +7,8 @@
 //! allows `expect` freely; it is never linked into a shipped binary.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
+pub mod browser;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -48,10 +48,7 @@ impl PageCache {
     }
 
     pub(crate) fn put(&self, key: (&'static str, String, String), etag: String, page: Arc<Page>) {
-        let mut entries = self
-            .entries
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= MAX_ENTRIES && !entries.contains_key(&key) {
             entries.clear();
         }

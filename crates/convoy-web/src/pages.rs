@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::body::Bytes;
 use convoy_protocol::name::canonical_name;
 use convoy_store::{CrateDetails, StoreError};
 use maud::Markup;
@@ -116,7 +116,12 @@ fn respond(web: &Web, visitor: &Visitor, status: StatusCode, title: &str, body: 
     if visitor.new_nonce {
         h.append(
             header::SET_COOKIE,
-            session::set_cookie(CSRF_COOKIE, &visitor.nonce, SESSION_TTL.as_secs(), web.secure()),
+            session::set_cookie(
+                CSRF_COOKIE,
+                &visitor.nonce,
+                SESSION_TTL.as_secs(),
+                web.secure(),
+            ),
         );
     }
     response
@@ -190,7 +195,12 @@ fn search_params(raw: Option<&str>) -> (String, u32) {
     let pairs: Vec<(String, String)> = raw
         .and_then(|q| serde_urlencoded::from_str(q).ok())
         .unwrap_or_default();
-    let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
     let query: String = get("q")
         .unwrap_or_default()
         .trim()
@@ -253,7 +263,12 @@ fn latest(details: &CrateDetails) -> usize {
     best(true).or_else(|| best(false)).unwrap_or(0)
 }
 
-async fn crate_page(web: Web, headers: HeaderMap, name: String, version: Option<String>) -> Response {
+async fn crate_page(
+    web: Web,
+    headers: HeaderMap,
+    name: String,
+    version: Option<String>,
+) -> Response {
     let path = format!("/crates/{name}");
     let visitor = visitor_or_return!(web, headers, &path);
     let missing = || match &version {
@@ -291,9 +306,10 @@ async fn crate_page(web: Web, headers: HeaderMap, name: String, version: Option<
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64 / 86_400)
         .unwrap_or(0);
-    let readme = meta.readme.as_deref().map(|md| {
-        readme::render(md, meta.repository.as_deref(), meta.readme_file.as_deref())
-    });
+    let readme = meta
+        .readme
+        .as_deref()
+        .map(|md| readme::render(md, meta.repository.as_deref(), meta.readme_file.as_deref()));
     let body = view::crate_page(&view::CratePage {
         details: &details,
         shown,
@@ -316,9 +332,17 @@ pub(crate) async fn reverse_dependencies(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let visitor = visitor_or_return!(web, headers, &format!("/crates/{name}/reverse_dependencies"));
+    let visitor = visitor_or_return!(
+        web,
+        headers,
+        &format!("/crates/{name}/reverse_dependencies")
+    );
     let Some(details) = tri!(web.store.crate_details(&name).await) else {
-        return not_found(&web, &visitor, &format!("There is no crate named `{name}` here."));
+        return not_found(
+            &web,
+            &visitor,
+            &format!("There is no crate named `{name}` here."),
+        );
     };
     let list = tri!(web.store.reverse_dependencies(&details.name).await);
     page(
@@ -385,7 +409,12 @@ pub(crate) async fn login_form(
         .as_deref()
         .and_then(|q| serde_urlencoded::from_str(q).ok())
         .unwrap_or_default();
-    let next = local_path(pairs.iter().find(|(k, _)| k == "next").map(|(_, v)| v.as_str()));
+    let next = local_path(
+        pairs
+            .iter()
+            .find(|(k, _)| k == "next")
+            .map(|(_, v)| v.as_str()),
+    );
     page(
         &web,
         &visitor,
@@ -447,7 +476,11 @@ pub(crate) async fn login(State(web): State<Web>, headers: HeaderMap, body: Byte
     let token = tri!(web.store.authenticate(form.token.trim()).await);
     // A stage token belongs to a release in progress, not to a person.
     let Some(token) = token.filter(|t| t.stage.is_none()) else {
-        let body = view::login(&next, &visitor.csrf(), Some("That token is invalid or expired."));
+        let body = view::login(
+            &next,
+            &visitor.csrf(),
+            Some("That token is invalid or expired."),
+        );
         return respond(
             &web,
             &visitor,

@@ -2,12 +2,14 @@
 //! to put in a page.
 //!
 //! pulldown-cmark renders (GFM tables, strikethrough, task lists; fenced
-//! code is CommonMark), relative links and images are pointed at the
-//! repository, and ammonia then removes everything that could run or
+//! code is CommonMark), and ammonia removes everything that could run or
 //! restyle: scripts, event-handler attributes, `javascript:` URLs, iframes,
-//! `<style>` and `style=`.
+//! `<style>` and `style=`, while it points relative links and images at
+//! the repository.
 
-use pulldown_cmark::{CowStr, Event, Options, Parser, Tag};
+use std::borrow::Cow;
+
+use pulldown_cmark::{Options, Parser};
 
 /// Where relative README URLs resolve to.
 struct Base {
@@ -30,9 +32,13 @@ fn base(repository: Option<&str>, readme_file: Option<&str>) -> Option<Base> {
         .and_then(|f| f.rsplit_once('/'))
         .map(|(dir, _)| format!("{}/", dir.trim_start_matches("./")))
         .unwrap_or_default();
-    let forge = ["https://github.com/", "https://gitlab.com/", "https://codeberg.org/"]
-        .iter()
-        .any(|f| repo.starts_with(f));
+    let forge = [
+        "https://github.com/",
+        "https://gitlab.com/",
+        "https://codeberg.org/",
+    ]
+    .iter()
+    .any(|f| repo.starts_with(f));
     Some(if forge {
         Base {
             links: format!("{repo}/blob/HEAD/{dir}"),
@@ -60,54 +66,47 @@ fn is_relative(url: &str) -> bool {
     }
 }
 
-fn resolve<'a>(url: CowStr<'a>, base: &str) -> CowStr<'a> {
-    if !is_relative(&url) {
-        return url;
+fn resolve(url: &str, base: &str) -> Option<String> {
+    if !is_relative(url) {
+        return None;
     }
     let path = url.trim_start_matches("./");
-    let joined = match path.strip_prefix('/') {
+    Some(match path.strip_prefix('/') {
         // Root-relative: the repository's root, not the README's directory.
         Some(rooted) => match base.find("/HEAD/") {
             Some(i) => format!("{}{rooted}", &base[..i + "/HEAD/".len()]),
             None => format!("{base}{rooted}"),
         },
         None => format!("{base}{path}"),
-    };
-    CowStr::from(joined)
+    })
 }
 
 /// The README as sanitized HTML.
-pub(crate) fn render(markdown: &str, repository: Option<&str>, readme_file: Option<&str>) -> String {
+pub(crate) fn render(
+    markdown: &str,
+    repository: Option<&str>,
+    readme_file: Option<&str>,
+) -> String {
     let options = Options::ENABLE_TABLES
         | Options::ENABLE_STRIKETHROUGH
         | Options::ENABLE_TASKLISTS
         | Options::ENABLE_FOOTNOTES;
-    let base = base(repository, readme_file);
-    let events = Parser::new_ext(markdown, options).map(|event| match (&base, event) {
-        (Some(base), Event::Start(Tag::Link { link_type, dest_url, title, id })) => {
-            Event::Start(Tag::Link {
-                link_type,
-                dest_url: resolve(dest_url, &base.links),
-                title,
-                id,
-            })
-        }
-        (Some(base), Event::Start(Tag::Image { link_type, dest_url, title, id })) => {
-            Event::Start(Tag::Image {
-                link_type,
-                dest_url: resolve(dest_url, &base.images),
-                title,
-                id,
-            })
-        }
-        (_, event) => event,
-    });
     let mut html = String::with_capacity(markdown.len() * 2);
-    pulldown_cmark::html::push_html(&mut html, events);
-    ammonia::Builder::default()
-        .link_rel(Some("noopener noreferrer nofollow"))
-        .clean(&html)
-        .to_string()
+    pulldown_cmark::html::push_html(&mut html, Parser::new_ext(markdown, options));
+    let mut cleaner = ammonia::Builder::default();
+    cleaner.link_rel(Some("noopener noreferrer nofollow"));
+    // Links and images written in Markdown and in raw HTML alike.
+    if let Some(base) = base(repository, readme_file) {
+        cleaner.attribute_filter(move |element, attribute, value| {
+            let resolved = match (element, attribute) {
+                ("a", "href") => resolve(value, &base.links),
+                ("img", "src") => resolve(value, &base.images),
+                _ => None,
+            };
+            Some(resolved.map_or(Cow::Borrowed(value), Cow::Owned))
+        });
+    }
+    cleaner.clean(&html).to_string()
 }
 
 #[cfg(test)]
@@ -116,9 +115,16 @@ mod tests {
 
     #[test]
     fn tables_and_code_render() {
-        let html = render("# T\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```rust\nfn x() {}\n```\n", None, None);
+        let html = render(
+            "# T\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```rust\nfn x() {}\n```\n",
+            None,
+            None,
+        );
         assert!(html.contains("<h1>T</h1>"), "{html}");
-        assert!(html.contains("<table>") && html.contains("<td>2</td>"), "{html}");
+        assert!(
+            html.contains("<table>") && html.contains("<td>2</td>"),
+            "{html}"
+        );
         assert!(html.contains("<pre><code"), "{html}");
     }
 
@@ -128,7 +134,14 @@ mod tests {
                   [x](javascript:alert(1))\n\n<iframe src=\"https://e.invalid\"></iframe>\n\n\
                   <style>body{display:none}</style>\n\n<p style=\"color:red\">s</p>\n";
         let html = render(md, None, None);
-        for bad in ["<script", "onerror", "javascript:", "<iframe", "<style", "style="] {
+        for bad in [
+            "<script",
+            "onerror",
+            "javascript:",
+            "<iframe",
+            "<style",
+            "style=",
+        ] {
             assert!(!html.contains(bad), "{bad} survived: {html}");
         }
     }
@@ -136,14 +149,29 @@ mod tests {
     #[test]
     fn relative_urls_resolve_against_the_repository() {
         let html = render(
-            "[guide](docs/guide.md) [top](/LICENSE) [abs](https://x.invalid/) [a](#frag) ![logo](./logo.png)",
+            "[guide](docs/guide.md) [top](/LICENSE) [abs](https://x.invalid/) [a](#frag) ![logo](./logo.png) <img src=\"raw.png\">",
             Some("https://github.com/acme/widgets.git"),
             Some("crates/w/README.md"),
         );
-        assert!(html.contains("href=\"https://github.com/acme/widgets/blob/HEAD/crates/w/docs/guide.md\""), "{html}");
-        assert!(html.contains("href=\"https://github.com/acme/widgets/blob/HEAD/LICENSE\""), "{html}");
+        assert!(
+            html.contains(
+                "href=\"https://github.com/acme/widgets/blob/HEAD/crates/w/docs/guide.md\""
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains("href=\"https://github.com/acme/widgets/blob/HEAD/LICENSE\""),
+            "{html}"
+        );
         assert!(html.contains("href=\"https://x.invalid/\""), "{html}");
         assert!(html.contains("href=\"#frag\""), "{html}");
-        assert!(html.contains("src=\"https://github.com/acme/widgets/raw/HEAD/crates/w/logo.png\""), "{html}");
+        assert!(
+            html.contains("src=\"https://github.com/acme/widgets/raw/HEAD/crates/w/logo.png\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("src=\"https://github.com/acme/widgets/raw/HEAD/crates/w/raw.png\""),
+            "{html}"
+        );
     }
 }

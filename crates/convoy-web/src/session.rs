@@ -94,7 +94,11 @@ pub(crate) fn new_nonce() -> String {
 
 /// The form token for a nonce.
 pub(crate) fn csrf_token(key: &[u8], nonce: &str) -> String {
-    hex::encode(mac(key, &[b"csrf", nonce.as_bytes()]).finalize().into_bytes())
+    hex::encode(
+        mac(key, &[b"csrf", nonce.as_bytes()])
+            .finalize()
+            .into_bytes(),
+    )
 }
 
 /// Whether a posted form token matches the request's nonce cookie.

@@ -107,8 +107,20 @@ pub(crate) fn home(recent: &[CrateSummary], popular: &[CrateSummary], totals: To
     }
 }
 
-pub(crate) fn search(query: &str, hits: &[CrateSummary], total: u64, page: u32, pages: u32) -> Markup {
-    let link = |p: u32| format!("/search?{}", serde_urlencoded::to_string([("q", query), ("page", &p.to_string())]).unwrap_or_default());
+pub(crate) fn search(
+    query: &str,
+    hits: &[CrateSummary],
+    total: u64,
+    page: u32,
+    pages: u32,
+) -> Markup {
+    let link = |p: u32| {
+        format!(
+            "/search?{}",
+            serde_urlencoded::to_string([("q", query), ("page", &p.to_string())])
+                .unwrap_or_default()
+        )
+    };
     html! {
         h1 { "Search" }
         form.big-search action="/search" method="get" role="search" {
@@ -133,7 +145,10 @@ fn dep_link(dep: &IndexDependency) -> Option<String> {
     let real = dep.package.as_deref().unwrap_or(&dep.name);
     match dep.registry.as_deref() {
         None => Some(format!("/crates/{real}")),
-        Some(r) if r.contains("github.com/rust-lang/crates.io-index") || r.contains("index.crates.io") => {
+        Some(r)
+            if r.contains("github.com/rust-lang/crates.io-index")
+                || r.contains("index.crates.io") =>
+        {
             Some(format!("https://crates.io/crates/{real}"))
         }
         Some(_) => None,
@@ -177,7 +192,10 @@ pub(crate) fn crate_page(p: &CratePage<'_>) -> Markup {
     });
     let mut by_kind: BTreeMap<DependencyKind, Vec<&IndexDependency>> = BTreeMap::new();
     for dep in &line.deps {
-        by_kind.entry(dep.kind.unwrap_or(DependencyKind::Normal)).or_default().push(dep);
+        by_kind
+            .entry(dep.kind.unwrap_or(DependencyKind::Normal))
+            .or_default()
+            .push(dep);
     }
     let mut features: BTreeMap<&String, &Vec<String>> = line.features.iter().collect();
     if let Some(f2) = &line.features2 {

@@ -67,7 +67,8 @@ pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     refill: Duration::from_secs_f64(secs.clamp(0.0, 1e9)),
                 }),
         };
-        let app = App::new(Arc::new(store.clone()), Arc::new(blobs), settings);
+        let app = App::new(Arc::new(store.clone()), Arc::new(blobs), settings)
+            .with_registry_name(&args.registry_name);
         let maintenance = app.spawn_maintenance();
         announce(&format!("listening on http://{local}"))?;
         convoy_registry::serve(listener, convoy_registry::router(app), shutdown_signal()).await?;
