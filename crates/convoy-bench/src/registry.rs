@@ -437,7 +437,7 @@ pub(crate) fn today() -> String {
 
 /// Moves this process (every thread, the runtime's included) to CPUs 1..,
 /// and returns `taskset` for starting servers on CPU 0.
-fn pin_self(nproc: usize) -> anyhow::Result<PathBuf> {
+pub(crate) fn pin_self(nproc: usize) -> anyhow::Result<PathBuf> {
     anyhow::ensure!(nproc >= 2, "--pin needs at least 2 CPUs");
     let taskset = procs::find_program("taskset").context("--pin needs taskset (util-linux)")?;
     let status = Command::new(&taskset)

@@ -21,7 +21,7 @@ use serde::Serialize;
 use crate::Format;
 use crate::load::{self, Report};
 use crate::registry::{
-    Server, build_server, check_clean, cpu_model, interrupted, publish_body, today,
+    Server, build_server, check_clean, cpu_model, interrupted, pin_self, publish_body, today,
     write_wrk_script, wrk_binary,
 };
 
@@ -54,6 +54,10 @@ pub struct Args {
     /// Threads of the load generator.
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
+    /// Pin the server to CPU 0 and the load generator to the others, with
+    /// `taskset`, so the two do not take turns on the same core.
+    #[arg(long)]
+    pin: bool,
     /// Cross-check with `wrk --latency` (installed with apt-get if missing).
     #[arg(long)]
     wrk: bool,
@@ -76,6 +80,9 @@ struct Results {
     command: String,
     date: String,
     nproc: usize,
+    pinned: bool,
+    /// Load average when the run ended: other work on the machine.
+    loadavg: String,
     cpu_model: String,
     crates: usize,
     versions_per_crate: usize,
@@ -122,11 +129,17 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         Some(p) => p.clone(),
         None => build_server()?,
     };
+    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let pin = if args.pin {
+        Some(pin_self(nproc)?)
+    } else {
+        None
+    };
     let tmp = tempfile::Builder::new()
         .prefix("convoy-bench-web-")
         .tempdir()?;
     let server = Server::start(
-        None,
+        pin.as_deref(),
         &bin,
         &tmp.path().join("data"),
         &tmp.path().join("server.log"),
@@ -214,7 +227,11 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     let results = Results {
         command,
         date: today(),
-        nproc: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        nproc,
+        pinned: args.pin,
+        loadavg: std::fs::read_to_string("/proc/loadavg")
+            .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default(),
         cpu_model: cpu_model(),
         crates: args.crates,
         versions_per_crate: args.versions,
@@ -269,9 +286,9 @@ fn markdown(r: &Results) -> String {
         "MISSED"
     };
     let mut out = format!(
-        "`{}` on {} ({} CPUs), {}: {} crates × {} versions with READMEs, {} distinct crate pages \
-         (`/crates/NAME` and `/crates/NAME/VERSION`), {} keep-alive clients for {} s, client and \
-         server on the same machine.\n\n\
+        "`{}` on {} ({} CPUs, load average {} at the end), {}: {} crates × {} versions with \
+         READMEs, {} distinct crate pages (`/crates/NAME` and `/crates/NAME/VERSION`), {} \
+         keep-alive clients for {} s, client and server on the same machine{}.\n\n\
          | Figure | Value | Goal |\n|---|---|---|\n\
          | crate page p99 | {:.2} ms | < {} ms ({met}) |\n\
          | crate page p50 | {:.2} ms | |\n\
@@ -280,12 +297,18 @@ fn markdown(r: &Results) -> String {
         r.command,
         r.cpu_model,
         r.nproc,
+        r.loadavg,
         r.date,
         r.crates,
         r.versions_per_crate,
         r.pages,
         r.connections,
         r.duration_s,
+        if r.pinned {
+            " (server pinned to CPU 0, client to the others)"
+        } else {
+            ""
+        },
         p.p99_ms,
         r.goal_p99_ms,
         p.p50_ms,

@@ -32,10 +32,16 @@ struct Visitor {
     login: Option<String>,
     nonce: String,
     new_nonce: bool,
+    /// Whether the page got a form token, so the nonce cookie must go out.
+    csrf_used: std::cell::Cell<bool>,
 }
 
 impl Visitor {
+    /// The token for a POST form on this page. Only pages with such a form
+    /// (the login page, and every page of a logged-in visitor) call it, so
+    /// anonymous pages carry no cookie.
     fn csrf(&self) -> String {
+        self.csrf_used.set(true);
         session::csrf_token(&self.key, &self.nonce)
     }
 }
@@ -75,14 +81,16 @@ async fn read_visitor(web: &Web, headers: &HeaderMap) -> Result<Visitor, Respons
         login,
         nonce,
         new_nonce,
+        csrf_used: std::cell::Cell::new(false),
     })
 }
 
 /// The page in the layout, with the headers every page carries.
 fn respond(web: &Web, visitor: &Visitor, status: StatusCode, title: &str, body: &str) -> Response {
+    let csrf = visitor.login.as_ref().map(|_| visitor.csrf());
     let chrome = Chrome {
         login: visitor.login.as_deref(),
-        csrf: &visitor.csrf(),
+        csrf: csrf.as_deref().unwrap_or_default(),
         private: web.config.auth_required,
     };
     let html = view::layout(&chrome, title, body);
@@ -113,7 +121,7 @@ fn respond(web: &Web, visitor: &Visitor, status: StatusCode, title: &str, body: 
         "no-cache"
     };
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    if visitor.new_nonce {
+    if visitor.new_nonce && visitor.csrf_used.get() {
         h.append(
             header::SET_COOKIE,
             session::set_cookie(

@@ -290,6 +290,8 @@ fn http_status_codes_and_download_chart() {
     ] {
         assert_eq!(get(path).status(), 200, "{path}");
     }
+    // A page without a form sets no cookie.
+    assert!(get("/crates/alpha").headers().get("set-cookie").is_none());
     // The API keeps its own answers next to the UI.
     assert_eq!(get("/api/v1/crates?q=alpha").status(), 200);
     assert_eq!(get("/index/config.json").status(), 200);
