@@ -320,5 +320,18 @@ fn markdown(r: &Results) -> String {
             "| wrk cross-check | p99 {p99:.2} ms, {rps:.0} pages/s | |\n"
         ));
     }
+    let busy = r
+        .loadavg
+        .split_whitespace()
+        .next()
+        .and_then(|l| l.parse::<f64>().ok())
+        .is_some_and(|l| l > r.nproc as f64);
+    if busy {
+        out.push_str(
+            "\nThe load average was above the CPU count: other work shared the CPUs, and the \
+             tail figures measure that contention as much as the server. Re-run on a quiet \
+             machine before reading the p99 against the goal.\n",
+        );
+    }
     out
 }
