@@ -1,8 +1,10 @@
-//! The default workspace of `bench publish`: ten crates with the shape of a
-//! real library family (a core, a proc-macro crate, utilities, a model with
-//! derives, a codec with a build script, a binary on top), enough generated
-//! code that each takes seconds to compile, and no crates.io dependency, so
-//! the benchmark runs offline and measures the pipeline, not downloads.
+//! The default workspace of `bench publish`: 30 crates. Ten have the shape
+//! of a real library family (a core, a proc-macro crate, utilities, a model
+//! with derives, a codec with a build script, a binary on top); twenty more
+//! libraries sit on them in chains of five, the wide middle of a large
+//! workspace. Enough generated code that each takes a second or more to
+//! compile, and no crates.io dependency, so the benchmark runs offline and
+//! measures the pipeline, not downloads.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -31,7 +33,7 @@ enum Kind {
 
 /// Depth 5; a diamond (`store` and `net` over `io`), one proc-macro, one
 /// build script, one binary.
-const SPECS: [Spec; 10] = [
+const BASE: [Spec; 10] = [
     Spec {
         name: "core",
         deps: &[],
@@ -84,8 +86,36 @@ const SPECS: [Spec; 10] = [
     },
 ];
 
+/// Libraries added on top of [`BASE`].
+const EXTRAS: usize = 20;
+
 /// How many crates the generated workspace has.
-pub const CRATES: usize = SPECS.len();
+pub const CRATES: usize = BASE.len() + EXTRAS;
+
+/// [`BASE`], then `x00`…`x19`: `x{i}` uses `core`, one of `util`, `text`,
+/// `model`, `io`, and `x{i-4}`, so there are four chains of five; the last
+/// one also has a binary.
+fn specs() -> Vec<Spec> {
+    const MIDDLE: [&str; 4] = ["util", "text", "model", "io"];
+    let mut out: Vec<Spec> = BASE.into_iter().collect();
+    let names: Vec<&'static str> = (0..EXTRAS).map(|i| &*format!("x{i:02}").leak()).collect();
+    for (i, name) in names.iter().enumerate() {
+        let mut deps = vec!["core", MIDDLE[i % MIDDLE.len()]];
+        if i >= MIDDLE.len() {
+            deps.push(names[i - MIDDLE.len()]);
+        }
+        out.push(Spec {
+            name,
+            deps: deps.leak(),
+            kind: if i + 1 == EXTRAS {
+                Kind::LibBin
+            } else {
+                Kind::Lib
+            },
+        });
+    }
+    out
+}
 
 fn crate_name(short: &str) -> String {
     format!("{PREFIX}-{short}")
@@ -98,7 +128,8 @@ fn ident(short: &str) -> String {
 /// Writes the workspace into `root`, with `modules` generated modules per
 /// library crate.
 pub fn write(root: &Path, modules: usize) -> anyhow::Result<()> {
-    let members: Vec<String> = SPECS.iter().map(|s| format!("\"{}\"", s.name)).collect();
+    let specs = specs();
+    let members: Vec<String> = specs.iter().map(|s| format!("\"{}\"", s.name)).collect();
     write_file(
         &root.join("Cargo.toml"),
         &format!(
@@ -108,7 +139,7 @@ pub fn write(root: &Path, modules: usize) -> anyhow::Result<()> {
             members.join(", ")
         ),
     )?;
-    for spec in &SPECS {
+    for spec in &specs {
         write_crate(&root.join(spec.name), spec, modules)?;
     }
     Ok(())

@@ -1,18 +1,21 @@
-//! `cargo xtask bench publish`: the performance goals of issue 4, measured
-//! as ratios in one run.
+//! `cargo xtask bench publish`: the performance goals of issues 4 and 9,
+//! measured as ratios in one run.
 //!
-//! For each workspace (`--workspace`, repeatable; `generated` is a ten-crate
+//! For each workspace (`--workspace`, repeatable; `generated` is a 30-crate
 //! workspace written here, with no crates.io dependency), every measurement
 //! starts from an **empty target directory** (a fresh `CARGO_TARGET_DIR`)
 //! and shares the user's `CARGO_HOME`, warmed by one untimed `cargo fetch`:
 //!
 //! 1. `cargo package --workspace` (cargo's package and per-crate
 //!    build-based verify), baseline A;
-//! 2. `cargo build --workspace`, baseline B;
+//! 2. `cargo check --workspace`, baseline B, the floor of a verification;
 //! 3. `cargo convoy publish --dry-run --verify check` against a real
 //!    `cargo convoy serve` on 127.0.0.1 (the dry run packages, locks and
-//!    verifies, and only reads the registry);
-//! 4. the same with `--verify build`.
+//!    verifies, and only reads the registry), C;
+//! 4. the same again in C's target directory, W: a resume after a failed
+//!    upload;
+//! 5. with `--with-build`, also `cargo build --workspace` and Convoy's
+//!    `--verify build`.
 //!
 //! The same cargo (`$CARGO`, the toolchain that runs this benchmark) and the
 //! same `-j` are used throughout. Convoy's stderr lines are timestamped and
@@ -39,9 +42,10 @@ use serde::Serialize;
 use crate::Format;
 use crate::registry::{Server, build_server, cpu_model, today};
 
-/// The goals of issue 4.
+/// The goals of issue 9 (and, for `--verify build`, issue 4).
 const GOAL_CHECK_VS_PACKAGE: f64 = 0.5;
-const GOAL_CHECK_VS_BUILD: f64 = 1.0;
+const GOAL_CHECK_VS_CHECK: f64 = 1.1;
+const GOAL_WARM_VS_FIRST: f64 = 0.2;
 const GOAL_BUILD_VS_PACKAGE: f64 = 0.8;
 
 /// Options of `bench publish`.
@@ -52,8 +56,11 @@ pub struct Args {
     #[arg(long = "workspace", value_name = "PATH|generated")]
     workspaces: Vec<String>,
     /// Generated modules per crate of the generated workspace (its size).
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 3)]
     modules: usize,
+    /// Also measure `cargo build --workspace` and Convoy's `--verify build`.
+    #[arg(long)]
+    with_build: bool,
     /// Write the generated workspace to DIR and stop.
     #[arg(long, value_name = "DIR")]
     generate: Option<PathBuf>,
@@ -121,10 +128,14 @@ struct WorkspaceResult {
     publishable: Vec<String>,
     package: Option<Measure>,
     /// When `cargo package --workspace` fails: `cargo package -p X` for
-    /// each publishable member in publish order, in one target directory.
+    /// each publishable member in publish order, each from an empty target
+    /// directory.
     package_fallback: Option<Fallback>,
+    check: Option<Measure>,
     build: Option<Measure>,
     convoy_check: Option<Measure>,
+    /// Convoy check again in the same target directory.
+    convoy_warm: Option<Measure>,
     convoy_build: Option<Measure>,
 }
 
@@ -139,7 +150,13 @@ impl WorkspaceResult {
         }
     }
     fn baseline_b(&self) -> Option<f64> {
-        self.build.as_ref().filter(|m| m.ok).map(|m| m.seconds)
+        self.check.as_ref().filter(|m| m.ok).map(|m| m.seconds)
+    }
+    fn first_run(&self) -> Option<f64> {
+        self.convoy_check
+            .as_ref()
+            .filter(|m| m.ok)
+            .map(|m| m.seconds)
     }
 }
 
@@ -298,7 +315,7 @@ pub fn main(args: Args) -> anyhow::Result<()> {
                     .unwrap_or_else(|| ws.clone());
                 (label, root)
             };
-            let result = measure_workspace(&ctx, n, &label, &root)?;
+            let result = measure_workspace(&ctx, n, &label, &root, args.with_build)?;
             print!("{}", workspace_table(&result));
             results.workspaces.push(result);
         }
@@ -342,6 +359,7 @@ fn measure_workspace(
     n: usize,
     label: &str,
     root: &Path,
+    with_build: bool,
 ) -> anyhow::Result<WorkspaceResult> {
     eprintln!("\n== {label}: {}", root.display());
     let j = ctx.jobs.to_string();
@@ -368,8 +386,10 @@ fn measure_workspace(
         publishable: publishable.clone(),
         package: None,
         package_fallback: None,
+        check: None,
         build: None,
         convoy_check: None,
+        convoy_warm: None,
         convoy_build: None,
     };
 
@@ -384,6 +404,7 @@ fn measure_workspace(
         cmd,
         &target,
         Kind::CargoPackage,
+        true,
     )?;
     let failed = !m.ok;
     result.package = Some(m);
@@ -393,22 +414,41 @@ fn measure_workspace(
         result.package_fallback = Some(package_each(ctx, n, root, &publishable)?);
     }
 
-    // B: cargo build --workspace.
-    let target = ctx.tmp.join(format!("ws{n}-build"));
-    let cmd = cargo_cmd(ctx, root, &target)
-        .args(["build", "--workspace", "-j", &j])
-        .into_cmd();
-    result.build = Some(timed(
-        ctx,
-        &format!("ws{n}-cargo-build"),
-        cmd,
-        &target,
-        Kind::Plain,
-    )?);
-    clean(&target);
+    // B: cargo check --workspace (and, with --with-build, cargo build).
+    let plain: &[&str] = if with_build {
+        &["check", "build"]
+    } else {
+        &["check"]
+    };
+    for sub in plain {
+        let target = ctx.tmp.join(format!("ws{n}-{sub}"));
+        let cmd = cargo_cmd(ctx, root, &target)
+            .args([sub, "--workspace", "-j", &j])
+            .into_cmd();
+        let m = timed(
+            ctx,
+            &format!("ws{n}-cargo-{sub}"),
+            cmd,
+            &target,
+            Kind::Plain,
+            true,
+        )?;
+        if *sub == "check" {
+            result.check = Some(m);
+        } else {
+            result.build = Some(m);
+        }
+        clean(&target);
+    }
 
-    // C, D: Convoy.
-    for verify in ["check", "build"] {
+    // C, W (and D): Convoy, first run and rerun in the same target dir.
+    let convoy: &[&str] = if with_build {
+        &["check", "warm", "build"]
+    } else {
+        &["check", "warm"]
+    };
+    for run in convoy {
+        let verify = if *run == "build" { "build" } else { "check" };
         let target = ctx.tmp.join(format!("ws{n}-convoy-{verify}"));
         let mut cmd = Command::new(ctx.bin);
         cmd.arg("publish")
@@ -420,24 +460,30 @@ fn measure_workspace(
         cmd.env("CARGO_REGISTRIES_BENCH_INDEX", ctx.index);
         let m = timed(
             ctx,
-            &format!("ws{n}-convoy-{verify}"),
+            &format!("ws{n}-convoy-{run}"),
             cmd,
             &target,
             Kind::Convoy,
+            *run != "warm",
         )?;
-        if verify == "check" {
-            result.convoy_check = Some(m);
-        } else {
-            result.convoy_build = Some(m);
+        match *run {
+            "check" => result.convoy_check = Some(m),
+            "warm" => {
+                result.convoy_warm = Some(m);
+                clean(&target);
+            }
+            _ => {
+                result.convoy_build = Some(m);
+                clean(&target);
+            }
         }
-        clean(&target);
     }
     let _ = std::fs::remove_dir_all(ctx.tmp.join(format!("ws{n}-package-each")));
     Ok(result)
 }
 
-/// `cargo package -p X` for each publishable member in publish order, one
-/// shared target directory.
+/// `cargo package -p X` for each publishable member in publish order, each
+/// from an empty target directory, as every other measurement.
 fn package_each(
     ctx: &Ctx<'_>,
     n: usize,
@@ -457,6 +503,7 @@ fn package_each(
             cmd,
             &target,
             Kind::CargoPackage,
+            true,
         )?;
         packages.push((name.clone(), m));
     }
@@ -513,6 +560,9 @@ fn env(ctx: &Ctx<'_>, cmd: &mut Command, root: &Path, target: &Path) {
             "CARGO_BIN_",
             "CARGO_PRIMARY_PACKAGE",
             "CARGO_TARGET_DIR",
+            // A shared build directory would make no target dir empty.
+            "CARGO_BUILD_BUILD_DIR",
+            "CARGO_BUILD_TARGET_DIR",
             "CARGO_REGISTRIES_",
             "CONVOY_",
         ]
@@ -537,15 +587,19 @@ enum Kind {
     Convoy,
 }
 
-/// Runs `cmd` within the time limit and returns what it took.
+/// Runs `cmd` within the time limit and returns what it took; `fresh`
+/// empties `target` first.
 fn timed(
     ctx: &Ctx<'_>,
     name: &str,
     mut cmd: Command,
     target: &Path,
     kind: Kind,
+    fresh: bool,
 ) -> anyhow::Result<Measure> {
-    let _ = std::fs::remove_dir_all(target);
+    if fresh {
+        let _ = std::fs::remove_dir_all(target);
+    }
     let busy_before = wait_for_quiet(ctx.load_wait);
     let loadavg_before = loadavg();
     let log_path = ctx.logs.join(format!("{name}.log"));
@@ -722,7 +776,10 @@ fn convoy_steps(lines: &[(f64, String)], end: f64, target: &Path, wall_start: Sy
             .flatten()
             .filter_map(|e| {
                 let dir = e.path();
-                let started = std::fs::metadata(dir.join("Cargo.toml"))
+                // Unpacking keeps the packaged files' mtimes; the `src`
+                // directory gets its entries then, and none later.
+                let started = std::fs::metadata(dir.join("src"))
+                    .or_else(|_| std::fs::metadata(dir.join("Cargo.toml")))
                     .ok()?
                     .modified()
                     .ok()?;
@@ -922,17 +979,29 @@ fn workspace_table(w: &WorkspaceResult) -> String {
         );
     }
     s += &format!(
-        "  B cargo build --workspace       {}\n",
-        fmt_measure(&w.build)
+        "  B cargo check --workspace       {}\n",
+        fmt_measure(&w.check)
     );
+    if w.build.is_some() {
+        s += &format!(
+            "  cargo build --workspace         {}\n",
+            fmt_measure(&w.build)
+        );
+    }
     s += &format!(
         "  C convoy --verify check         {}\n",
         fmt_measure(&w.convoy_check)
     );
     s += &format!(
-        "  D convoy --verify build         {}\n",
-        fmt_measure(&w.convoy_build)
+        "  W convoy, rerun in C's target   {}\n",
+        fmt_measure(&w.convoy_warm)
     );
+    if w.convoy_build.is_some() {
+        s += &format!(
+            "  D convoy --verify build         {}\n",
+            fmt_measure(&w.convoy_build)
+        );
+    }
     let a = w.baseline_a();
     let b = w.baseline_b();
     let line = |name: &str, r: Option<f64>, g: f64| match r {
@@ -940,26 +1009,31 @@ fn workspace_table(w: &WorkspaceResult) -> String {
         None => format!("  {name:<31}       -\n"),
     };
     s += &line(
+        "C / B",
+        ratio(w.convoy_check.as_ref(), b),
+        GOAL_CHECK_VS_CHECK,
+    );
+    s += &line(
         "C / A",
         ratio(w.convoy_check.as_ref(), a.map(|a| a.0)),
         GOAL_CHECK_VS_PACKAGE,
     );
     s += &line(
-        "C / B",
-        ratio(w.convoy_check.as_ref(), b),
-        GOAL_CHECK_VS_BUILD,
+        "W / C",
+        ratio(w.convoy_warm.as_ref(), w.first_run()),
+        GOAL_WARM_VS_FIRST,
     );
-    s += &line(
-        "D / A",
-        ratio(w.convoy_build.as_ref(), a.map(|a| a.0)),
-        GOAL_BUILD_VS_PACKAGE,
-    );
-    if let (Some(p), Some(b)) = (w.package.as_ref().filter(|m| m.ok), b) {
-        s += &format!("  A / B                           {:7.2}×\n", p.seconds / b);
+    if w.convoy_build.is_some() {
+        s += &line(
+            "D / A",
+            ratio(w.convoy_build.as_ref(), a.map(|a| a.0)),
+            GOAL_BUILD_VS_PACKAGE,
+        );
     }
     for (name, m) in [
         ("cargo package", &w.package),
         ("convoy check", &w.convoy_check),
+        ("convoy rerun", &w.convoy_warm),
         ("convoy build", &w.convoy_build),
     ] {
         if let Some(m) = m {
@@ -1049,15 +1123,19 @@ fn markdown(r: &Results) -> String {
         r.nproc, r.cpu_model, r.loadavg_start, r.date, r.cargo_version, r.rustc_version, r.jobs
     );
     s += "Each measurement starts from an empty target directory (a fresh \
-`CARGO_TARGET_DIR`) with the same `CARGO_HOME`, warmed by one untimed `cargo \
-fetch`, so downloads are not measured. Convoy is built first (release) and \
-its binary is run directly. Convoy runs `cargo convoy publish --dry-run \
---registry bench --allow-dirty -j N --verify check|build` against a real \
-`cargo convoy serve` on 127.0.0.1 (`CARGO_REGISTRIES_BENCH_INDEX`); the dry \
-run packages, locks and verifies every crate, and reads the registry's index \
-without uploading. Cargo runs `cargo package --workspace --allow-dirty -j N` \
-(package and per-crate build-based verify, A) and `cargo build --workspace -j \
-N` (B). Wall times; cores = CPU time of the process tree / wall time.\n\n";
+`CARGO_TARGET_DIR`), except W, with the same `CARGO_HOME`, warmed by one \
+untimed `cargo fetch`, so crates.io downloads are not measured. Convoy is \
+built first (release) and its binary is run directly. Convoy runs `cargo \
+convoy publish --dry-run --registry bench --allow-dirty -j N --verify check` \
+against a real `cargo convoy serve` on 127.0.0.1 \
+(`CARGO_REGISTRIES_BENCH_INDEX`): the dry run packages, locks and verifies \
+every crate, and reads the registry's index without uploading (C). W is the \
+same command again in C's target directory, as a resume after a failed \
+upload would run. Cargo runs `cargo package --workspace --allow-dirty -j N` \
+(package and per-crate build-based verify, A; when it fails, A' is the sum \
+of `cargo package -p X` over the publishable members in publish order, each \
+from an empty target directory) and `cargo check --workspace -j N` (B). Wall \
+times; cores = CPU time of the process tree / wall time.\n\n";
     for w in &r.workspaces {
         s += &format!("### {}\n\n", w.label);
         if !w.publishable.is_empty() {
@@ -1087,23 +1165,36 @@ N` (B). Wall times; cores = CPU time of the process tree / wall time.\n\n";
             );
         }
         s += &format!(
-            "| B: `cargo build --workspace` | {} | | |\n",
-            md_measure(&w.build)
+            "| B: `cargo check --workspace` | {} | | |\n",
+            md_measure(&w.check)
         );
+        if w.build.is_some() {
+            s += &format!(
+                "| `cargo build --workspace` | {} | | |\n",
+                md_measure(&w.build)
+            );
+        }
         s += &format!(
             "| C: Convoy, `--verify check` | {} | | |\n",
             md_measure(&w.convoy_check)
         );
         s += &format!(
-            "| D: Convoy, `--verify build` | {} | | |\n",
-            md_measure(&w.convoy_build)
+            "| W: C again, same target dir | {} | | |\n",
+            md_measure(&w.convoy_warm)
         );
+        if w.convoy_build.is_some() {
+            s += &format!(
+                "| D: Convoy, `--verify build` | {} | | |\n",
+                md_measure(&w.convoy_build)
+            );
+        }
         let a = w.baseline_a();
         let b = w.baseline_b();
         let a_name = match a {
             Some((_, n)) if n.starts_with('Σ') => "A'",
             _ => "A",
         };
+        let first = w.first_run();
         let mut row = |name: String, r: Option<f64>, g: f64| {
             s += &match r {
                 Some(r) => format!("| {name} | {r:.2}× | ≤ {g}× | {} |\n", goal(r <= g)),
@@ -1111,30 +1202,32 @@ N` (B). Wall times; cores = CPU time of the process tree / wall time.\n\n";
             };
         };
         row(
+            "C / B".into(),
+            ratio(w.convoy_check.as_ref(), b),
+            GOAL_CHECK_VS_CHECK,
+        );
+        row(
             format!("C / {a_name}"),
             ratio(w.convoy_check.as_ref(), a.map(|a| a.0)),
             GOAL_CHECK_VS_PACKAGE,
         );
         row(
-            "C / B".into(),
-            ratio(w.convoy_check.as_ref(), b),
-            GOAL_CHECK_VS_BUILD,
+            "W / C".into(),
+            ratio(w.convoy_warm.as_ref(), first),
+            GOAL_WARM_VS_FIRST,
         );
-        row(
-            format!("D / {a_name}"),
-            ratio(w.convoy_build.as_ref(), a.map(|a| a.0)),
-            GOAL_BUILD_VS_PACKAGE,
-        );
-        if let (Some(p), Some(b)) = (w.package.as_ref().filter(|m| m.ok), b) {
-            s += &format!(
-                "| A / B (the issue's baseline) | {:.2}× | | |\n",
-                p.seconds / b
+        if w.convoy_build.is_some() {
+            row(
+                format!("D / {a_name}"),
+                ratio(w.convoy_build.as_ref(), a.map(|a| a.0)),
+                GOAL_BUILD_VS_PACKAGE,
             );
         }
         s += "\n";
         for (name, m) in [
             ("`cargo package`", &w.package),
             ("Convoy check", &w.convoy_check),
+            ("Convoy rerun", &w.convoy_warm),
             ("Convoy build", &w.convoy_build),
         ] {
             if let Some(m) = m {
@@ -1185,24 +1278,20 @@ trip per `-j` slot, not {} in sequence ({:.1} s).\n\n\
     }
     s += "What limits the figures (per-step times from Convoy's timestamped \
 status lines and the mtimes of its lock work directory, in the logs):\n\n\
-- Convoy's packaging (`cargo package --no-verify --exclude-lockfile`, one \
-invocation) and its lock files (one `cargo generate-lockfile` per crate \
-against the overlay, one overlay per wave) take well under a second for ten \
-crates; cargo's own packaging resolves a lock file per crate against \
-crates.io (`Updating crates.io index` each time).\n\
-- Verification is the whole cost, and it is sequential: one cargo \
-invocation per crate in publish order, so cores stay near 1 of 2 except \
-where rustc itself runs codegen in parallel. Plain libraries are built as \
-dependencies of a generated consumer, so each is compiled once per run and \
-reused by its dependents; cargo's verify compiles every local dependency \
-again for each package that needs it.\n\
-- `--verify check` skips codegen; how much that saves depends on the \
-workspace: the generated crates are generic-heavy (monomorphization \
-dominates), so check is far below build there.\n\
+- Convoy's lock files: one `cargo generate-lockfile` per crate against an \
+overlay, one overlay per wave of the dependency graph; each resolves against \
+crates.io as well when the crate has crates.io dependencies (cargo \
+revalidates every index file it needs, over the network).\n\
+- Verification: libraries are built in batches, one cargo invocation each, \
+when cargo's resolution (`cargo tree`) shows every member's graph unchanged \
+by the others; the `cargo tree` runs cost a resolution per library. \
+Packages with binaries are built one by one after the batches.\n\
+- The rerun reuses the overlay URL (a port derived from the content key), \
+so cargo finds every build `Fresh`; what remains is Convoy's own work, \
+packaging, the lock files and the resolutions.\n\
 - Uploads: each crate costs an index read, the `PUT` and at least one \
 visibility poll, so one slot takes about 1.1 round trips per crate; with \
-more slots than crates per slot the fixed rounds show (about 1.5 round \
-trips per slot at `-j 8`, 1.9 at `-j 16`).\n\n";
+more slots than crates per slot the fixed rounds show.\n\n";
     s += "To reproduce on a real workspace, check it out anywhere and pass its \
 root, e.g. `cargo xtask bench publish --workspace /path/to/serde --workspace \
 /path/to/tracing --no-upload`; nothing of it is kept in this repository.\n";

@@ -134,6 +134,7 @@ impl Registry {
             auth_required: false,
             limits: Limits::default(),
             publish_rate: None,
+            companions: true,
         };
         let app = App::new(Arc::new(store), Arc::new(blobs), settings);
         let delay = axum::middleware::from_fn(
@@ -152,6 +153,7 @@ impl Registry {
                 name: Some("bench".into()),
                 index: format!("sparse+http://{addr}/index/"),
                 token: Some(token),
+                http: Default::default(),
             },
             runtime: Some(runtime),
             shutdown: Some(shutdown),

@@ -33,6 +33,11 @@ pub enum Command {
     Publish(PublishArgs),
     /// Yank (or restore) every crate of a release made by `publish --atomic`.
     Yank(YankArgs),
+    /// Show which members differ from the registry's copy.
+    Changed(ChangedArgs),
+    /// Bump versions, carry them through the dependency graph, and write
+    /// changelogs.
+    Version(VersionArgs),
 }
 
 /// `cargo convoy serve`.
@@ -51,6 +56,10 @@ pub struct ServeArgs {
     /// address (behind a proxy, say).
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
+    /// Turn off the companion extension (docs/SUBLIBRARIES.md): companions
+    /// are then ordinary crates, as on crates.io.
+    #[arg(long)]
+    pub no_companions: bool,
     /// Largest accepted `.crate` file, in bytes.
     #[arg(long, default_value_t = convoy_registry::Limits::default().max_upload_bytes)]
     pub max_upload_bytes: u64,
@@ -171,6 +180,44 @@ impl RegistryArgs {
     }
 }
 
+/// Cargo's configuration flags, as cargo names them; shared by every
+/// command that reads a registry or runs cargo.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// Override a cargo configuration value (`KEY=VALUE` in TOML syntax, or
+    /// the path of an extra config file), as `cargo --config` does; passed
+    /// on to every cargo Convoy runs.
+    #[arg(long = "config", value_name = "KEY=VALUE|PATH")]
+    pub config: Vec<String>,
+    /// Run without accessing the network, from cargo's cache, as `cargo
+    /// --offline` does.
+    #[arg(long)]
+    pub offline: bool,
+}
+
+impl ConfigArgs {
+    /// Reads cargo's configuration in the current directory with these
+    /// flags, and makes every cargo Convoy runs get them too.
+    pub fn apply(&self) -> anyhow::Result<convoy_index_client::ConfigOptions> {
+        use anyhow::Context;
+        let options = convoy_index_client::ConfigOptions {
+            cli: self.config.clone(),
+            offline: self.offline,
+            ..convoy_index_client::ConfigOptions::default()
+        };
+        let cwd = std::env::current_dir().context("failed to read the current directory")?;
+        let config = convoy_index_client::CargoConfig::load(&cwd, &options)?;
+        convoy_workspace::process::set_cargo_defaults(
+            config.cli_config().to_vec(),
+            config.offline(),
+        );
+        Ok(convoy_index_client::ConfigOptions {
+            cli: config.cli_config().to_vec(),
+            ..options
+        })
+    }
+}
+
 /// Which packages and which registry: flags shared by `plan` and `check`,
 /// named as in `cargo publish`.
 #[derive(Debug, Args)]
@@ -179,9 +226,10 @@ pub struct ReleaseScopeArgs {
     pub packages: PackageArgs,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// Do not read the registry; actions become `unknown`.
-    #[arg(long)]
-    pub offline: bool,
+    /// `--config`, and `--offline`: do not read the registry; actions
+    /// become `unknown`.
+    #[command(flatten)]
+    pub cargo: ConfigArgs,
 }
 
 /// Output format of `plan`.
@@ -309,6 +357,72 @@ pub struct PublishArgs {
     /// the release or none of it; needs a registry that offers staging.
     #[arg(long)]
     pub atomic: bool,
+    /// `--config` and `--offline` (only with `--dry-run`).
+    #[command(flatten)]
+    pub cargo: ConfigArgs,
+    #[command(flatten)]
+    pub tags: TagArgs,
+}
+
+/// `publish --tag`: git tags for what every registry confirmed.
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// After the run, create an annotated git tag for every crate version
+    /// that every registry of the run confirmed (published, or skipped as
+    /// identical).
+    #[arg(long)]
+    pub tag: bool,
+    /// The tag name; `{name}` and `{version}` are replaced. Default:
+    /// `[workspace.metadata.convoy] tag-format`, else `{name}-v{version}`.
+    #[arg(long, value_name = "FORMAT", requires = "tag")]
+    pub tag_format: Option<String>,
+    /// Push the tags to `origin`.
+    #[arg(long, requires = "tag")]
+    pub push: bool,
+}
+
+/// Output format of `changed` and `version`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum WorkflowFormat {
+    /// Cargo-style status lines on stderr.
+    Human,
+    /// A JSON document on stdout, schema in docs/RELEASING.md.
+    Json,
+}
+
+/// `cargo convoy changed`.
+#[derive(Debug, Args)]
+pub struct ChangedArgs {
+    #[command(flatten)]
+    pub packages: PackageArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: WorkflowFormat,
+}
+
+/// `cargo convoy version`.
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// `patch`, `minor`, `major`, an exact version such as `1.2.3`, or
+    /// `auto` (from conventional commits, and cargo-semver-checks when
+    /// installed).
+    #[arg(value_name = "BUMP")]
+    pub bump: convoy_workflow::BumpSpec,
+    #[command(flatten)]
+    pub packages: PackageArgs,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Make pre-releases: `-ID.1`, or the next number of an `ID` series.
+    #[arg(long, value_name = "ID")]
+    pub pre: Option<String>,
+    /// Show what would change; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: WorkflowFormat,
 }
 
 /// `cargo convoy yank --release ID`.
@@ -322,4 +436,7 @@ pub struct YankArgs {
     pub undo: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// `--config` (and `--offline`, which a yank cannot honour).
+    #[command(flatten)]
+    pub cargo: ConfigArgs,
 }

@@ -13,9 +13,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
 use crate::IndexError;
+use crate::cache::CargoCache;
 use crate::error::ChecksumMismatch;
 use crate::http::{
-    ACCEPT_TEXT, CARGO_PROTOCOL, RetryPolicy, USER_AGENT, classify, is_transient_status, network,
+    ACCEPT_TEXT, CARGO_PROTOCOL, HttpConfig, RetryPolicy, classify, is_transient_status, network,
     parse_index_file, retry_after_header, sparse_http_base,
 };
 
@@ -54,16 +55,6 @@ pub enum Fetch {
     Once,
 }
 
-/// The HTTP client of one reader: no request may hang past `timeout`,
-/// whether connecting or reading.
-fn http_client(options: &AsyncSparseOptions) -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .user_agent(USER_AGENT)
-        .connect_timeout(options.timeout)
-        .timeout(options.timeout)
-        .build()
-}
-
 /// A final answer: its status, `Retry-After`, and the body of a 200.
 struct Reply {
     status: u16,
@@ -81,6 +72,8 @@ pub struct AsyncSparseIndex {
     token: Option<String>,
     client: reqwest::Client,
     options: AsyncSparseOptions,
+    /// `--offline`: every read answers from cargo's cache, if it has one.
+    offline: Option<Option<CargoCache>>,
     /// `config.json` and whether reads need the token.
     config: OnceCell<(RegistryConfig, bool)>,
 }
@@ -97,20 +90,38 @@ impl std::fmt::Debug for AsyncSparseIndex {
 }
 
 impl AsyncSparseIndex {
-    /// A reader for `index` (`sparse+http(s)://…/`). Needs no runtime; its
-    /// reads do.
+    /// A reader for `index` (`sparse+http(s)://…/`) with cargo's default
+    /// network settings. Needs no runtime; its reads do.
     pub fn new(
         index: &str,
         token: Option<String>,
         options: AsyncSparseOptions,
     ) -> Result<Self, IndexError> {
+        Self::with_http(index, token, &HttpConfig::default(), options)
+    }
+
+    /// A reader for `index` whose client is built from `http` (the
+    /// command's cargo configuration). No request may hang past
+    /// `options.timeout`, whether connecting or reading.
+    pub fn with_http(
+        index: &str,
+        token: Option<String>,
+        http: &HttpConfig,
+        options: AsyncSparseOptions,
+    ) -> Result<Self, IndexError> {
         let base = sparse_http_base(index)?;
-        let client = http_client(&options).map_err(network(&base))?;
+        let client = http.client()?;
+        let offline = http.offline.then(|| {
+            http.cargo_home
+                .as_deref()
+                .and_then(|home| CargoCache::find(home, &base))
+        });
         Ok(Self {
             base,
             token,
             client,
             options,
+            offline,
             config: OnceCell::new(),
         })
     }
@@ -124,6 +135,15 @@ impl AsyncSparseIndex {
         self.config
             .get_or_try_init(|| async {
                 let url = format!("{}{}", self.base, RegistryConfig::NAME);
+                if let Some(cache) = &self.offline {
+                    let body = cache
+                        .as_ref()
+                        .and_then(CargoCache::config)
+                        .ok_or_else(|| IndexError::Offline { url: url.clone() })?;
+                    let config: RegistryConfig = serde_json::from_slice(&body)
+                        .map_err(|source| IndexError::Config { url, source })?;
+                    return Ok((config, false));
+                }
                 // First without the token, as cargo does, then with it if
                 // the registry answers 401.
                 let mut reply = self.get(&url, false, Fetch::Retrying).await?;
@@ -148,6 +168,13 @@ impl AsyncSparseIndex {
     /// crate (404, 410 or 451, as cargo reads them).
     pub async fn index_file(&self, name: &str, fetch: Fetch) -> Result<Option<Bytes>, IndexError> {
         let (_, auth) = self.config_and_auth().await?;
+        if let Some(cache) = &self.offline {
+            // What cargo never fetched, it cannot resolve offline either.
+            return Ok(cache
+                .as_ref()
+                .and_then(|c| c.index_file(name))
+                .map(Bytes::from));
+        }
         let url = format!("{}{}", self.base, index_path(name));
         let reply = self.get(&url, *auth, fetch).await?;
         Self::body(&url, reply)
@@ -173,9 +200,17 @@ impl AsyncSparseIndex {
     pub async fn download(&self, name: &str, vers: &str, cksum: &str) -> Result<Bytes, IndexError> {
         let (config, auth) = self.config_and_auth().await?;
         let url = config.download_url(name, vers, cksum);
-        let reply = self.get(&url, *auth, Fetch::Retrying).await?;
-        let Some(bytes) = Self::body(&url, reply)? else {
-            return Err(IndexError::Status { url, status: 404 });
+        let bytes = if let Some(cache) = &self.offline {
+            match cache.as_ref().and_then(|c| c.download(name, vers)) {
+                Some(bytes) => Bytes::from(bytes),
+                None => return Err(IndexError::Offline { url }),
+            }
+        } else {
+            let reply = self.get(&url, *auth, Fetch::Retrying).await?;
+            let Some(bytes) = Self::body(&url, reply)? else {
+                return Err(IndexError::Status { url, status: 404 });
+            };
+            bytes
         };
         let actual = hex::encode(Sha256::digest(&bytes));
         if !actual.eq_ignore_ascii_case(cksum) {
@@ -211,6 +246,7 @@ impl AsyncSparseIndex {
         let mut req = self
             .client
             .get(url)
+            .timeout(self.options.timeout)
             .header(CARGO_PROTOCOL.0, CARGO_PROTOCOL.1)
             .header(ACCEPT_TEXT.0, ACCEPT_TEXT.1);
         if self.options.no_cache {

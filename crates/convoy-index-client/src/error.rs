@@ -11,6 +11,15 @@ pub enum IndexError {
         /// The URL given.
         url: String,
     },
+    /// The HTTP client could not be built from the network settings.
+    #[error(transparent)]
+    Http(#[from] crate::HttpError),
+    /// `--offline`, and cargo's cache does not have it.
+    #[error("`{url}` is not in cargo's cache, and `--offline` forbids fetching it")]
+    Offline {
+        /// What was wanted.
+        url: String,
+    },
     /// The request did not get an answer (DNS, connection, timeout, TLS).
     #[error("failed to fetch `{url}`")]
     Network {
@@ -68,6 +77,8 @@ impl IndexError {
             Self::Network { .. } => true,
             Self::Status { status, .. } => crate::http::is_transient_status(*status),
             Self::NotSparse { .. }
+            | Self::Http(_)
+            | Self::Offline { .. }
             | Self::Unauthorized { .. }
             | Self::InvalidToken { .. }
             | Self::Checksum(_)

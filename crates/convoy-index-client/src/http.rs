@@ -6,6 +6,8 @@
 //! [`SparseIndex`]: crate::SparseIndex
 //! [`AsyncSparseIndex`]: crate::AsyncSparseIndex
 
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use convoy_protocol::index::IndexPackage;
@@ -14,8 +16,9 @@ use crate::IndexError;
 
 /// Sent with every index request: cargo's sparse protocol version.
 pub(crate) const CARGO_PROTOCOL: (&str, &str) = ("cargo-protocol", "version=1");
-/// Every Convoy client introduces itself the same way.
-pub(crate) const USER_AGENT: &str = concat!("convoy/", env!("CARGO_PKG_VERSION"));
+/// How every Convoy client introduces itself unless `http.user-agent` says
+/// otherwise.
+pub const DEFAULT_USER_AGENT: &str = concat!("convoy/", env!("CARGO_PKG_VERSION"));
 /// Sent with every index request, as cargo does.
 pub(crate) const ACCEPT_TEXT: (&str, &str) = ("accept", "text/plain");
 /// The longest server-given `Retry-After` an index read waits out; a
@@ -56,6 +59,264 @@ impl RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self::CARGO
+    }
+}
+
+/// The network settings of cargo's `[http]` and `[net]` tables that every
+/// HTTP client in Convoy is built from ([`HttpConfig::client`]), so that
+/// Convoy reaches a registry wherever cargo does: through the same proxy,
+/// trusting the same certificates, with the same patience.
+///
+/// [`crate::CargoConfig`] reads it with cargo's precedence; the default is
+/// cargo's defaults with no proxy.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// `http.proxy` (`CARGO_HTTP_PROXY`), in libcurl's `[scheme://]host[:port]`
+    /// form; used for every request when set.
+    pub proxy: Option<String>,
+    /// `https_proxy`/`HTTPS_PROXY`, for `https://` requests when
+    /// `http.proxy` is not set.
+    pub https_proxy: Option<String>,
+    /// `http_proxy` (lower case only, as curl reads it), for `http://`
+    /// requests when `http.proxy` is not set.
+    pub http_proxy: Option<String>,
+    /// `all_proxy`/`ALL_PROXY`, for requests no other proxy setting covers.
+    pub all_proxy: Option<String>,
+    /// `no_proxy`/`NO_PROXY`: hosts reached directly, whichever proxy is set.
+    pub no_proxy: Option<String>,
+    /// `http.cainfo`: a PEM bundle trusted in addition to the platform's
+    /// store (which honours `SSL_CERT_FILE` and `SSL_CERT_DIR`).
+    pub cainfo: Option<PathBuf>,
+    /// `http.timeout`: the longest wait to connect, and the longest silence
+    /// while reading an answer.
+    pub timeout: Duration,
+    /// `net.retry`: retries of a transient failure.
+    pub retry: u32,
+    /// `http.user-agent`, or [`DEFAULT_USER_AGENT`].
+    pub user_agent: String,
+    /// `--offline` or `net.offline`: readers answer from cargo's cache under
+    /// `cargo_home` and never touch the network.
+    pub offline: bool,
+    /// `CARGO_HOME`, where the offline readers find cargo's cache.
+    pub cargo_home: Option<PathBuf>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            proxy: None,
+            https_proxy: None,
+            http_proxy: None,
+            all_proxy: None,
+            no_proxy: None,
+            cainfo: None,
+            timeout: Duration::from_secs(30),
+            retry: RetryPolicy::CARGO.retries,
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
+            offline: false,
+            cargo_home: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A proxy URL may carry a password.
+        let proxy = |p: &Option<String>| p.as_deref().map(redact_userinfo);
+        f.debug_struct("HttpConfig")
+            .field("proxy", &proxy(&self.proxy))
+            .field("https_proxy", &proxy(&self.https_proxy))
+            .field("http_proxy", &proxy(&self.http_proxy))
+            .field("all_proxy", &proxy(&self.all_proxy))
+            .field("no_proxy", &self.no_proxy)
+            .field("cainfo", &self.cainfo)
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
+            .field("user_agent", &self.user_agent)
+            .field("offline", &self.offline)
+            .field("cargo_home", &self.cargo_home)
+            .finish()
+    }
+}
+
+/// Why an HTTP client could not be built from an [`HttpConfig`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// The `http.cainfo` file could not be read.
+    #[error("failed to read the CA bundle `{}` named by `http.cainfo`", path.display())]
+    Cainfo {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The `http.cainfo` file holds no certificate rustls accepts.
+    #[error("the CA bundle `{}` named by `http.cainfo` holds no usable certificate", path.display())]
+    NoCertificates {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A proxy setting is not a URL.
+    #[error("proxy `{url}` is not a valid proxy URL")]
+    Proxy {
+        /// The setting, password hidden.
+        url: String,
+        /// Why.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// TLS could not be set up.
+    #[error("failed to set up TLS")]
+    Tls(#[source] rustls::Error),
+    /// The client could not be built.
+    #[error("failed to build the HTTP client")]
+    Client(#[source] reqwest::Error),
+}
+
+/// Applies an [`HttpConfig`] to a reqwest builder; the async and the
+/// blocking builder have the same methods but no common trait.
+macro_rules! configure {
+    ($builder:expr, $config:expr) => {{
+        let config: &HttpConfig = $config;
+        let mut builder = $builder
+            .user_agent(config.user_agent.as_str())
+            .connect_timeout(config.timeout)
+            .use_preconfigured_tls(config.tls()?)
+            // Only the proxies configured here, never reqwest's own reading
+            // of the environment: cargo's rules differ from it.
+            .no_proxy();
+        for proxy in config.proxies()? {
+            builder = builder.proxy(proxy);
+        }
+        builder
+    }};
+}
+
+impl HttpConfig {
+    /// Retries and backoff for this configuration: `net.retry` retries,
+    /// with cargo's waits.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            retries: self.retry,
+            ..RetryPolicy::CARGO
+        }
+    }
+
+    /// An async client with these settings. A read that stays silent for
+    /// `http.timeout` fails, as a cargo transfer below its low-speed limit
+    /// does.
+    pub fn client(&self) -> Result<reqwest::Client, HttpError> {
+        configure!(reqwest::Client::builder(), self)
+            .read_timeout(self.timeout)
+            .build()
+            .map_err(HttpError::Client)
+    }
+
+    /// A blocking client with these settings, for synchronous callers.
+    pub fn blocking_client(&self) -> Result<reqwest::blocking::Client, HttpError> {
+        configure!(reqwest::blocking::Client::builder(), self)
+            .timeout(self.timeout.saturating_mul(4))
+            .build()
+            .map_err(HttpError::Client)
+    }
+
+    /// The proxies to use, in reqwest's order of precedence.
+    fn proxies(&self) -> Result<Vec<reqwest::Proxy>, HttpError> {
+        let no_proxy = || {
+            self.no_proxy
+                .as_deref()
+                .and_then(reqwest::NoProxy::from_string)
+        };
+        let make = |url: &str, f: fn(String) -> reqwest::Result<reqwest::Proxy>| {
+            f(proxy_url(url))
+                .map(|p| p.no_proxy(no_proxy()))
+                .map_err(|source| HttpError::Proxy {
+                    url: redact_userinfo(url),
+                    source,
+                })
+        };
+        let mut out = Vec::new();
+        if let Some(proxy) = &self.proxy {
+            out.push(make(proxy, reqwest::Proxy::all::<String>)?);
+            return Ok(out);
+        }
+        if let Some(proxy) = &self.https_proxy {
+            out.push(make(proxy, reqwest::Proxy::https::<String>)?);
+        }
+        if let Some(proxy) = &self.http_proxy {
+            out.push(make(proxy, reqwest::Proxy::http::<String>)?);
+        }
+        if let Some(proxy) = &self.all_proxy {
+            out.push(make(proxy, reqwest::Proxy::all::<String>)?);
+        }
+        Ok(out)
+    }
+
+    /// TLS trusting the platform's store plus `http.cainfo`.
+    fn tls(&self) -> Result<rustls::ClientConfig, HttpError> {
+        let mut roots = platform_roots().as_ref().clone();
+        if let Some(path) = &self.cainfo {
+            let pem = std::fs::read(path).map_err(|source| HttpError::Cainfo {
+                path: path.clone(),
+                source,
+            })?;
+            use rustls::pki_types::pem::PemObject;
+            let certs: Vec<_> = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+                .filter_map(Result::ok)
+                .collect();
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(HttpError::NoCertificates { path: path.clone() });
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        Ok(rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(HttpError::Tls)?
+            .with_root_certificates(roots)
+            .with_no_client_auth())
+    }
+}
+
+/// The platform's trust store, read once per process: the system bundle,
+/// or `SSL_CERT_FILE`/`SSL_CERT_DIR` when set, as OpenSSL (and so cargo)
+/// reads them. Mozilla's roots stand in when the platform has none, so that
+/// a bare container still reaches public registries.
+fn platform_roots() -> &'static Arc<rustls::RootCertStore> {
+    static ROOTS: OnceLock<Arc<rustls::RootCertStore>> = OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let mut roots = rustls::RootCertStore::empty();
+        // Unreadable entries are skipped, as OpenSSL skips them.
+        let found = rustls_native_certs::load_native_certs();
+        let (added, _) = roots.add_parsable_certificates(found.certs);
+        if added == 0 {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        Arc::new(roots)
+    })
+}
+
+/// libcurl's `host:port` means `http://host:port`.
+fn proxy_url(setting: &str) -> String {
+    if setting.contains("://") {
+        setting.to_owned()
+    } else {
+        format!("http://{setting}")
+    }
+}
+
+/// A URL with any `user:password@` replaced by `***@`.
+fn redact_userinfo(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..host_end].rfind('@') {
+        Some(at) => format!("{scheme}***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
     }
 }
 
@@ -166,6 +427,7 @@ pub fn describe(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -237,6 +499,44 @@ mod tests {
         );
         assert!(p.delay(1, Some(Duration::from_secs(3600))) < Duration::from_secs(1));
         assert!(p.delay(1, None) < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn proxy_settings_read_as_curl_reads_them() {
+        assert_eq!(proxy_url("127.0.0.1:3128"), "http://127.0.0.1:3128");
+        assert_eq!(proxy_url("socks5://h:1"), "socks5://h:1");
+        assert_eq!(
+            redact_userinfo("http://user:pw@proxy:8080/x"),
+            "http://***@proxy:8080/x"
+        );
+        assert_eq!(redact_userinfo("proxy:8080"), "proxy:8080");
+        let config = HttpConfig {
+            proxy: Some("http://u:secret@127.0.0.1:9".into()),
+            ..HttpConfig::default()
+        };
+        assert!(!format!("{config:?}").contains("secret"));
+        config.client().unwrap();
+        config.blocking_client().unwrap();
+    }
+
+    #[test]
+    fn cainfo_must_hold_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a certificate").unwrap();
+        let config = HttpConfig {
+            cainfo: Some(path.clone()),
+            ..HttpConfig::default()
+        };
+        assert!(matches!(
+            config.client(),
+            Err(HttpError::NoCertificates { .. })
+        ));
+        let config = HttpConfig {
+            cainfo: Some(dir.path().join("missing.pem")),
+            ..HttpConfig::default()
+        };
+        assert!(matches!(config.client(), Err(HttpError::Cainfo { .. })));
     }
 
     #[test]

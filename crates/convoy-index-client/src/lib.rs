@@ -1,10 +1,14 @@
 //! The read side of a Cargo registry, as cargo sees it.
 //!
-//! - [`resolve_registry`] turns `--registry NAME` / `--index URL` /
-//!   `--token` into a [`RegistryTarget`], reading cargo's configuration
-//!   (config files, `CARGO_REGISTRIES_<NAME>_INDEX`/`_TOKEN`,
-//!   `registry.default`) and `credentials.toml`, so that Convoy targets the
-//!   registry `cargo publish` would.
+//! - [`CargoConfig`] reads cargo's configuration once, with cargo's
+//!   precedence (`--config`, `CARGO_*` variables, config files), and holds
+//!   the [`HttpConfig`] every HTTP client of Convoy is built from: proxies,
+//!   the platform trust store plus `http.cainfo`, `http.timeout`,
+//!   `net.retry`, `http.user-agent`.
+//! - [`CargoConfig::resolve`] (or [`resolve_registry`]) turns `--registry
+//!   NAME` / `--index URL` / `--token` into a [`RegistryTarget`], with the
+//!   token from cargo's credential-provider chain, so that Convoy targets
+//!   the registry `cargo publish` would, as that user.
 //! - [`SparseIndex`] fetches `config.json` and per-crate index files over
 //!   HTTP, with cargo's status-code meanings (404/410/451 = no such crate)
 //!   and its retries on 429 and 5xx; [`AsyncSparseIndex`] is the same
@@ -15,6 +19,9 @@
 //! release engine adds the Web API client next to this reader.
 
 mod async_sparse;
+mod cache;
+mod config;
+mod credential;
 mod error;
 mod http;
 mod resolve;
@@ -22,12 +29,14 @@ mod sparse;
 pub mod testing;
 
 pub use async_sparse::{AsyncSparseIndex, AsyncSparseOptions, Fetch};
+pub use config::{CargoConfig, ConfigOptions};
+pub use credential::CredentialError;
 pub use error::{ChecksumMismatch, IndexError};
 pub use http::{
-    RetryPolicy, backoff, describe, parse_retry_after, retry_after_header, sparse_http_base,
+    DEFAULT_USER_AGENT, HttpConfig, HttpError, RetryPolicy, backoff, describe, parse_retry_after,
+    retry_after_header, sparse_http_base,
 };
 pub use resolve::{
-    CRATES_IO_INDEX, CRATES_IO_NAME, RegistryRequest, RegistryTarget, ResolveError,
-    resolve_registry, resolve_registry_with,
+    RegistryRequest, RegistryTarget, ResolveError, resolve_registry, resolve_registry_with,
 };
 pub use sparse::SparseIndex;

@@ -1,11 +1,13 @@
-//! Which registry a command targets, and with which token.
+//! Which registry a command targets, and with which token and network
+//! settings.
 
 use std::path::{Path, PathBuf};
 
-/// crates.io's sparse index.
-pub const CRATES_IO_INDEX: &str = "sparse+https://index.crates.io/";
-/// The name cargo gives crates.io in `publish` lists and config.
-pub const CRATES_IO_NAME: &str = "crates-io";
+use convoy_protocol::crates_io;
+
+use crate::config::{CargoConfig, ConfigOptions};
+use crate::credential::{CredentialError, env_name, find_token};
+use crate::http::HttpConfig;
 
 /// What the user asked for on the command line.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +30,8 @@ pub struct RegistryTarget {
     pub index: String,
     /// The token to send, if one is configured.
     pub token: Option<String>,
+    /// The network settings every client of this registry is built with.
+    pub http: HttpConfig,
 }
 
 impl std::fmt::Debug for RegistryTarget {
@@ -37,15 +41,27 @@ impl std::fmt::Debug for RegistryTarget {
             .field("name", &self.name)
             .field("index", &self.index)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("http", &self.http)
             .finish()
     }
 }
 
 impl RegistryTarget {
+    /// A target with cargo's default network settings, for callers that
+    /// have no configuration to read (tests, benchmarks).
+    pub fn new(name: Option<String>, index: impl Into<String>, token: Option<String>) -> Self {
+        Self {
+            name,
+            index: index.into(),
+            token,
+            http: HttpConfig::default(),
+        }
+    }
+
     /// Whether this is crates.io, whose extra rules (no cross-registry
     /// dependencies) apply.
     pub fn is_crates_io(&self) -> bool {
-        self.index == CRATES_IO_INDEX
+        crates_io::is_crates_io(&self.index)
     }
 
     /// A short label for messages: the name, or the index URL.
@@ -79,27 +95,30 @@ pub enum ResolveError {
     /// `--registry` and `--index` were both given.
     #[error("`--registry` and `--index` cannot be used together")]
     Conflict,
-    /// `credentials.toml` exists but is not valid TOML.
-    #[error("failed to parse `{}`", path.display())]
-    Credentials {
-        /// The file.
-        path: PathBuf,
-        /// The parse error.
-        #[source]
-        source: toml::de::Error,
+    /// A `--config` argument is neither `KEY=VALUE` nor a config file.
+    #[error("invalid `--config {arg}`: {reason}")]
+    CliConfig {
+        /// The argument, its value hidden.
+        arg: String,
+        /// Why.
+        reason: String,
     },
-}
-
-/// The environment variable infix cargo uses for a registry name.
-fn env_name(name: &str) -> String {
-    name.to_ascii_uppercase().replace('-', "_")
+    /// A credential provider failed.
+    #[error("failed to get a token for registry `{registry}`")]
+    Credential {
+        /// The registry's name or index URL.
+        registry: String,
+        /// Why.
+        #[source]
+        source: CredentialError,
+    },
 }
 
 /// Resolves `req` from the current process environment and the cargo
 /// configuration that applies in `cwd`, in cargo's order: `--registry`,
 /// `--index`, `registry.default`, then crates.io.
 pub fn resolve_registry(req: &RegistryRequest, cwd: &Path) -> Result<RegistryTarget, ResolveError> {
-    resolve_registry_with(req, cwd, None, None)
+    CargoConfig::load(cwd, &ConfigOptions::default())?.resolve(req)
 }
 
 /// [`resolve_registry`] with an explicit environment and `CARGO_HOME`
@@ -110,80 +129,80 @@ pub fn resolve_registry_with(
     env: Option<Vec<(String, String)>>,
     cargo_home: Option<PathBuf>,
 ) -> Result<RegistryTarget, ResolveError> {
-    if req.registry.is_some() && req.index.is_some() {
-        return Err(ResolveError::Conflict);
-    }
-    let home = cargo_home
-        .clone()
-        .or_else(|| default_cargo_home(env.as_deref()));
-    let mut options = cargo_config2::ResolveOptions::default();
-    if let Some(env) = &env {
-        options = options.env(env.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
-    if let Some(home) = &home {
-        options = options.cargo_home(home.clone());
-    }
-    let config = cargo_config2::Config::load_with_options(cwd, options)
-        .map_err(|e| ResolveError::Config(Box::new(e)))?;
-    let credentials = read_credentials(home.as_deref())?;
-
-    let (name, index) = if let Some(index) = &req.index {
-        let index = normalize_index(index)?;
-        let name = config
-            .registries
-            .iter()
-            .filter(|(_, r)| {
-                r.index
-                    .as_deref()
-                    .map(normalize_index)
-                    .and_then(Result::ok)
-                    .as_deref()
-                    == Some(index.as_str())
-            })
-            .map(|(n, _)| {
-                // An environment-defined registry is keyed `MY_REG`; cargo
-                // calls it `my-reg`.
-                if n.chars().any(|c| c.is_ascii_uppercase()) {
-                    n.to_ascii_lowercase().replace('_', "-")
-                } else {
-                    n.clone()
-                }
-            })
-            .next()
-            .or_else(|| (index == CRATES_IO_INDEX).then(|| CRATES_IO_NAME.to_owned()));
-        (name, index)
-    } else {
-        let name = req
-            .registry
-            .clone()
-            .or_else(|| config.registry.default.clone())
-            .unwrap_or_else(|| CRATES_IO_NAME.to_owned());
-        let index = if name == CRATES_IO_NAME {
-            CRATES_IO_INDEX.to_owned()
-        } else {
-            let index = registry_field(&config, &name, |r| r.index.clone())
-                .ok_or_else(|| ResolveError::UnknownRegistry { name: name.clone() })?;
-            normalize_index(&index)?
-        };
-        (Some(name), index)
+    let options = ConfigOptions {
+        env,
+        cargo_home,
+        ..ConfigOptions::default()
     };
+    CargoConfig::load(cwd, &options)?.resolve(req)
+}
 
-    let token = req.token.clone().or_else(|| match name.as_deref() {
-        Some(CRATES_IO_NAME) => config
-            .registry
-            .token
-            .clone()
-            .or_else(|| credentials.registry.and_then(|r| r.token)),
-        Some(n) => registry_field(&config, n, |r| r.token.clone()).or_else(|| {
-            credentials
+impl CargoConfig {
+    /// The registry `req` names, with its token from the credential
+    /// provider chain (`--token` wins) and this configuration's network
+    /// settings.
+    pub fn resolve(&self, req: &RegistryRequest) -> Result<RegistryTarget, ResolveError> {
+        if req.registry.is_some() && req.index.is_some() {
+            return Err(ResolveError::Conflict);
+        }
+        let config = &self.config;
+        let (name, index) = if let Some(index) = &req.index {
+            let index = normalize_index(index)?;
+            let name = config
                 .registries
-                .into_iter()
-                .find(|(k, _)| k == n)
-                .and_then(|(_, r)| r.token)
-        }),
-        None => None,
-    });
-    Ok(RegistryTarget { name, index, token })
+                .iter()
+                .filter(|(_, r)| {
+                    r.index
+                        .as_deref()
+                        .map(normalize_index)
+                        .and_then(Result::ok)
+                        .as_deref()
+                        == Some(index.as_str())
+                })
+                .map(|(n, _)| {
+                    // An environment-defined registry is keyed `MY_REG`; cargo
+                    // calls it `my-reg`.
+                    if n.chars().any(|c| c.is_ascii_uppercase()) {
+                        n.to_ascii_lowercase().replace('_', "-")
+                    } else {
+                        n.clone()
+                    }
+                })
+                .next()
+                .or_else(|| crates_io::is_crates_io(&index).then(|| crates_io::NAME.to_owned()));
+            (name, index)
+        } else {
+            let name = req
+                .registry
+                .clone()
+                .or_else(|| config.registry.default.clone())
+                .unwrap_or_else(|| crates_io::NAME.to_owned());
+            let index = if name == crates_io::NAME {
+                crates_io::INDEX.to_owned()
+            } else {
+                let index = registry_field(config, &name, |r| r.index.clone())
+                    .ok_or_else(|| ResolveError::UnknownRegistry { name: name.clone() })?;
+                normalize_index(&index)?
+            };
+            (Some(name), index)
+        };
+
+        let token = match &req.token {
+            Some(token) => Some(token.clone()),
+            None => find_token(self, name.as_deref(), &index).map_err(|source| {
+                ResolveError::Credential {
+                    registry: name.clone().unwrap_or_else(|| index.clone()),
+                    source,
+                }
+            })?,
+        };
+        Ok(RegistryTarget {
+            name,
+            index,
+            token,
+            http: self.http().clone(),
+        })
+    }
 }
 
 /// A field of `[registries.<name>]`. cargo-config2 files
@@ -205,8 +224,8 @@ fn registry_field(
 
 /// Accepts crates.io's git URL as crates.io, and refuses other git indexes.
 fn normalize_index(index: &str) -> Result<String, ResolveError> {
-    if index == "https://github.com/rust-lang/crates.io-index" {
-        return Ok(CRATES_IO_INDEX.to_owned());
+    if crates_io::is_crates_io(index) {
+        return Ok(crates_io::INDEX.to_owned());
     }
     if !(index.starts_with("sparse+http://") || index.starts_with("sparse+https://")) {
         return Err(ResolveError::NotSparse {
@@ -218,45 +237,4 @@ fn normalize_index(index: &str) -> Result<String, ResolveError> {
         index.push('/');
     }
     Ok(index)
-}
-
-fn default_cargo_home(env: Option<&[(String, String)]>) -> Option<PathBuf> {
-    let get = |key: &str| -> Option<String> {
-        match env {
-            Some(env) => env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()),
-            None => std::env::var(key).ok(),
-        }
-    };
-    get("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| get("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-struct Credentials {
-    #[serde(default)]
-    registry: Option<CredentialEntry>,
-    #[serde(default)]
-    registries: std::collections::BTreeMap<String, CredentialEntry>,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-struct CredentialEntry {
-    token: Option<String>,
-}
-
-/// `cargo login` writes `credentials.toml` (older cargo: `credentials`);
-/// cargo-config2 does not read it, so this does.
-fn read_credentials(home: Option<&Path>) -> Result<Credentials, ResolveError> {
-    let Some(home) = home else {
-        return Ok(Credentials::default());
-    };
-    for file in ["credentials.toml", "credentials"] {
-        let path = home.join(file);
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            return toml::from_str(&text)
-                .map_err(|source| ResolveError::Credentials { path, source });
-        }
-    }
-    Ok(Credentials::default())
 }

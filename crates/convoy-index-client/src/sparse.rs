@@ -3,15 +3,15 @@
 //! [`crate::AsyncSparseIndex`].
 
 use std::cell::OnceCell;
-use std::time::Duration;
 
 use convoy_protocol::index::{IndexPackage, RegistryConfig, index_path};
 use reqwest::StatusCode;
 use reqwest::blocking::{Client, Response};
 
 use crate::IndexError;
+use crate::RegistryTarget;
 use crate::http::{
-    ACCEPT_TEXT, CARGO_PROTOCOL, RetryPolicy, USER_AGENT, classify, is_transient_status, network,
+    ACCEPT_TEXT, CARGO_PROTOCOL, HttpConfig, RetryPolicy, classify, is_transient_status, network,
     parse_index_file, retry_after_header, sparse_http_base,
 };
 
@@ -22,23 +22,36 @@ pub struct SparseIndex {
     base: String,
     token: Option<String>,
     client: Client,
+    retry: RetryPolicy,
     config: OnceCell<(RegistryConfig, bool)>,
 }
 
 impl SparseIndex {
     /// A reader for `index` (`sparse+http(s)://…/`), sending `token` only
     /// where the registry asks for one.
+    /// Uses cargo's default network settings.
     pub fn new(index: &str, token: Option<String>) -> Result<Self, IndexError> {
+        Self::with_http(index, token, &HttpConfig::default())
+    }
+
+    /// A reader for `target`, with its token and network settings.
+    pub fn for_target(target: &RegistryTarget) -> Result<Self, IndexError> {
+        Self::with_http(&target.index, target.token.clone(), &target.http)
+    }
+
+    /// A reader whose client is built from `http`.
+    pub fn with_http(
+        index: &str,
+        token: Option<String>,
+        http: &HttpConfig,
+    ) -> Result<Self, IndexError> {
         let base = sparse_http_base(index)?;
-        let client = Client::builder()
-            .user_agent(USER_AGENT)
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(network(&base))?;
+        let client = http.blocking_client()?;
         Ok(Self {
             base,
             token,
             client,
+            retry: http.retry_policy(),
             config: OnceCell::new(),
         })
     }
@@ -88,9 +101,28 @@ impl SparseIndex {
         Self::body(&url, resp)?.ok_or(IndexError::Status { url, status: 404 })
     }
 
+    /// The owners' logins of `name` from the Web API
+    /// (`GET {api}/api/v1/crates/{name}/owners`, what `cargo owner --list`
+    /// reads), with the token; `None` when the registry has no Web API or
+    /// no such crate.
+    pub fn owners(&self, name: &str) -> Result<Option<Vec<String>>, IndexError> {
+        let (config, _) = self.config_and_auth()?;
+        let Some(api) = &config.api else {
+            return Ok(None);
+        };
+        let url = format!("{}/api/v1/crates/{name}/owners", api.trim_end_matches('/'));
+        let resp = self.get(&url, true)?;
+        let Some(body) = Self::body(&url, resp)? else {
+            return Ok(None);
+        };
+        let list: convoy_protocol::api::OwnersList =
+            serde_json::from_slice(&body).map_err(|source| IndexError::Config { url, source })?;
+        Ok(Some(list.users.into_iter().map(|u| u.login).collect()))
+    }
+
     /// One GET with cargo's retries on 429 and 5xx.
     fn get(&self, url: &str, with_token: bool) -> Result<Response, IndexError> {
-        let policy = RetryPolicy::CARGO;
+        let policy = self.retry;
         let mut attempt = 0;
         loop {
             let mut req = self

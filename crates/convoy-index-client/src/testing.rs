@@ -64,6 +64,7 @@ impl StaticIndex {
             api: None,
             auth_required: false,
             convoy_staging: None,
+            convoy_companions: None,
         };
         index.set_file(
             RegistryConfig::NAME,

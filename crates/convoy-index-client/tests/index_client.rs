@@ -3,7 +3,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod resolve {
-    use convoy_index_client::{CRATES_IO_INDEX, RegistryRequest, resolve_registry_with};
+    use convoy_index_client::{RegistryRequest, resolve_registry_with};
+    use convoy_protocol::crates_io::INDEX as CRATES_IO_INDEX;
 
     fn env(home: &std::path::Path, extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut v = vec![("CARGO_HOME".to_owned(), home.display().to_string())];
@@ -144,6 +145,150 @@ mod resolve {
             err.to_string(),
             "index `https://git.invalid/index` is not a sparse index, expected `sparse+http(s)://…/`"
         );
+    }
+}
+
+mod credentials {
+    use std::path::{Path, PathBuf};
+
+    use convoy_index_client::{RegistryRequest, resolve_registry_with};
+
+    /// A script under `dir` with `body`, executable.
+    fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}")).unwrap();
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(&path)
+            .status()
+            .unwrap();
+        path
+    }
+
+    fn resolve(home: &Path, extra: &[(&str, &str)]) -> Result<Option<String>, String> {
+        let mut env = vec![
+            ("CARGO_HOME".to_owned(), home.display().to_string()),
+            (
+                "CARGO_REGISTRIES_MINE_INDEX".to_owned(),
+                "sparse+http://127.0.0.1:1/index/".to_owned(),
+            ),
+        ];
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let req = RegistryRequest {
+            registry: Some("mine".into()),
+            ..Default::default()
+        };
+        resolve_registry_with(&req, home, Some(env), Some(home.into()))
+            .map(|t| t.token)
+            .map_err(|e| convoy_index_client::describe(&e))
+    }
+
+    /// A cargo-credential provider: hello, then one answer to one request,
+    /// after checking the request names the registry and asks for `get`.
+    fn plugin(dir: &Path, name: &str, answer: &str) -> PathBuf {
+        script(
+            dir,
+            name,
+            &format!(
+                "[ \"$1\" = --cargo-plugin ] || exit 3\necho '{{\"v\":[1]}}'\nread request\ncase \"$request\" in *'\"kind\":\"get\"'*'\"operation\":\"read\"'*) ;; *) exit 4 ;; esac\ncase \"$request\" in *'\"name\":\"mine\"'*) ;; *) exit 5 ;; esac\necho '{answer}'\n"
+            ),
+        )
+    }
+
+    #[test]
+    fn token_from_stdout_and_plugins() {
+        let home = tempfile::tempdir().unwrap();
+        let stdout = script(
+            home.path(),
+            "stdout.sh",
+            "[ \"$CARGO_REGISTRY_NAME_OPT\" = mine ] || exit 2\necho from-stdout\n",
+        );
+        let token = resolve(
+            home.path(),
+            &[(
+                "CARGO_REGISTRIES_MINE_CREDENTIAL_PROVIDER",
+                &format!("cargo:token-from-stdout {}", stdout.display()),
+            )],
+        );
+        assert_eq!(token, Ok(Some("from-stdout".into())));
+
+        let ok = plugin(
+            home.path(),
+            "ok.sh",
+            r#"{"Ok":{"kind":"get","token":"from-plugin","cache":"session","operation_independent":true}}"#,
+        );
+        let token = resolve(
+            home.path(),
+            &[(
+                "CARGO_REGISTRIES_MINE_CREDENTIAL_PROVIDER",
+                &ok.display().to_string(),
+            )],
+        );
+        assert_eq!(token, Ok(Some("from-plugin".into())));
+    }
+
+    #[test]
+    fn global_providers_fall_through_from_last_to_first() {
+        let home = tempfile::tempdir().unwrap();
+        let missing = plugin(home.path(), "missing.sh", r#"{"Err":{"kind":"not-found"}}"#);
+        // The last entry answers first; `not-found` passes to `cargo:token`.
+        let chain = format!("cargo:token {}", missing.display());
+        let token = resolve(
+            home.path(),
+            &[
+                ("CARGO_REGISTRY_GLOBAL_CREDENTIAL_PROVIDERS", &chain),
+                ("CARGO_REGISTRIES_MINE_TOKEN", "from-env"),
+            ],
+        );
+        assert_eq!(token, Ok(Some("from-env".into())));
+
+        // Without `cargo:token` in the chain, the variable is not read.
+        let token = resolve(
+            home.path(),
+            &[
+                (
+                    "CARGO_REGISTRY_GLOBAL_CREDENTIAL_PROVIDERS",
+                    &missing.display().to_string(),
+                ),
+                ("CARGO_REGISTRIES_MINE_TOKEN", "from-env"),
+            ],
+        );
+        assert_eq!(token, Ok(None));
+    }
+
+    #[test]
+    fn provider_failures_name_the_provider_not_the_token() {
+        let home = tempfile::tempdir().unwrap();
+        let broken = script(home.path(), "broken.sh", "echo secret-ish\necho two\n");
+        let err = resolve(
+            home.path(),
+            &[(
+                "CARGO_REGISTRIES_MINE_CREDENTIAL_PROVIDER",
+                &format!("cargo:token-from-stdout {}", broken.display()),
+            )],
+        )
+        .unwrap_err();
+        assert!(err.contains("more than one line"), "{err}");
+        assert!(!err.contains("secret-ish"), "{err}");
+        let failing = plugin(
+            home.path(),
+            "fails.sh",
+            r#"{"Err":{"kind":"other","message":"locked keyring"}}"#,
+        );
+        let err = resolve(
+            home.path(),
+            &[(
+                "CARGO_REGISTRIES_MINE_CREDENTIAL_PROVIDER",
+                &failing.display().to_string(),
+            )],
+        )
+        .unwrap_err();
+        assert!(err.contains("locked keyring"), "{err}");
+        assert!(err.contains("fails.sh"), "{err}");
     }
 }
 

@@ -14,8 +14,16 @@
 //!   what make cycles such as `serde` ↔ `serde_derive` unpublishable and are
 //!   never needed by a downstream build.
 //!
+//! - **sublibraries**: a member without a version that a published member
+//!   uses by path is packaged as a *companion* of that parent (its name
+//!   and version, `sublibrary-of` in its metadata), and dependents point at
+//!   it with `package = "<companion>"` under the same key; cargo itself is
+//!   run on temporarily edited manifests for that, see `docs/SUBLIBRARIES.md`.
+//!
 //! Each change is recorded in [`PackagedCrate::changes`] and shown by
-//! `--dry-run`.
+//! `--dry-run`. [`content_differences`] compares a package with the
+//! registry's copy through the same rules, so `cargo convoy changed` does
+//! not mistake these changes (or the commit id and lock file) for edits.
 
 use std::path::PathBuf;
 
@@ -45,12 +53,14 @@ pub struct PackagedCrate {
     pub changes: Vec<String>,
 }
 
+mod companion;
+mod compare;
 mod manifest;
 mod metadata;
 mod run;
 mod tarball;
 
-pub use manifest::CRATES_IO_INDEX;
+pub use compare::{CompareError, IGNORED_FILES, content_differences};
 pub use run::{
     PackageError, PackageOptions, TargetRegistry, cargo_package, finalize_packages, package,
     with_lockfile,

@@ -1,17 +1,16 @@
 //! The two manifest changes Convoy makes, and the matching lock-file fix.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use toml_edit::{DocumentMut, Item, Table, Value};
-
-/// crates.io's index URL as cargo writes it for cross-registry dependencies.
-pub const CRATES_IO_INDEX: &str = "https://github.com/rust-lang/crates.io-index";
 
 const DEP_TABLES: [&str; 3] = ["dependencies", "build-dependencies", "dev-dependencies"];
 
 pub(crate) struct ManifestRewrite<'a> {
     /// Real names of the path dependencies that are workspace members.
     pub(crate) siblings: &'a BTreeSet<String>,
+    /// Sublibraries' workspace names → their companions' names.
+    pub(crate) renames: &'a BTreeMap<String, String>,
     /// The target registry's index, or `None` for crates.io.
     pub(crate) target_index: Option<&'a str>,
 }
@@ -74,7 +73,27 @@ fn rewrite_table(
         let Some(item) = table.get(&key) else {
             continue;
         };
-        let real = real_name(&key, item);
+        let mut real = real_name(&key, item);
+        if let Some(companion) = rw.renames.get(&real)
+            && let Some(item) = table.get_mut(&key)
+        {
+            if let Some(version) = item.as_str().map(str::to_owned) {
+                let mut inline = toml_edit::InlineTable::new();
+                inline.insert("version", Value::from(version));
+                *item = Item::Value(Value::InlineTable(inline));
+            }
+            // The same key keeps `use helper::…` compiling; `package` names
+            // the crate it now is, unless that is the key's own name.
+            if *companion != real
+                && let Some(t) = item.as_table_like_mut()
+            {
+                t.insert("package", toml_edit::value(companion));
+                changes.push(format!(
+                    "{place}: `{key}` is the companion `{companion}`, pinned to its version"
+                ));
+            }
+            real = companion.clone();
+        }
         if !rw.siblings.contains(&real) {
             continue;
         }
@@ -141,6 +160,7 @@ version = "0.1.0"
             MANIFEST,
             &ManifestRewrite {
                 siblings: &siblings,
+                renames: &BTreeMap::new(),
                 target_index: Some("sparse+http://r/index/"),
             },
         )
@@ -170,6 +190,7 @@ version = "0.1.0"
             MANIFEST,
             &ManifestRewrite {
                 siblings: &siblings,
+                renames: &BTreeMap::new(),
                 target_index: None,
             },
         )

@@ -11,7 +11,6 @@ use convoy_protocol::publish::{NewCrate, NewCrateDependency};
 use toml::Value;
 
 use crate::TargetRegistry;
-use crate::manifest::CRATES_IO_INDEX;
 
 /// The `package.readme` path, when it is a path.
 pub(crate) fn readme_of(manifest: &str) -> Option<String> {
@@ -143,7 +142,8 @@ fn dependency(
         Some(index) if index == target.index_url => None,
         Some(index) => Some(index),
         None if target.is_crates_io => None,
-        None => Some(CRATES_IO_INDEX.to_owned()),
+        // cargo names crates.io by its git URL in a dependency's `registry`.
+        None => Some(convoy_protocol::crates_io::GIT_INDEX.to_owned()),
     };
     NewCrateDependency {
         name: package.clone().unwrap_or_else(|| key.to_owned()),

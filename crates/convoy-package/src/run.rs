@@ -1,16 +1,17 @@
 //! The packaging step: run cargo once for the whole selection, then make
 //! each `.crate` final in publish order.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use convoy_workspace::process::{Cmd, ProcessError};
 use convoy_workspace::{DepKind, Member, Workspace};
 use sha2::{Digest, Sha256};
 
+use crate::compare::sibling_path_deps;
 use crate::manifest::{ManifestRewrite, rewrite_manifest};
 use crate::tarball::{read_entries, write_entries};
-use crate::{PackagedCrate, metadata};
+use crate::{PackagedCrate, companion, metadata};
 
 /// Where the packages will be published.
 #[derive(Debug, Clone)]
@@ -59,6 +60,17 @@ pub enum PackageError {
         #[source]
         source: std::io::Error,
     },
+    /// Uncommitted changes, and no `--allow-dirty`. Raised by Convoy when it
+    /// must pass `--allow-dirty` to cargo itself (sublibraries).
+    #[error(
+        "{} files in the working directory contain changes that were not yet committed into git: {}; commit them or pass `--allow-dirty`",
+        files.len(),
+        files.join(", ")
+    )]
+    Dirty {
+        /// The files, relative to the workspace root.
+        files: Vec<String>,
+    },
     /// The `.crate` cargo made could not be read back.
     #[error("cargo's package `{}` is not what Convoy expected: {reason}", path.display())]
     Unexpected {
@@ -91,29 +103,55 @@ pub fn package(opts: &PackageOptions<'_>) -> Result<Vec<PackagedCrate>, PackageE
 /// to several registries packages once and finalizes once per registry.
 pub fn finalize_packages(opts: &PackageOptions<'_>) -> Result<Vec<PackagedCrate>, PackageError> {
     std::fs::create_dir_all(&opts.out_dir).map_err(io("create", &opts.out_dir))?;
-    let siblings: BTreeSet<String> = opts
-        .workspace
-        .members
-        .iter()
-        .map(|m| m.name.clone())
-        .collect();
+    let renames = companion_renames(opts.workspace);
     let mut packaged = Vec::with_capacity(opts.members.len());
     for member in &opts.members {
-        let crate_file = opts
-            .target_dir
-            .join("package")
-            .join(format!("{}-{}.crate", member.name, member.version));
+        let crate_file = opts.target_dir.join("package").join(format!(
+            "{}-{}.crate",
+            member.cargo_name(),
+            member.version
+        ));
         let original = std::fs::read(&crate_file).map_err(io("read", &crate_file))?;
-        packaged.push(finalize(opts, member, &siblings, &original, &crate_file)?);
+        packaged.push(finalize(opts, member, &renames, &original, &crate_file)?);
     }
     Ok(packaged)
+}
+
+/// Each sublibrary's name in the workspace, mapped to its companion's
+/// published name: the manifest rewrite renames the dependencies on it.
+pub(crate) fn companion_renames(ws: &Workspace) -> BTreeMap<String, String> {
+    ws.members
+        .iter()
+        .filter_map(|m| {
+            m.companion
+                .as_ref()
+                .map(|c| (c.workspace_name.clone(), m.name.clone()))
+        })
+        .collect()
 }
 
 /// Runs the user's `cargo package` once for `opts.members`, leaving the
 /// `.crate` files in `<target_dir>/package/`. `opts.target` and
 /// `opts.out_dir` play no part.
+///
+/// When the workspace has sublibraries, cargo runs on temporarily edited
+/// manifests (see [`crate::companion`]); the files are restored before this
+/// returns, whatever happened.
 pub fn cargo_package(opts: &PackageOptions<'_>) -> Result<(), PackageError> {
     let root = opts.workspace.root.join("Cargo.toml");
+    companion::recover(&opts.target_dir);
+    let edits = opts
+        .members
+        .iter()
+        .any(|m| companion::needs_edits(opts.workspace, m));
+    let _guard = if edits {
+        if !opts.allow_dirty {
+            companion::check_clean(opts.workspace, &opts.members)?;
+        }
+        Some(companion::apply(opts.workspace, &opts.target_dir)?)
+    } else {
+        None
+    };
     let mut cmd = Cmd::cargo()
         .arg("package")
         .arg("--no-verify")
@@ -129,19 +167,31 @@ pub fn cargo_package(opts: &PackageOptions<'_>) -> Result<(), PackageError> {
     for member in &opts.members {
         cmd = cmd
             .arg("-p")
-            .arg(format!("{}@{}", member.name, member.version));
+            .arg(format!("{}@{}", member.cargo_name(), member.version));
     }
-    if opts.allow_dirty {
+    if opts.allow_dirty || edits {
         cmd = cmd.arg("--allow-dirty");
     }
-    cmd = cmd.args(&opts.cargo_flags);
+    if edits {
+        // The edited versions change the lock file by design (it is put
+        // back afterwards), so `--locked` cannot hold for this run.
+        for flag in &opts.cargo_flags {
+            match flag.as_str() {
+                "--locked" => {}
+                "--frozen" => cmd = cmd.arg("--offline"),
+                _ => cmd = cmd.arg(flag),
+            }
+        }
+    } else {
+        cmd = cmd.args(&opts.cargo_flags);
+    }
     cmd.output().map(drop).map_err(PackageError::Cargo)
 }
 
 fn finalize(
     opts: &PackageOptions<'_>,
     member: &Member,
-    siblings: &BTreeSet<String>,
+    renames: &BTreeMap<String, String>,
     original: &[u8],
     crate_file: &Path,
 ) -> Result<PackagedCrate, PackageError> {
@@ -152,6 +202,12 @@ fn finalize(
     let prefix = format!("{}-{}", member.name, member.version);
     let mut entries = read_entries(original).map_err(|e| unexpected(e.to_string()))?;
     let manifest_path = format!("{prefix}/Cargo.toml");
+    let mut changes = Vec::new();
+    let mut changed = false;
+    if companion::needs_edits(opts.workspace, member) {
+        changed |=
+            undo_temporary_edits(opts, member, &mut entries, &mut changes).map_err(unexpected)?;
+    }
 
     let manifest_index = entries
         .iter()
@@ -159,22 +215,18 @@ fn finalize(
         .ok_or_else(|| unexpected("it has no `Cargo.toml`".into()))?;
     let manifest_text = String::from_utf8(entries[manifest_index].data.clone())
         .map_err(|_| unexpected("its `Cargo.toml` is not UTF-8".into()))?;
-    let sibling_deps: BTreeSet<String> = member
-        .dependencies
-        .iter()
-        .filter(|d| d.path().is_some() && siblings.contains(&d.name))
-        .map(|d| d.name.clone())
-        .collect();
+    let sibling_deps = sibling_path_deps(opts.workspace, member);
     let rewrite = rewrite_manifest(
         &manifest_text,
         &ManifestRewrite {
             siblings: &sibling_deps,
+            renames,
             target_index: (!opts.target.is_crates_io).then_some(opts.target.index_url.as_str()),
         },
     )
     .map_err(|e| unexpected(format!("its `Cargo.toml` cannot be edited: {e}")))?;
-    let mut changes = rewrite.changes;
-    let changed = rewrite.text != manifest_text;
+    changes.extend(rewrite.changes);
+    changed |= rewrite.text != manifest_text;
     entries[manifest_index].data = rewrite.text.clone().into_bytes();
 
     // Keep cargo's bytes untouched when nothing changed, so a crates.io
@@ -214,6 +266,66 @@ fn finalize(
         local_deps,
         changes,
     })
+}
+
+/// Makes a package that cargo built from temporarily edited manifests look
+/// as if it came from the user's files: a sublibrary's entries move under
+/// the companion's name and its manifest becomes the companion's;
+/// `Cargo.toml.orig` is the user's file again; and the `dirty` flag that
+/// only the edits caused is dropped. Returns whether anything changed.
+fn undo_temporary_edits(
+    opts: &PackageOptions<'_>,
+    member: &Member,
+    entries: &mut [crate::tarball::Entry],
+    changes: &mut Vec<String>,
+) -> Result<bool, String> {
+    let from = format!("{}-{}/", member.cargo_name(), member.version);
+    let to = format!("{}-{}/", member.name, member.version);
+    let mut changed = false;
+    if let Some(c) = &member.companion {
+        for e in entries.iter_mut() {
+            if let Some(rest) = e.path.strip_prefix(&from) {
+                e.path = format!("{to}{rest}");
+            }
+        }
+        let manifest = format!("{to}Cargo.toml");
+        let entry = entries
+            .iter_mut()
+            .find(|e| e.path == manifest)
+            .ok_or("it has no `Cargo.toml`")?;
+        let text =
+            String::from_utf8(entry.data.clone()).map_err(|_| "its `Cargo.toml` is not UTF-8")?;
+        entry.data = companion::companion_manifest(&text, member, &c.parent)?.into_bytes();
+        changes.push(format!(
+            "sublibrary `{}` packaged as `{}` {}, a companion of `{}` (its version, license and repository)",
+            c.workspace_name, member.name, member.version, c.parent
+        ));
+        changed = true;
+    }
+    let user = std::fs::read(&member.manifest_path).map_err(|e| {
+        format!(
+            "cannot read `{}` again: {e}",
+            member.manifest_path.display()
+        )
+    })?;
+    let clean =
+        companion::dirty_files(&opts.workspace.root, std::iter::once(member.dir())).is_empty();
+    for e in entries.iter_mut() {
+        if e.path == format!("{to}Cargo.toml.orig") && e.data != user {
+            e.data = user.clone();
+            changed = true;
+        }
+        if clean
+            && e.path == format!("{to}.cargo_vcs_info.json")
+            && let Some(text) = std::str::from_utf8(&e.data)
+                .ok()
+                .and_then(companion::clean_vcs_info)
+        {
+            e.data = text.into_bytes();
+            changed = true;
+        }
+    }
+    Ok(changed)
 }
 
 /// Adds `lock` as the package's `Cargo.lock` (replacing any), writes the

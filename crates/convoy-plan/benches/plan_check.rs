@@ -9,11 +9,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use convoy_index_client::{CRATES_IO_INDEX, RegistryTarget};
+use convoy_index_client::RegistryTarget;
 use convoy_plan::{
     CheckContext, CheckReport, FileEntry, FileList, RegistryInfo, RegistryState, RegistryView,
     build_plan, run_checks,
 };
+use convoy_protocol::crates_io::INDEX as CRATES_IO_INDEX;
 use convoy_protocol::index::IndexPackage;
 use convoy_workspace::{
     DepKind, DepSource, Dependency, Member, Publish, Selection, Workspace, select,
@@ -59,6 +60,7 @@ fn workspace(n: usize) -> Workspace {
                 categories: vec!["development-tools".into()],
                 features: (0..10).map(|f| (format!("f{f}"), Vec::new())).collect(),
                 dependencies: deps,
+                companion: None,
             }
         })
         .collect();
@@ -66,6 +68,7 @@ fn workspace(n: usize) -> Workspace {
         root: "/ws".into(),
         members,
         convoy_metadata: serde_json::Value::Null,
+        sublibrary_problems: Vec::new(),
     }
 }
 
@@ -126,6 +129,7 @@ fn run(n: usize) -> f64 {
         name: Some("crates-io".into()),
         index: CRATES_IO_INDEX.into(),
         token: None,
+        http: Default::default(),
     };
     let start = Instant::now();
     let selected = select(&ws, &Selection::default()).unwrap();

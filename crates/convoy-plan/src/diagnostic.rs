@@ -92,6 +92,10 @@ codes! {
     ContentUnchecked = "content-unchecked", Warning;
     FileListUnavailable = "file-list-unavailable", Warning;
     UnknownLint = "unknown-lint", Warning;
+    SublibraryParentAmbiguous = "sublibrary-parent-ambiguous", Error;
+    SublibraryParentUnknown = "sublibrary-parent-unknown", Error;
+    CompanionNameTaken = "companion-name-taken", Error;
+    CompanionPrivacyConvention = "companion-privacy-convention", Warning;
 }
 
 impl Serialize for Code {

@@ -23,7 +23,9 @@ pub mod ops;
 mod plan;
 pub mod render;
 
-pub use checks::{CheckContext, FileEntry, FileList, run_checks};
+pub use checks::{
+    CheckContext, CompanionFacts, FileEntry, FileList, check_sublibraries, run_checks,
+};
 pub use diagnostic::{CheckReport, Code, Diagnostic, LintConfig, Severity};
 pub use plan::{
     Action, Content, Plan, PlannedPackage, RegistryInfo, RegistryState, RegistryView, build_plan,

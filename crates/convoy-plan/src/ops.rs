@@ -5,14 +5,18 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use convoy_index_client::{RegistryRequest, RegistryTarget, ResolveError, SparseIndex};
+use convoy_index_client::{
+    CargoConfig, ConfigOptions, RegistryRequest, RegistryTarget, ResolveError, SparseIndex,
+};
 use convoy_workspace::process::Cmd;
 use convoy_workspace::{
     LoadError, Member, OrderError, SelectError, Selection, Workspace, package_file_list,
 };
 use sha2::{Digest, Sha256};
 
-use crate::checks::{CheckContext, FileEntry, FileList, run_checks};
+use crate::checks::{
+    CheckContext, CompanionFacts, FileEntry, FileList, check_sublibraries, run_checks,
+};
 use crate::diagnostic::{CheckReport, Code, Diagnostic};
 use crate::plan::{Action, Plan, RegistryInfo, RegistryState, RegistryView, build_plan};
 
@@ -55,6 +59,9 @@ pub struct PlanOpts {
     pub registry: RegistryRequest,
     /// Do not read the registry (`--offline`); the plan says so.
     pub offline: bool,
+    /// `--config` and `--offline` as cargo reads them: the network settings
+    /// and registries the plan uses.
+    pub config: ConfigOptions,
     /// Package versions that are already published and compare checksums.
     /// Costs one `cargo package` run.
     pub compare_content: bool,
@@ -84,8 +91,18 @@ pub enum PlanError {
 pub fn plan(opts: &PlanOpts) -> Result<Plan, PlanError> {
     let ws = convoy_workspace::load(opts.manifest_path.as_deref())?;
     let selected = convoy_workspace::select(&ws, &opts.selection)?;
-    let target = convoy_index_client::resolve_registry(&opts.registry, &ws.root)?;
-    plan_loaded(&ws, &selected, &target, opts)
+    let target = resolve(opts, &ws)?;
+    let mut plan = plan_loaded(&ws, &selected, &target, opts)?;
+    // Sublibrary problems and taken companion names stop a release, so the
+    // plan says so too, before anything is packaged.
+    let facts = if opts.offline {
+        CompanionFacts::default()
+    } else {
+        companion_facts(&selected, &target)
+    };
+    plan.diagnostics
+        .extend(check_sublibraries(&ws, &selected, target.label(), &facts));
+    Ok(plan)
 }
 
 /// The plan for an already loaded workspace and resolved registry; what the
@@ -97,7 +114,7 @@ pub fn plan_loaded(
     opts: &PlanOpts,
 ) -> Result<Plan, PlanError> {
     let names: Vec<&str> = selected.iter().map(|m| m.name.as_str()).collect();
-    let registry = read_registry(target, &names, opts.offline);
+    let registry = read_registry(target, &names, opts.offline || target.http.offline);
     let checksums = if opts.compare_content {
         let published: Vec<&Member> = selected
             .iter()
@@ -138,12 +155,58 @@ pub fn preflight(ws: &Workspace, selected: &[&Member], target: &RegistryTarget) 
             }
         });
     }
-    run_checks(&CheckContext {
+    let mut out = run_checks(&CheckContext {
         workspace: ws,
         selected,
         target,
         files: &files,
-    })
+    });
+    let facts = companion_facts(selected, target);
+    out.extend(check_sublibraries(ws, selected, target.label(), &facts));
+    out
+}
+
+/// Reads what the target says about the selected companions: whether it
+/// offers the extension, and which companion names exist there under owners
+/// who do not own the parent. A companion already on the target at this
+/// very version is this release's own, from an earlier partial run, and
+/// is left to the upload step (same bytes: skipped). Unreadable answers
+/// claim nothing; the plan reports an unreachable registry on its own.
+pub fn companion_facts(selected: &[&Member], target: &RegistryTarget) -> CompanionFacts {
+    let mut facts = CompanionFacts::default();
+    let companions: Vec<&Member> = selected
+        .iter()
+        .copied()
+        .filter(|m| m.companion.is_some())
+        .collect();
+    if companions.is_empty() {
+        return facts;
+    }
+    let Ok(index) = SparseIndex::for_target(target) else {
+        return facts;
+    };
+    facts.extension = index.config().ok().map(|c| c.convoy_companions.is_some());
+    for m in companions {
+        let Some(c) = &m.companion else { continue };
+        let Ok(Some(versions)) = index.versions(&m.name) else {
+            continue;
+        };
+        let ours = versions
+            .iter()
+            .any(|v| semver::Version::parse(&v.vers).is_ok_and(|v| v == m.version));
+        if ours {
+            continue;
+        }
+        let owners = index.owners(&m.name).ok().flatten().unwrap_or_default();
+        let parent_owners = match index.versions(&c.parent) {
+            Ok(Some(_)) => index.owners(&c.parent).ok().flatten().unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        if !owners.iter().any(|o| parent_owners.contains(o)) {
+            facts.taken.insert(m.name.clone(), owners);
+        }
+    }
+    facts
 }
 
 /// `cargo convoy check`: every preflight check, plus the plan's own findings
@@ -151,7 +214,7 @@ pub fn preflight(ws: &Workspace, selected: &[&Member], target: &RegistryTarget) 
 pub fn check(opts: &PlanOpts) -> Result<CheckReport, PlanError> {
     let ws = convoy_workspace::load(opts.manifest_path.as_deref())?;
     let selected = convoy_workspace::select(&ws, &opts.selection)?;
-    let target = convoy_index_client::resolve_registry(&opts.registry, &ws.root)?;
+    let target = resolve(opts, &ws)?;
     let mut diagnostics = preflight(&ws, &selected, &target);
     match plan_loaded(&ws, &selected, &target, opts) {
         Ok(plan) => diagnostics.extend(plan.diagnostics),
@@ -168,6 +231,13 @@ pub fn check(opts: &PlanOpts) -> Result<CheckReport, PlanError> {
         selected.len(),
         diagnostics,
     ))
+}
+
+/// The target registry, read with the command's cargo configuration in the
+/// workspace root.
+fn resolve(opts: &PlanOpts, ws: &Workspace) -> Result<RegistryTarget, PlanError> {
+    let config = CargoConfig::load(&ws.root, &opts.config)?;
+    Ok(config.resolve(&opts.registry)?)
 }
 
 fn is_published(state: &RegistryState, m: &Member) -> bool {
@@ -203,7 +273,7 @@ pub fn read_registry(target: &RegistryTarget, names: &[&str], offline: bool) -> 
             state: RegistryState::Unknown { reason },
         };
     }
-    let result = SparseIndex::new(&target.index, target.token.clone()).and_then(|index| {
+    let result = SparseIndex::for_target(target).and_then(|index| {
         let mut map = BTreeMap::new();
         for name in names {
             if let Some(versions) = index.versions(name)? {
@@ -244,7 +314,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// `cargo package --list` for one package, with sizes and a binary sniff.
 pub fn file_list(ws: &Workspace, m: &Member) -> FileList {
-    let paths = package_file_list(ws, &m.name).map_err(|e| error_chain(&e))?;
+    let paths = package_file_list(ws, m.cargo_name()).map_err(|e| error_chain(&e))?;
     Ok(paths.iter().map(|p| file_entry(m.dir(), p)).collect())
 }
 
@@ -303,7 +373,7 @@ pub fn package_checksums(
         .arg(dir.path())
         .cwd(&ws.root);
     for m in members {
-        cmd = cmd.arg("-p").arg(&m.name);
+        cmd = cmd.arg("-p").arg(m.cargo_name());
     }
     if let Err(e) = cmd.output() {
         fail_all(&mut out, format!("packaging failed: {}", error_chain(&e)));

@@ -110,6 +110,10 @@ pub struct PlannedPackage {
     pub local_checksum: Option<String>,
     /// The package's manifest.
     pub manifest_path: String,
+    /// For a companion (a sublibrary shipped with its parent, see
+    /// `docs/SUBLIBRARIES.md`): the parent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sublibrary_of: Option<String>,
 }
 
 /// A release plan, in publish order.
@@ -236,6 +240,7 @@ pub fn build_plan(
             published_checksum,
             local_checksum,
             manifest_path: member.manifest_path.display().to_string(),
+            sublibrary_of: member.companion.as_ref().map(|c| c.parent.clone()),
         });
     }
     Ok(Plan {

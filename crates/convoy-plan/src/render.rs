@@ -62,7 +62,41 @@ pub fn plan_human(plan: &Plan) -> String {
             if plan.waves == 1 { "" } else { "s" }
         ),
     );
+    // Companions are listed under their parent, whose release they are
+    // part of, rather than in their own place in the order.
+    fn listed_under<'p>(plan: &Plan, p: &'p crate::PlannedPackage) -> Option<&'p str> {
+        p.sublibrary_of
+            .as_deref()
+            .filter(|parent| plan.package(parent).is_some())
+    }
     for p in &plan.packages {
+        if listed_under(plan, p).is_some() {
+            continue;
+        }
+        package_line(&mut out, p, None);
+        for c in plan
+            .packages
+            .iter()
+            .filter(|c| listed_under(plan, c) == Some(p.name.as_str()))
+        {
+            package_line(&mut out, c, Some(&p.name));
+        }
+    }
+    if !plan.critical_path.is_empty() {
+        status(
+            &mut out,
+            STATUS,
+            "Critical",
+            &format!("path {}", plan.critical_path.join(" → ")),
+        );
+    }
+    out.push_str(&diagnostics_human(&plan.diagnostics));
+    out
+}
+
+/// One package of the plan; a companion is indented under `parent`.
+fn package_line(out: &mut String, p: &crate::PlannedPackage, parent: Option<&str>) {
+    {
         let mut notes = vec![format!("wave {}", p.wave)];
         if !p.depends_on.is_empty() {
             notes.push(format!("after {}", p.depends_on.join(", ")));
@@ -84,23 +118,17 @@ pub fn plan_human(plan: &Plan) -> String {
                 (WARNING, "Unknown")
             }
         };
-        status(
-            &mut out,
-            style,
-            word,
-            &format!("{} v{} ({})", p.name, p.version, notes.join("; ")),
-        );
+        let text = format!("{} v{} ({})", p.name, p.version, notes.join("; "));
+        match parent {
+            Some(parent) => status(
+                out,
+                style,
+                word,
+                &format!("  └ {text}, companion of {parent}"),
+            ),
+            None => status(out, style, word, &text),
+        }
     }
-    if !plan.critical_path.is_empty() {
-        status(
-            &mut out,
-            STATUS,
-            "Critical",
-            &format!("path {}", plan.critical_path.join(" → ")),
-        );
-    }
-    out.push_str(&diagnostics_human(&plan.diagnostics));
-    out
 }
 
 /// The check report for people.

@@ -7,10 +7,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use convoy_index_client::{CRATES_IO_INDEX, RegistryTarget};
+use convoy_index_client::RegistryTarget;
 use convoy_plan::{
     CheckContext, CheckReport, Code, Diagnostic, FileList, Severity, ops, run_checks,
 };
+use convoy_protocol::crates_io::INDEX as CRATES_IO_INDEX;
 use convoy_workspace::testing::{Pkg, WorkspaceBuilder};
 use convoy_workspace::{Selection, Workspace, load, select};
 
@@ -19,6 +20,7 @@ fn crates_io() -> RegistryTarget {
         name: Some("crates-io".into()),
         index: CRATES_IO_INDEX.into(),
         token: None,
+        http: Default::default(),
     }
 }
 
@@ -48,6 +50,74 @@ fn diagnose(ws: &Workspace, target: &RegistryTarget) -> Vec<Diagnostic> {
         files: &files,
     });
     CheckReport::new(&ws.convoy_metadata, selected.len(), raw).diagnostics
+}
+
+/// Sublibraries: the checks over the workspace's resolution and the
+/// registry's answers (`docs/SUBLIBRARIES.md`).
+mod sublibraries {
+    use super::*;
+    use convoy_plan::{CompanionFacts, check_sublibraries};
+
+    fn helper(name: &str) -> Pkg {
+        Pkg::new(name).unversioned().bare()
+    }
+
+    #[test]
+    fn parents_names_and_privacy() {
+        let (_d, ws) = generate(
+            WorkspaceBuilder::new()
+                .package(Pkg::new("app").dep("util", r#"{ path = "../util" }"#))
+                .package(helper("util"))
+                .package(Pkg::new("left").dep("both", r#"{ path = "../both" }"#))
+                .package(Pkg::new("right").dep("both", r#"{ path = "../both" }"#))
+                .package(helper("both"))
+                .package(helper("stray").entry(
+                    "package.metadata.convoy",
+                    "sublibrary-of",
+                    "\"nobody\"",
+                )),
+            None,
+        );
+        let selected = select(&ws, &Selection::default()).unwrap();
+        let codes = |facts: &CompanionFacts| -> Vec<(Code, String)> {
+            check_sublibraries(&ws, &selected, "reg", facts)
+                .into_iter()
+                .map(|d| (d.code, d.package.unwrap_or_default()))
+                .collect()
+        };
+        // A registry with the extension and a free name: only the
+        // workspace's own problems.
+        let fine = CompanionFacts {
+            extension: Some(true),
+            taken: BTreeMap::new(),
+        };
+        assert_eq!(
+            codes(&fine),
+            [
+                (Code::SublibraryParentAmbiguous, "both".to_owned()),
+                (Code::SublibraryParentUnknown, "stray".to_owned()),
+            ]
+        );
+        let diags = check_sublibraries(&ws, &selected, "reg", &fine);
+        assert!(
+            diags[0].hint.contains("sublibrary-of = \"left\""),
+            "{diags:#?}"
+        );
+        let taken = CompanionFacts {
+            extension: Some(false),
+            taken: BTreeMap::from([("app-util".to_owned(), vec!["mallory".to_owned()])]),
+        };
+        let found = codes(&taken);
+        assert!(found.contains(&(Code::CompanionNameTaken, "app-util".to_owned())));
+        assert!(found.contains(&(Code::CompanionPrivacyConvention, "app-util".to_owned())));
+        assert_eq!(
+            Code::CompanionPrivacyConvention.default_severity(),
+            Severity::Warning
+        );
+        assert_eq!(Code::CompanionNameTaken.default_severity(), Severity::Error);
+        // An unreadable registry claims nothing.
+        assert_eq!(codes(&CompanionFacts::default()).len(), 2);
+    }
 }
 
 mod checks {
@@ -313,6 +383,10 @@ mod checks {
                     | Code::DependencyCycle
                     | Code::FileListUnavailable
                     | Code::UnknownLint
+                    | Code::SublibraryParentAmbiguous
+                    | Code::SublibraryParentUnknown
+                    | Code::CompanionNameTaken
+                    | Code::CompanionPrivacyConvention
             );
             assert!(seen.contains(code) || elsewhere, "{code} has no test case");
         }
@@ -366,6 +440,7 @@ mod checks {
             name: Some("other".into()),
             index: "sparse+http://127.0.0.1:1/".into(),
             token: None,
+            http: Default::default(),
         };
         let raw = run_checks(&CheckContext {
             workspace: &ws,
@@ -599,6 +674,7 @@ fn categories_are_crates_io_rules() {
         name: Some("private".into()),
         index: "sparse+http://127.0.0.1:1/index/".into(),
         token: None,
+        http: Default::default(),
     };
     let elsewhere = diagnose(&ws, &private);
     let unknown: Vec<_> = elsewhere

@@ -31,6 +31,16 @@ pub struct RegistryConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub convoy_staging: Option<StagingAdvert>,
+    /// Convoy's companion extension (private sublibraries shipped with a
+    /// parent, see `docs/SUBLIBRARIES.md`): the registry hides companions
+    /// and keeps them owned with their parent. Without it a companion is an
+    /// ordinary crate.
+    #[serde(
+        rename = "convoy-companions",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub convoy_companions: Option<crate::companion::CompanionAdvert>,
 }
 
 impl RegistryConfig {
@@ -236,6 +246,7 @@ mod tests {
             api: None,
             auth_required: false,
             convoy_staging: None,
+            convoy_companions: None,
         };
         assert_eq!(
             cfg("http://h/dl/").download_url("Serde", "1.0.0", "ab"),
@@ -256,6 +267,7 @@ mod tests {
             api: Some("http://h".into()),
             auth_required: false,
             convoy_staging: None,
+            convoy_companions: None,
         };
         assert_eq!(
             serde_json::to_string(&cfg).expect("serializes"),

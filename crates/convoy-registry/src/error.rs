@@ -109,7 +109,11 @@ impl From<StoreError> for ApiError {
             StoreError::CommitRejected { problems } => {
                 return Self::many(StatusCode::BAD_REQUEST, problems.clone());
             }
-            StoreError::NotOwner { .. } | StoreError::MissingScope { .. } => StatusCode::FORBIDDEN,
+            StoreError::NotOwner { .. }
+            | StoreError::MissingScope { .. }
+            | StoreError::CompanionDependency { .. }
+            | StoreError::OwnedWithParent { .. } => StatusCode::FORBIDDEN,
+            StoreError::CompanionMismatch { .. } => StatusCode::BAD_REQUEST,
             StoreError::CrateNotFound { .. }
             | StoreError::VersionNotFound { .. }
             | StoreError::UserNotFound { .. } => StatusCode::NOT_FOUND,

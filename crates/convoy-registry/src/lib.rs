@@ -57,6 +57,10 @@ pub struct Settings {
     pub limits: Limits,
     /// Publishes per user; `None` means unlimited.
     pub publish_rate: Option<RateLimit>,
+    /// Whether the companion extension is on (`docs/SUBLIBRARIES.md`):
+    /// advertised in `config.json`, companions hidden and owned with their
+    /// parent. Off, a companion is an ordinary crate.
+    pub companions: bool,
 }
 
 /// Everything a handler needs; cloned per request, so the fields are shared.

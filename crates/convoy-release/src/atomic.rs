@@ -18,17 +18,18 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use convoy_index_client::RegistryTarget;
+use convoy_index_client::describe;
 use convoy_protocol::staging::StageState;
 use convoy_upload::staging::{NewStage, StagingClient, StagingError};
 use convoy_upload::{CrateOutcome, UploadEvent, UploadOptions, UploadReport};
-use convoy_verify::{Overlay, Upstream, VerifyEvent, VerifyMode};
 
-use crate::journal::now;
-use crate::publish::{
-    Prepared, PublishOptions, RegistryResult, ReleaseError, ReleaseEvent, registry_result,
-    upload_with, verify_options,
-};
+use crate::error::ReleaseError;
+use crate::event::ReleaseEvent;
+use crate::journal::{JournalEvent, Recorder, now};
+use crate::options::PublishOptions;
+use crate::report::{Outcome, RegistryResult, registry_result};
 use crate::stages::{OpenStage, StageLedger};
+use crate::steps::{Prepared, upload_with, verify_for};
 
 /// How long a stage lives after it is created or extended.
 const STAGE_TTL: Duration = Duration::from_secs(60 * 60);
@@ -37,7 +38,7 @@ const STAGE_TTL: Duration = Duration::from_secs(60 * 60);
 const EXTEND_EVERY: Duration = Duration::from_secs(10 * 60);
 
 /// The journal writer of [`crate::publish`].
-pub(crate) type Record<'a> = &'a dyn Fn(&str, Option<&str>, Option<(&str, &str)>, Option<String>);
+type Record<'a> = &'a Recorder;
 
 /// One registry's open stage, uploaded and verified.
 struct Staged<'p> {
@@ -60,6 +61,16 @@ enum Fate {
     CommitFailed(String),
 }
 
+/// What an atomic release runs with, besides its registries.
+pub(crate) struct Context<'a> {
+    /// The release's options.
+    pub(crate) opts: &'a PublishOptions,
+    /// Cargo's target directory.
+    pub(crate) target_dir: &'a std::path::Path,
+    /// The command's runtime.
+    pub(crate) runtime: &'a tokio::runtime::Handle,
+}
+
 /// Runs the staged part of an atomic release over `prepared` (packaged and
 /// locked, not yet verified). `clients` are the registries' staging
 /// clients, in the same order.
@@ -67,11 +78,15 @@ pub(crate) fn run(
     prepared: &[Prepared],
     clients: Vec<StagingClient>,
     ledger: &StageLedger,
-    opts: &PublishOptions,
-    target_dir: &std::path::Path,
+    cx: &Context<'_>,
     observer: &mut dyn FnMut(ReleaseEvent),
     record: Record<'_>,
 ) -> Result<Vec<RegistryResult>, ReleaseError> {
+    let Context {
+        opts,
+        target_dir,
+        runtime,
+    } = *cx;
     let mut staged: Vec<Staged<'_>> = Vec::new();
     for (p, client) in prepared.iter().zip(clients) {
         abort_leftovers(p, &client, ledger, observer, record);
@@ -111,15 +126,20 @@ pub(crate) fn run(
                 source,
             });
         }
-        record("stage-opened", Some(&p.label), None, Some(id.clone()));
+        record.record(
+            JournalEvent::StageOpened,
+            Some(&p.label),
+            None,
+            Some(id.clone()),
+        );
         observer(ReleaseEvent::StageOpened {
             registry: p.label.clone(),
             id: id.clone(),
             expires_at: stage.stage.expires_at.clone(),
         });
-        let keepalive = KeepAlive::start(p.target.clone(), id.clone());
+        let keepalive = KeepAlive::start(p.target.clone(), id.clone(), runtime.clone());
 
-        let upload = upload_into(p, &stage, opts, observer, record);
+        let upload = upload_into(p, &stage, opts, runtime, observer, record);
         let failed = !upload.is_success();
         staged.push(Staged {
             prepared: p,
@@ -137,10 +157,18 @@ pub(crate) fn run(
         }
 
         if let Some(last) = staged.last()
-            && let Err(e) = verify_staged(last, opts, target_dir, observer)
+            && let Err(e) = verify_for(
+                &p.packages,
+                &p.target,
+                &p.label,
+                target_dir,
+                opts,
+                observer,
+                Some(&last.stage),
+            )
         {
             abort_all(&staged, ledger, "verification failed", observer, record);
-            record("failed", Some(&p.label), None, Some(error_chain(&e)));
+            record.failed(Some(&p.label), &e);
             return Err(e);
         }
     }
@@ -181,9 +209,19 @@ pub(crate) fn run(
         match s.client.commit(id) {
             Ok(release) => {
                 let _ = ledger.remove(id);
-                record("committed", Some(label), None, Some(release.id.clone()));
+                record.record(
+                    JournalEvent::Committed,
+                    Some(label),
+                    None,
+                    Some(release.id.clone()),
+                );
                 for c in &release.crates {
-                    record("published", Some(label), Some((&c.name, &c.vers)), None);
+                    record.record(
+                        JournalEvent::Published,
+                        Some(label),
+                        Some((&c.name, &c.vers)),
+                        None,
+                    );
                 }
                 fates.push(Fate::Committed(release.id.clone()));
                 observer(ReleaseEvent::Committed {
@@ -193,7 +231,12 @@ pub(crate) fn run(
             }
             Err(e) => {
                 let reason = commit_reason(&e, i);
-                record("failed", Some(label), None, Some(reason.clone()));
+                record.record(
+                    JournalEvent::Failed,
+                    Some(label),
+                    None,
+                    Some(reason.clone()),
+                );
                 abort_one(
                     s.prepared,
                     &s.client,
@@ -215,7 +258,7 @@ pub(crate) fn run(
 
 /// A refused commit's message, every detail included.
 fn commit_reason(e: &StagingError, index: usize) -> String {
-    let mut reason = error_chain(e);
+    let mut reason = describe(e);
     if index > 0 {
         reason.push_str("; the registries before this one were committed and keep their release");
     }
@@ -258,7 +301,7 @@ fn abort_leftovers(
             Err(e) => observer(ReleaseEvent::StageAbortFailed {
                 registry: p.label.clone(),
                 id: old.id.clone(),
-                error: error_chain(&e),
+                error: describe(&e),
             }),
         }
     }
@@ -276,7 +319,12 @@ fn abort_one(
     match client.abort(id) {
         Ok(_) => {
             let _ = ledger.remove(id);
-            record("stage-aborted", Some(&p.label), None, Some(why.to_owned()));
+            record.record(
+                JournalEvent::StageAborted,
+                Some(&p.label),
+                None,
+                Some(why.to_owned()),
+            );
             observer(ReleaseEvent::StageAborted {
                 registry: p.label.clone(),
                 id: id.to_owned(),
@@ -292,7 +340,7 @@ fn abort_one(
         Err(e) => observer(ReleaseEvent::StageAbortFailed {
             registry: p.label.clone(),
             id: id.to_owned(),
-            error: error_chain(&e),
+            error: describe(&e),
         }),
     }
 }
@@ -322,10 +370,12 @@ fn upload_into(
     p: &Prepared,
     stage: &NewStage,
     opts: &PublishOptions,
+    runtime: &tokio::runtime::Handle,
     observer: &mut dyn FnMut(ReleaseEvent),
     record: Record<'_>,
 ) -> UploadReport {
-    let target: RegistryTarget = stage.upload_target(Some(p.label.clone()));
+    let mut target: RegistryTarget = stage.upload_target(&p.target);
+    target.name = Some(p.label.clone());
     let upload_opts = UploadOptions {
         jobs: opts.jobs.unwrap_or(4).max(1),
         dry_run: false,
@@ -335,75 +385,14 @@ fn upload_into(
     let label = p.label.clone();
     let id = stage.stage.id.clone();
     let forward = |event: UploadEvent| {
-        match &event {
-            UploadEvent::Published { name, version } => record(
-                "staged",
-                Some(&label),
-                Some((name, version)),
-                Some(id.clone()),
-            ),
-            UploadEvent::Skipped { name, version } => {
-                record("skipped", Some(&label), Some((name, version)), None)
-            }
-            UploadEvent::Failed {
-                name,
-                version,
-                reason,
-            } => record(
-                "failed",
-                Some(&label),
-                Some((name, version)),
-                Some(reason.clone()),
-            ),
-            _ => {}
-        }
+        record.upload(&label, &event, Some(&id));
         observer(ReleaseEvent::StageUpload {
             registry: label.clone(),
             id: id.clone(),
             event,
         });
     };
-    upload_with(&target, &p.packages, &upload_opts, forward)
-}
-
-/// Builds every crate against the staging view: the overlay reads the stage
-/// (with the stage token) and stands in for the target registry, with no
-/// local packages, so each crate and its siblings come from the staged
-/// bytes and lock files keep naming the target.
-fn verify_staged(
-    s: &Staged<'_>,
-    opts: &PublishOptions,
-    target_dir: &std::path::Path,
-    observer: &mut dyn FnMut(ReleaseEvent),
-) -> Result<(), ReleaseError> {
-    if opts.verify == VerifyMode::None {
-        return Ok(());
-    }
-    let p = s.prepared;
-    let upstream = Upstream {
-        index_url: s.stage.stage.index.clone(),
-        token: Some(s.stage.token.expose().to_owned()),
-    };
-    let overlay =
-        Overlay::start_with_identity(&p.target.index, upstream, &[]).map_err(|source| {
-            ReleaseError::Overlay {
-                registry: p.label.clone(),
-                source: Box::new(source),
-            }
-        })?;
-    let verify_opts = verify_options(&p.label, target_dir, opts);
-    let mut forward = |event: VerifyEvent| {
-        observer(ReleaseEvent::Verify {
-            registry: p.label.clone(),
-            event,
-        })
-    };
-    convoy_verify::verify(&p.packages, &overlay, &verify_opts, &mut forward).map_err(|source| {
-        ReleaseError::StagedVerify {
-            registry: p.label.clone(),
-            source: Box::new(source),
-        }
-    })
+    upload_with(runtime, &target, &p.packages, &upload_opts, forward)
 }
 
 /// Every registry's part of the report; `fate(i)` says what became of the
@@ -436,14 +425,14 @@ fn results(
                     // Skipped versions were published before this run and
                     // stay so; upload failures keep their own reason.
                     Fate::Aborted(why) => {
-                        if c.outcome == "published" || upload.is_none() {
-                            c.outcome = "aborted";
+                        if c.outcome == Outcome::Published || upload.is_none() {
+                            c.outcome = Outcome::Aborted;
                             c.reason = Some(why.clone());
                         }
                     }
                     Fate::CommitFailed(why) => {
-                        if c.outcome == "published" {
-                            c.outcome = "failed";
+                        if c.outcome == Outcome::Published {
+                            c.outcome = Outcome::Failed;
                             c.reason = Some(why.clone());
                         }
                     }
@@ -457,8 +446,9 @@ fn results(
         .collect()
 }
 
-/// Extends a stage every [`EXTEND_EVERY`] until dropped, on a thread of its
-/// own with its own client (the ordinary token: the creator may extend).
+/// Extends a stage every [`EXTEND_EVERY`] until dropped, from a thread of
+/// its own with its own client (the ordinary token: the creator may
+/// extend), whose requests run on the release's runtime.
 /// Best effort: a stage that expires anyway fails its commit clearly.
 struct KeepAlive {
     stop: Option<mpsc::Sender<()>>,
@@ -466,7 +456,7 @@ struct KeepAlive {
 }
 
 impl KeepAlive {
-    fn start(target: RegistryTarget, id: String) -> Self {
+    fn start(target: RegistryTarget, id: String, runtime: tokio::runtime::Handle) -> Self {
         let (stop, stopped) = mpsc::channel::<()>();
         let handle = std::thread::Builder::new()
             .name("convoy-stage-keepalive".into())
@@ -475,7 +465,7 @@ impl KeepAlive {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EXTEND_EVERY)
                 {
                     if client.is_none() {
-                        client = StagingClient::connect(&target).ok();
+                        client = StagingClient::connect(&target, &runtime).ok();
                     }
                     if let Some(c) = &client {
                         let _ = c.extend(&id, STAGE_TTL);
@@ -497,15 +487,4 @@ impl Drop for KeepAlive {
             let _ = handle.join();
         }
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
 }

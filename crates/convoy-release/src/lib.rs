@@ -28,13 +28,22 @@
 //! [`Journal`] records each run so the rerun can say what happened before.
 
 mod atomic;
+mod checksums;
+mod error;
+mod event;
 mod journal;
+mod options;
 mod publish;
+mod report;
+mod reuse;
 mod stages;
+mod steps;
 
-pub use journal::{Journal, JournalEntry, PreviousRun};
-pub use publish::{
-    CrateResult, EngineChecksums, PublishOptions, RegistryResult, ReleaseError, ReleaseEvent,
-    ReleaseReport, publish,
-};
+pub use checksums::EngineChecksums;
+pub use error::ReleaseError;
+pub use event::ReleaseEvent;
+pub use journal::{Journal, JournalEntry, JournalEvent, PreviousRun};
+pub use options::PublishOptions;
+pub use publish::publish;
+pub use report::{CrateResult, Outcome, RegistryResult, ReleaseReport};
 pub use stages::{OpenStage, StageLedger};

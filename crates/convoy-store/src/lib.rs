@@ -17,6 +17,7 @@
 //!
 //! The embedded backend is [`sqlite::SqliteStore`] plus [`fs::FsBlobStore`].
 
+pub mod companion;
 pub mod fs;
 pub mod sqlite;
 mod token;
@@ -61,6 +62,10 @@ pub struct NewVersion {
     pub may_update: bool,
     /// What the web UI shows beside the index line.
     pub meta: VersionMeta,
+    /// The parent this version is a companion of (`[package.metadata.convoy]
+    /// sublibrary-of`), when the registry offers companions; `None` for an
+    /// ordinary crate. See [`companion`].
+    pub sublibrary_of: Option<String>,
 }
 
 /// What a version's manifest says about it beyond the index line, kept so
@@ -307,6 +312,32 @@ pub enum StoreError {
         /// The release id.
         id: String,
     },
+    /// An outsider's crate depends on a companion.
+    #[error(
+        "crate `{dependency}` is a private part of `{parent}` and cannot be depended on by other crates; depend on `{parent}` instead"
+    )]
+    CompanionDependency {
+        /// The companion depended on.
+        dependency: String,
+        /// Its parent.
+        parent: String,
+    },
+    /// A companion version that does not fit the crate's recorded kind.
+    #[error("crate `{name}` cannot be published this way: {reason}")]
+    CompanionMismatch {
+        /// Crate name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// Owners of a companion are its parent's.
+    #[error("crate `{name}` is owned with its parent `{parent}`; change the owners of `{parent}`")]
+    OwnedWithParent {
+        /// The companion.
+        name: String,
+        /// Its parent.
+        parent: String,
+    },
     /// Removing the last owner would orphan the crate.
     #[error("cannot remove every owner of crate `{name}`")]
     LastOwner {
@@ -477,6 +508,15 @@ pub trait Store: Send + Sync + 'static {
     /// The key that signs web sessions: created once, kept in the store,
     /// so every node sharing the store signs and checks with the same key.
     async fn session_key(&self) -> StoreResult<Vec<u8>>;
+
+    // --- Companions (`docs/SUBLIBRARIES.md`) ---------------------------------
+    // A companion is recorded from `NewVersion::sublibrary_of` on publish.
+    // The other methods enforce its rules on their own: search and listings
+    // hide it, ownership checks use the parent's owners, dependencies from
+    // outsiders are refused, and `set_yanked` on the parent cascades.
+
+    /// The companions of `parent`, by name, for the parent's page.
+    async fn companions(&self, parent: &str) -> StoreResult<Vec<String>>;
 }
 
 /// A stage as the store keeps it.

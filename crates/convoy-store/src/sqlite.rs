@@ -174,6 +174,7 @@ impl SqliteStore {
             ))));
         }
         writer.execute_batch(SCHEMA).map_err(db)?;
+        writer.execute_batch(companions::SCHEMA).map_err(db)?;
         if version < 2 {
             writer.execute_batch(SCHEMA_V2).map_err(db)?;
         }
@@ -455,6 +456,7 @@ impl Inner {
                         id
                     }
                 };
+                companions::record(tx, crate_id, &new)?;
                 let json = serde_json::to_string(line).map_err(StoreError::backend)?;
                 let state = if stage.is_some() { "staged" } else { "published" };
                 if let Some(row) = checked.reuse_row {
@@ -502,7 +504,7 @@ impl Inner {
         self.write(
             |tx| {
                 let krate = require_crate(tx, name)?;
-                require_owner(tx, &krate, actor)?;
+                companions::require_owner(tx, &krate, actor)?;
                 let row: Option<(i64, String)> = tx
                     .prepare_cached(
                         "SELECT id, line FROM versions WHERE crate_id = ?1 AND num = ?2",
@@ -526,9 +528,14 @@ impl Inner {
                     params![version_id, yanked, json],
                 )
                 .map_err(db)?;
-                render_index_file(tx, krate.id, &canonical)
+                let mut files = companions::cascade_yank(tx, &krate.name, version, yanked)?;
+                files.push((
+                    canonical.clone(),
+                    render_index_file(tx, krate.id, &canonical)?,
+                ));
+                Ok(files)
             },
-            |file| self.cache_index(&canonical, file),
+            |files| self.swap_index_files(files.iter().cloned()),
         )?;
         Ok(())
     }
@@ -604,7 +611,7 @@ impl Inner {
 
     fn owners(&self, name: &str) -> StoreResult<Vec<Owner>> {
         self.read(|conn| {
-            let krate = require_crate(conn, name)?;
+            let krate = companions::owner_crate(conn, require_crate(conn, name)?)?;
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT u.id, u.login FROM owners o JOIN users u ON u.id = o.user_id
@@ -634,6 +641,7 @@ impl Inner {
         self.write(
             |tx| {
                 let krate = require_crate(tx, name)?;
+                companions::refuse_owner_change(tx, &krate)?;
                 require_owner(tx, &krate, actor)?;
                 for login in logins {
                     let Some(user) = user_id(tx, login)? else {
@@ -677,8 +685,9 @@ impl Inner {
         let exact = canonical_name(query);
         let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
         self.read(|conn| {
-            let filter = "(c.canonical LIKE ?1 ESCAPE '\\' OR c.description LIKE ?2 ESCAPE '\\')
-                AND EXISTS (SELECT 1 FROM versions p WHERE p.crate_id = c.id AND p.state = 'published')";
+            let filter = format!("(c.canonical LIKE ?1 ESCAPE '\\' OR c.description LIKE ?2 ESCAPE '\\')
+                AND EXISTS (SELECT 1 FROM versions p WHERE p.crate_id = c.id AND p.state = 'published')
+                AND {}", companions::NOT_A_COMPANION);
             let total: i64 = conn
                 .query_row(
                     &format!("SELECT COUNT(*) FROM crates c WHERE {filter}"),
@@ -866,7 +875,8 @@ fn validate_publish(conn: &Connection, new: &NewVersion) -> StoreResult<Checked>
                     name: krate.name,
                 });
             }
-            require_owner(conn, &krate, new.publisher)?;
+            companions::require_owner(conn, &krate, new.publisher)?;
+            companions::validate(conn, new, Some(&krate))?;
             let reuse_row = check_slot(conn, krate.id, line)?;
             Checked {
                 outcome: PublishOutcome::NewVersion,
@@ -881,6 +891,7 @@ fn validate_publish(conn: &Connection, new: &NewVersion) -> StoreResult<Checked>
                     name: line.name.clone(),
                 });
             }
+            companions::validate(conn, new, None)?;
             Checked {
                 outcome: PublishOutcome::NewCrate,
                 crate_id: None,
@@ -1121,6 +1132,12 @@ impl Store for SqliteStore {
         self.blocking(move |s| s.release(&id)).await
     }
 
+    async fn companions(&self, parent: &str) -> StoreResult<Vec<String>> {
+        let parent = parent.to_owned();
+        self.blocking(move |inner| inner.read(|conn| companions::companions_of(conn, &parent)))
+            .await
+    }
+
     async fn yank_release(&self, id: &str, yanked: bool, actor: UserId) -> StoreResult<Release> {
         let id = id.to_owned();
         self.blocking(move |s| s.yank_release(&id, yanked, actor))
@@ -1192,6 +1209,7 @@ impl SqliteStore {
 }
 
 mod browse;
+mod companions;
 mod staging;
 
 #[cfg(test)]

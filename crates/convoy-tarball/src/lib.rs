@@ -123,6 +123,9 @@ pub struct CrateManifest {
     pub version: String,
     /// Paths of every entry, relative to the package root.
     pub files: Vec<String>,
+    /// `[package.metadata.convoy] sublibrary-of`: the parent this crate is
+    /// a companion of (see `docs/SUBLIBRARIES.md`).
+    pub sublibrary_of: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -134,6 +137,7 @@ struct ManifestToml {
 struct PackageToml {
     name: String,
     version: Option<toml::Value>,
+    metadata: Option<toml::Value>,
 }
 
 /// Checks `bytes` as the `.crate` of `name` `version` and reads its manifest.
@@ -222,10 +226,18 @@ pub fn inspect(
             ));
         }
     };
+    let sublibrary_of = package
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("convoy"))
+        .and_then(|c| c.get(convoy_protocol::companion::SUBLIBRARY_OF))
+        .and_then(toml::Value::as_str)
+        .map(str::to_owned);
     Ok(CrateManifest {
         name: package.name,
         version,
         files,
+        sublibrary_of,
     })
 }
 

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 pub mod browser;
+pub mod net;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -359,6 +360,7 @@ impl InProcessRegistry {
                 auth_required: false,
                 limits: convoy_registry::Limits::default(),
                 publish_rate: None,
+                companions: true,
             },
         );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -2,6 +2,9 @@
 //! `PUT /api/v1/crates/new` at a time, each answer sorted into what the
 //! caller should do next.
 //!
+//! Every client here is built from the target's `HttpConfig` (cargo's
+//! `[http]` settings), as the index reader is.
+//!
 //! Index reads go through `convoy_index_client::AsyncSparseIndex`: async,
 //! because the scheduler keeps many reads and uploads in flight on one
 //! thread; and set to bypass caches, because "is it visible yet" must not
@@ -116,25 +119,27 @@ impl RegistryClient {
                 base: backoff,
                 max: backoff.saturating_mul(8),
             },
-            timeout: INDEX_TIMEOUT,
+            timeout: INDEX_TIMEOUT.max(target.http.timeout),
             no_cache: true,
         };
-        let index = match AsyncSparseIndex::new(&target.index, target.token.clone(), options) {
+        let index = match AsyncSparseIndex::with_http(
+            &target.index,
+            target.token.clone(),
+            &target.http,
+            options,
+        ) {
             Ok(index) => index,
             Err(IndexError::NotSparse { .. }) => {
                 return Err(UploadError::NotSparse {
                     index: target.index.clone(),
                 });
             }
-            // Only building the HTTP client can fail otherwise.
-            Err(IndexError::Network { source, .. }) => return Err(UploadError::Client(source)),
+            Err(IndexError::Http(e)) => return Err(UploadError::Client(e)),
             Err(e) => return Err(config_error(e)),
         };
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("convoy/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(UploadError::Client)?;
+        // Uploads and stage requests go through the same proxy, with the
+        // same trust, as the index reads.
+        let http = target.http.client()?;
         let token = match &target.token {
             Some(t) => {
                 let mut value =

@@ -179,9 +179,10 @@ pub enum UploadError {
         /// Registry label.
         registry: String,
     },
-    /// The HTTP client could not be built (TLS backend initialisation).
-    #[error("failed to create the HTTP client")]
-    Client(#[source] reqwest::Error),
+    /// The HTTP client could not be built from the network settings
+    /// (`http.cainfo`, a proxy, TLS).
+    #[error(transparent)]
+    Client(#[from] convoy_index_client::HttpError),
     /// The same crate name was listed twice.
     #[error("`{name}` is listed more than once in the upload")]
     Duplicate {

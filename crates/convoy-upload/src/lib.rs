@@ -74,8 +74,40 @@ pub async fn upload(
     schedule::run(target, crates, opts, observer).await
 }
 
-/// [`upload`] on a runtime of its own, for sync callers such as the CLI.
-/// Must not be called from inside an async runtime.
+/// [`upload`] from a synchronous caller, on the caller's `runtime` (the
+/// CLI's one runtime). `observer` runs on the calling thread, so it may
+/// borrow the caller's state: events travel through a channel drained next
+/// to the upload, in the same `block_on`. Must not be called from inside
+/// that runtime's tasks.
+pub fn upload_on(
+    runtime: &tokio::runtime::Handle,
+    target: &RegistryTarget,
+    crates: &[PackagedCrate],
+    opts: &UploadOptions,
+    mut observer: impl FnMut(UploadEvent),
+) -> UploadReport {
+    runtime.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<UploadEvent>();
+        let run = async move {
+            let send = move |event: UploadEvent| {
+                let _ = tx.send(event);
+            };
+            // `send` (and with it the sender) is dropped when the upload
+            // ends, which ends the drain below.
+            upload(target, crates, opts, &send).await
+        };
+        let drain = async {
+            while let Some(event) = rx.recv().await {
+                observer(event);
+            }
+        };
+        let (report, ()) = tokio::join!(run, drain);
+        report
+    })
+}
+
+/// [`upload`] on a runtime of its own, for callers that have none (tests,
+/// benchmarks). Must not be called from inside an async runtime.
 pub fn upload_blocking(
     target: &RegistryTarget,
     crates: &[PackagedCrate],

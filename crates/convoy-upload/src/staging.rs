@@ -9,9 +9,11 @@
 //! `api` at the registry and shows staged versions at once, so skips,
 //! retries and visibility waits work unchanged.
 //!
-//! The client is blocking, like the rest of the release engine; each
-//! [`StagingClient`] owns a one-thread runtime. Tokens never appear in
-//! `Debug` output, messages or logs.
+//! The client is blocking, like the rest of the release engine: it runs its
+//! requests on the caller's runtime (the CLI owns one for the whole
+//! command), through a [`tokio::runtime::Handle`], so it must not be called
+//! from inside that runtime's tasks. Tokens never appear in `Debug` output,
+//! messages or logs.
 
 use std::time::Duration;
 
@@ -177,20 +179,25 @@ pub struct NewStage {
 
 impl NewStage {
     /// Where to upload so that crates land in this stage: the staging view
-    /// with the stage token. `name` keeps the target's label in messages.
-    pub fn upload_target(&self, name: Option<String>) -> RegistryTarget {
+    /// with the stage token, reached with `base`'s network settings.
+    /// `base`'s name keeps the target's label in messages.
+    pub fn upload_target(&self, base: &RegistryTarget) -> RegistryTarget {
         RegistryTarget {
-            name,
+            name: base.name.clone(),
             index: self.stage.index.clone(),
             token: Some(self.token.expose().to_owned()),
+            http: base.http.clone(),
         }
     }
 }
 
 /// Whether `config.json` of `target` advertises staged releases; `None`
 /// when it does not.
-pub fn discover(target: &RegistryTarget) -> Result<Option<StagingAdvert>, StagingError> {
-    match StagingClient::connect(target) {
+pub fn discover(
+    target: &RegistryTarget,
+    runtime: &tokio::runtime::Handle,
+) -> Result<Option<StagingAdvert>, StagingError> {
+    match StagingClient::connect(target, runtime) {
         Ok(client) => Ok(Some(client.advert)),
         Err(StagingError::NotOffered { .. }) => Ok(None),
         Err(e) => Err(e),
@@ -199,7 +206,7 @@ pub fn discover(target: &RegistryTarget) -> Result<Option<StagingAdvert>, Stagin
 
 /// A registry's staging API, authenticated with the target's token.
 pub struct StagingClient {
-    runtime: tokio::runtime::Runtime,
+    runtime: tokio::runtime::Handle,
     http: reqwest::Client,
     label: String,
     advert: StagingAdvert,
@@ -224,11 +231,12 @@ impl StagingClient {
     /// Reads `config.json` of `target` (with the token if the registry wants
     /// one for reads) and finds the staging API. Fails with
     /// [`StagingError::NotOffered`] when the registry does not advertise it.
-    pub fn connect(target: &RegistryTarget) -> Result<Self, StagingError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(StagingError::Runtime)?;
+    /// Requests run on `runtime`, which must have its I/O and time drivers.
+    pub fn connect(
+        target: &RegistryTarget,
+        runtime: &tokio::runtime::Handle,
+    ) -> Result<Self, StagingError> {
+        let runtime = runtime.clone();
         let registry = runtime.block_on(RegistryClient::connect(target, RETRIES, BACKOFF))?;
         let label = registry.label.clone();
         let Some(advert) = registry.staging.clone() else {
@@ -585,7 +593,11 @@ mod tests {
             token: StageToken("cvy_secret_value".into()),
         };
         assert!(!format!("{new:?}").contains("secret"));
-        let target = new.upload_target(Some("reg".into()));
+        let target = new.upload_target(&RegistryTarget::new(
+            Some("reg".into()),
+            "sparse+http://127.0.0.1:1/index/",
+            None,
+        ));
         assert_eq!(target.token.as_deref(), Some("cvy_secret_value"));
         assert_eq!(target.index, new.stage.index);
         assert!(!format!("{target:?}").contains("secret"));

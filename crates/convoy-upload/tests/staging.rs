@@ -39,6 +39,7 @@ impl Registry {
             name: Some("local".into()),
             index: format!("sparse+{}/index/", self.base),
             token: Some(self.token.clone()),
+            http: Default::default(),
         }
     }
 
@@ -114,12 +115,22 @@ fn opts() -> UploadOptions {
     }
 }
 
+/// The runtime a staging client runs on, as the CLI's would be.
+fn client_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn stage_upload_refused_commit_commit_and_release_yank() {
     let registry = Registry::start();
     let files = tempfile::tempdir().unwrap();
     let target = registry.target();
-    let client = StagingClient::connect(&target).unwrap();
+    let runtime = client_runtime();
+    let client = StagingClient::connect(&target, runtime.handle()).unwrap();
     assert_eq!(client.advert().v, 1);
     assert!(!format!("{client:?}").contains(&registry.token));
 
@@ -131,12 +142,7 @@ fn stage_upload_refused_commit_commit_and_release_yank() {
     assert!(new.stage.token.is_none(), "the token is kept apart");
     assert!(!format!("{new:?}").contains(new.token.expose()));
     let b = krate(files.path(), "sc-b", "1.0.0", &["sc-a"]);
-    let report = upload_blocking(
-        &new.upload_target(Some("local".into())),
-        &[b],
-        &opts(),
-        &|_| {},
-    );
+    let report = upload_blocking(&new.upload_target(&target), &[b], &opts(), &|_| {});
     assert!(report.is_success(), "{report:?}");
     assert_eq!(report.crates[0].outcome, CrateOutcome::Published);
     assert!(registry.versions("sc-b").is_empty(), "staged is invisible");
@@ -201,9 +207,11 @@ fn registries_without_the_advert_do_not_stage() {
         name: Some("plain".into()),
         index: index.index_url(),
         token: Some("secret".into()),
+        http: Default::default(),
     };
-    assert!(discover(&target).unwrap().is_none());
-    let err = StagingClient::connect(&target).unwrap_err();
+    let runtime = client_runtime();
+    assert!(discover(&target, runtime.handle()).unwrap().is_none());
+    let err = StagingClient::connect(&target, runtime.handle()).unwrap_err();
     assert_eq!(
         err.to_string(),
         "registry `plain` does not offer staged releases (no `convoy-staging` in its config.json)"

@@ -86,6 +86,7 @@ impl Registry {
             auth_required: false,
             limits: Limits::default(),
             publish_rate: setup.publish_rate,
+            companions: true,
         };
         let (app, token) = convoy_test_support::registry_app(dir.path(), settings);
 
@@ -145,6 +146,7 @@ impl Registry {
             name: Some("local".into()),
             index: format!("sparse+{}/index/", self.base),
             token: Some(self.token.clone()),
+            http: Default::default(),
         }
     }
 
@@ -669,6 +671,7 @@ async fn unreachable_registry_fails_every_crate_clearly() {
         name: Some("gone".into()),
         index: format!("sparse+http://127.0.0.1:{port}/index/"),
         token: Some("secret-token".into()),
+        http: Default::default(),
     };
     let dir = tempfile::tempdir().unwrap();
     let crates = vec![
@@ -698,6 +701,7 @@ async fn missing_token_is_reported_before_any_upload() {
     let registry = Registry::start(Setup::default()).await;
     let target = RegistryTarget {
         token: None,
+        http: Default::default(),
         ..registry.target()
     };
     let dir = tempfile::tempdir().unwrap();
@@ -787,6 +791,7 @@ async fn dry_run_uploads_nothing_but_still_checks_the_index() {
     // A dry run needs no token.
     let tokenless = RegistryTarget {
         token: None,
+        http: Default::default(),
         ..registry.target()
     };
     let (report, _) = run_against(&tokenless, &crates[1..2], &opts).await;

@@ -18,15 +18,19 @@
 //! the exact bytes that will be uploaded, and cargo's package ids are the
 //! ones a downstream build will have. The overlay never writes upstream.
 //!
-//! Each package is its own cargo invocation and workspace, so features are
+//! Every package is built as its users build it, alone, so features are
 //! **not unified across packages**: a crate that compiles only because a
 //! sibling turns on a feature of a shared dependency fails here, as it
-//! would for its users. The packages share one target directory, so
-//! identical dependency builds are done once per run.
+//! would for its users. Libraries share one cargo invocation only where
+//! cargo's own resolution shows that their graphs are the same together as
+//! alone (`batch`). The packages share one target directory, so identical
+//! dependency builds are done once per run, and the overlay keeps its URL
+//! between runs, so a rerun reuses them.
 //!
 //! Nothing here prints; progress goes to an observer as [`VerifyEvent`]s.
 //! `docs/VERIFY.md` describes the design and its measured cost.
 
+mod batch;
 mod overlay;
 mod run;
 

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -19,10 +19,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use convoy_index_client::{
-    AsyncSparseIndex, AsyncSparseOptions, CRATES_IO_INDEX, Fetch, IndexError, RegistryTarget,
-    describe,
+    AsyncSparseIndex, AsyncSparseOptions, Fetch, HttpConfig, IndexError, RegistryTarget, describe,
 };
 use convoy_package::PackagedCrate;
+use convoy_protocol::crates_io::INDEX as CRATES_IO_INDEX;
 use convoy_protocol::index::{RegistryConfig, index_path};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -52,6 +52,9 @@ pub struct Upstream {
     pub index_url: String,
     /// Token for registries that require authentication for reads.
     pub token: Option<String>,
+    /// The network settings (cargo's `[http]`) the overlay's upstream reads
+    /// use, so that it reaches the registry wherever cargo does.
+    pub http: HttpConfig,
 }
 
 impl std::fmt::Debug for Upstream {
@@ -60,6 +63,7 @@ impl std::fmt::Debug for Upstream {
         f.debug_struct("Upstream")
             .field("index_url", &self.index_url)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("http", &self.http)
             .finish()
     }
 }
@@ -69,18 +73,25 @@ impl From<&RegistryTarget> for Upstream {
         Self {
             index_url: target.index.clone(),
             token: target.token.clone(),
+            http: target.http.clone(),
         }
     }
 }
 
 impl Upstream {
+    /// An upstream reached with cargo's default network settings.
+    pub fn new(index_url: impl Into<String>, token: Option<String>) -> Self {
+        Self {
+            index_url: index_url.into(),
+            token,
+            http: HttpConfig::default(),
+        }
+    }
+
     /// Whether the target is crates.io, whose source cargo calls `crates-io`
     /// and records as `registry+https://github.com/rust-lang/crates.io-index`.
     pub fn is_crates_io(&self) -> bool {
-        let url = self.index_url.trim_end_matches('/');
-        url == CRATES_IO_INDEX.trim_end_matches('/')
-            || url == "registry+https://github.com/rust-lang/crates.io-index"
-            || url == "https://github.com/rust-lang/crates.io-index"
+        convoy_protocol::crates_io::is_crates_io(&self.index_url)
     }
 
     /// The sparse index to read: crates.io's, whichever way it is spelt.
@@ -95,17 +106,19 @@ impl Upstream {
     /// A reader of this registry with cargo's rules.
     fn reader(&self) -> Result<AsyncSparseIndex, VerifyError> {
         let options = AsyncSparseOptions {
-            timeout: UPSTREAM_TIMEOUT,
+            retry: self.http.retry_policy(),
+            timeout: UPSTREAM_TIMEOUT.max(self.http.timeout),
             ..AsyncSparseOptions::default()
         };
-        AsyncSparseIndex::new(self.sparse_url(), self.token.clone(), options).map_err(|e| match e {
-            IndexError::NotSparse { .. } => VerifyError::NotSparse {
-                url: self.index_url.clone(),
-            },
-            other => VerifyError::OverlayStart {
-                source: std::io::Error::other(other),
-            },
-        })
+        AsyncSparseIndex::with_http(self.sparse_url(), self.token.clone(), &self.http, options)
+            .map_err(|e| match e {
+                IndexError::NotSparse { .. } => VerifyError::NotSparse {
+                    url: self.index_url.clone(),
+                },
+                other => VerifyError::OverlayStart {
+                    source: std::io::Error::other(other),
+                },
+            })
     }
 }
 
@@ -144,6 +157,13 @@ impl Overlay {
     /// with different bytes for the same version would make cargo build
     /// stale sources. With the key in the URL, the same URL always means the
     /// same local bytes.
+    ///
+    /// The port is derived from the key too ([`preferred_port`]), so that
+    /// a rerun with the same packages gets the same URL: cargo then finds
+    /// its extracted sources and, since their paths are part of its
+    /// fingerprints, reuses every build of the previous run. When that port
+    /// is taken, any free one is used, which costs the reuse and nothing
+    /// else.
     pub fn start(upstream: Upstream, local: &[PackagedCrate]) -> Result<Self, VerifyError> {
         let identity = upstream.index_url.clone();
         Self::start_with_identity(&identity, upstream, local)
@@ -167,6 +187,7 @@ impl Overlay {
         let identity = Upstream {
             index_url: identity.to_owned(),
             token: None,
+            http: upstream.http.clone(),
         };
         let key = overlay_key(&upstream, &identity, local);
         let mut by_path: HashMap<String, Vec<LocalVersion>> = HashMap::new();
@@ -197,7 +218,7 @@ impl Overlay {
             .enable_all()
             .build()
             .map_err(|source| VerifyError::OverlayStart { source })?;
-        let std_listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+        let std_listener = bind(&key)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|source| VerifyError::OverlayStart { source })?;
         let addr = std_listener
@@ -212,6 +233,7 @@ impl Overlay {
                 reader,
                 index: Mutex::new(HashMap::new()),
                 crates: Mutex::new(HashMap::new()),
+                disk: OnceLock::new(),
             },
             errors: Mutex::new(Vec::new()),
         });
@@ -292,9 +314,25 @@ impl Overlay {
             "source.{OVERLAY_SOURCE}.registry={}",
             toml_string(&self.index_url)
         ));
+        if self.upstream.http.offline {
+            // Offline, Convoy's cargo runs get `CARGO_NET_OFFLINE`; the
+            // overlay is local and answers from cargo's cache, so cargo may
+            // read it.
+            args.push("net.offline=false".to_owned());
+        }
         args.into_iter()
             .flat_map(|a| ["--config".to_owned(), a])
             .collect()
+    }
+
+    /// Keeps the `.crate` files downloaded from upstream in `dir`, named by
+    /// their sha256, and reads them from there before asking upstream:
+    /// the index's checksum names the bytes, so a hit is checked against it
+    /// and never stale. Reruns and other overlays over the same registry
+    /// then download nothing again. Failures to write the cache are
+    /// ignored; it only saves time.
+    pub fn cache_downloads_in(&self, dir: impl Into<PathBuf>) {
+        let _ = self.state.upstream.disk.set(dir.into());
     }
 
     /// Upstream failures the overlay met so far (cargo only sees a 502), so
@@ -322,6 +360,26 @@ impl Drop for Overlay {
 /// A TOML basic string; JSON string escaping is a subset of it.
 pub(crate) fn toml_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
+
+/// Ports tried first lie in 20000..32000, below Linux's ephemeral range
+/// (32768 and up), so that they rarely collide with outgoing connections.
+const PREFERRED_PORTS: (u16, u16) = (20000, 12000);
+
+/// The port an overlay with `key` tries first: a function of the key, so
+/// the same packages get the same URL from one run to the next.
+fn preferred_port(key: &str) -> u16 {
+    let n = key
+        .get(..4)
+        .and_then(|h| u16::from_str_radix(h, 16).ok())
+        .unwrap_or(0);
+    PREFERRED_PORTS.0 + n % PREFERRED_PORTS.1
+}
+
+/// Binds 127.0.0.1 on the key's preferred port, else on any free port.
+fn bind(key: &str) -> std::io::Result<std::net::TcpListener> {
+    std::net::TcpListener::bind(("127.0.0.1", preferred_port(key)))
+        .or_else(|_| std::net::TcpListener::bind(("127.0.0.1", 0)))
 }
 
 /// A short key naming the local contents; see [`Overlay::start`].
@@ -387,6 +445,7 @@ async fn config_json(State(state): State<Arc<OverlayState>>) -> Response {
         api: None,
         auth_required: false,
         convoy_staging: None,
+        convoy_companions: None,
     };
     axum::Json(config).into_response()
 }
@@ -498,6 +557,9 @@ struct UpstreamClient {
     index: Mutex<HashMap<String, Option<Bytes>>>,
     /// (name, version) → `.crate` bytes.
     crates: Mutex<HashMap<(String, String), Bytes>>,
+    /// The on-disk download cache, by checksum
+    /// ([`Overlay::cache_downloads_in`]).
+    disk: OnceLock<PathBuf>,
 }
 
 impl UpstreamClient {
@@ -536,11 +598,25 @@ impl UpstreamClient {
         else {
             return Ok(None);
         };
-        let bytes = self
-            .reader
-            .download(&line.name, &line.vers, &line.cksum)
-            .await
-            .map_err(|e| describe(&e))?;
+        let cached = self.disk.get().map(|dir| dir.join(&line.cksum));
+        let bytes = match &cached {
+            Some(path) => read_checked(path, &line.cksum).await,
+            None => None,
+        };
+        let bytes = match bytes {
+            Some(bytes) => bytes,
+            None => {
+                let bytes = self
+                    .reader
+                    .download(&line.name, &line.vers, &line.cksum)
+                    .await
+                    .map_err(|e| describe(&e))?;
+                if let Some(path) = &cached {
+                    write_cache(path, &bytes).await;
+                }
+                bytes
+            }
+        };
         if let Ok(mut cache) = self.crates.lock() {
             cache.insert(key, bytes.clone());
         }
@@ -548,9 +624,41 @@ impl UpstreamClient {
     }
 }
 
+/// The cached file at `path` if its sha256 is `cksum` (lower-case hex).
+async fn read_checked(path: &std::path::Path, cksum: &str) -> Option<Bytes> {
+    let bytes = tokio::fs::read(path).await.ok()?;
+    (hex::encode(Sha256::digest(&bytes)) == cksum.to_ascii_lowercase()).then(|| Bytes::from(bytes))
+}
+
+/// Writes a cache entry through a temporary file and a rename, so a reader
+/// never sees half a file; errors are ignored (the cache only saves time).
+async fn write_cache(path: &std::path::Path, bytes: &[u8]) {
+    let Some(dir) = path.parent() else { return };
+    if tokio::fs::create_dir_all(dir).await.is_err() {
+        return;
+    }
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp.{}.{n}", std::process::id()));
+    if tokio::fs::write(&tmp, bytes).await.is_ok() && tokio::fs::rename(&tmp, path).await.is_err() {
+        let _ = tokio::fs::remove_file(&tmp).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_preferred_port_follows_the_key() {
+        let (low, span) = PREFERRED_PORTS;
+        for key in ["0000aa", "ffffffff", "1234abcd", ""] {
+            let port = preferred_port(key);
+            assert!((low..low + span).contains(&port), "{key}: {port}");
+        }
+        assert_eq!(preferred_port("1234abcd"), preferred_port("1234ffff"));
+        assert_ne!(preferred_port("1234abcd"), preferred_port("1235abcd"));
+    }
 
     #[test]
     fn versions_compare_without_build_metadata() {
@@ -563,10 +671,7 @@ mod tests {
     fn identity_is_the_replaced_source_while_reads_go_upstream() {
         let stage = "sparse+http://127.0.0.1:9/stages/stg_x/index/";
         let target = "sparse+http://127.0.0.1:9/index/";
-        let upstream = Upstream {
-            index_url: stage.into(),
-            token: Some("stage-token".into()),
-        };
+        let upstream = Upstream::new(stage, Some("stage-token".into()));
         let overlay = Overlay::start_with_identity(target, upstream, &[]).expect("starts");
         let args = overlay.cargo_config_args().join(" ");
         assert!(
@@ -578,14 +683,7 @@ mod tests {
         assert_eq!(overlay.identity().index_url, target);
         assert!(!format!("{overlay:?}").contains("stage-token"));
 
-        let plain = Overlay::start(
-            Upstream {
-                index_url: target.into(),
-                token: None,
-            },
-            &[],
-        )
-        .expect("starts");
+        let plain = Overlay::start(Upstream::new(target, None), &[]).expect("starts");
         assert_eq!(plain.identity().index_url, target);
     }
 
@@ -595,10 +693,7 @@ mod tests {
             CRATES_IO_INDEX,
             "registry+https://github.com/rust-lang/crates.io-index",
         ] {
-            let up = Upstream {
-                index_url: url.into(),
-                token: None,
-            };
+            let up = Upstream::new(url, None);
             assert!(up.is_crates_io());
             assert_eq!(up.sparse_url(), CRATES_IO_INDEX);
             assert!(up.reader().is_ok());

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use convoy_package::PackagedCrate;
@@ -108,6 +109,9 @@ pub enum VerifyEvent {
         /// the target registry as `source` and the checksum of their
         /// `.crate`.
         lockfile: PathBuf,
+        /// How many packages the cargo invocation built together (1: on
+        /// its own); `duration` is then that invocation's.
+        together: usize,
     },
 }
 
@@ -116,15 +120,17 @@ pub enum VerifyEvent {
 pub enum Strategy {
     /// As the root of its unpacked copy (`--manifest-path
     /// <work_dir>/<name>-<version>/Cargo.toml`), like cargo's verify. Used
-    /// for packages with binaries or a build script, with feature options,
-    /// and when tests run.
+    /// for packages with binaries, with feature options, and when tests
+    /// run.
     Unpacked,
     /// As the only dependency of a generated empty crate
     /// (`<work_dir>/<name>-<version>.consumer/`), so cargo fetches the
     /// `.crate` through the overlay and builds it exactly as a downstream
     /// user's build does. Its artifacts are then the ones dependents reuse,
     /// so each library is compiled once per run instead of twice. Used for
-    /// plain libraries.
+    /// libraries; several of them share one consumer when that provably
+    /// resolves each the same as alone. A build script's writes into the
+    /// sources cargo extracted are looked for afterwards.
     AsDependency,
 }
 
@@ -158,13 +164,19 @@ impl std::fmt::Display for Step {
     }
 }
 
-/// Verifies `packages` in the given order (topological by normal and build
-/// edges, as the plan orders them), stopping at the first failure.
+/// Verifies `packages` (in publish order: topological by normal and build
+/// edges), stopping at the first failure.
 ///
-/// Each package is unpacked fresh and built by its own cargo invocation as
-/// its own workspace, so features are resolved for that package alone, as a
-/// downstream user resolves them; the shared target directory only shares
-/// artifacts whose features and sources are identical.
+/// Every package is resolved and built as a downstream user resolves it:
+/// alone. To use both cores, plain libraries whose resolution alone equals
+/// their resolution next to each other (same package versions, same
+/// features, as `cargo tree` reports them, see [`crate::batch`]) are built in
+/// one cargo invocation per such group; a package whose features or
+/// versions would change in any company is built on its own. The overlay serves every package
+/// from the start, so the order of builds does not change what they see;
+/// only which failure is reported first, and a failed batch is therefore
+/// rebuilt package by package, in publish order, to name the first one that
+/// fails alone.
 pub fn verify(
     packages: &[PackagedCrate],
     overlay: &Overlay,
@@ -174,103 +186,212 @@ pub fn verify(
     if opts.mode == VerifyMode::None {
         return Ok(());
     }
-    for (index, pkg) in packages.iter().enumerate() {
-        let start = Instant::now();
-        observer(VerifyEvent::Started {
-            name: pkg.name.clone(),
-            version: pkg.version.clone(),
-            index,
-            total: packages.len(),
-        });
-        let (strategy, root) = verify_one(pkg, overlay, opts, observer)?;
-        observer(VerifyEvent::Finished {
-            name: pkg.name.clone(),
-            version: pkg.version.clone(),
-            duration: start.elapsed(),
+    let mut planned = Vec::with_capacity(packages.len());
+    for pkg in packages {
+        let dir = unpack(pkg, &opts.work_dir)?;
+        let (strategy, build_script) = strategy(pkg, &dir, opts)?;
+        planned.push(Planned {
+            pkg,
+            dir,
             strategy,
-            lockfile: root.join("Cargo.lock"),
+            build_script,
         });
+    }
+    let mut run = Run {
+        overlay,
+        opts,
+        observer,
+        started: 0,
+        total: packages.len(),
+    };
+
+    let libraries: Vec<&Planned<'_>> = planned
+        .iter()
+        .filter(|p| p.strategy == Strategy::AsDependency)
+        .collect();
+    for p in &libraries {
+        write_consumer(&consumer_dir(p.pkg, opts), &[p.pkg], overlay, p.pkg)?;
+    }
+    let batches = if libraries.len() >= 2 {
+        crate::batch::batches(&libraries, overlay, opts)?
+    } else {
+        Vec::new()
+    };
+    for (n, batch) in batches.iter().enumerate() {
+        run.batch(n, batch)?;
+    }
+    for p in &planned {
+        if batches.iter().flatten().any(|b| std::ptr::eq(*b, p)) {
+            continue;
+        }
+        run.started(p.pkg);
+        let start = Instant::now();
+        let root = run.one(p)?;
+        run.finished(p, start.elapsed(), root, 1);
     }
     Ok(())
 }
 
-fn verify_one(
-    pkg: &PackagedCrate,
-    overlay: &Overlay,
-    opts: &VerifyOptions,
-    observer: &mut dyn FnMut(VerifyEvent),
-) -> Result<(Strategy, PathBuf), VerifyError> {
-    let dir = unpack(pkg, &opts.work_dir)?;
-    let step = match opts.mode {
-        VerifyMode::Build => Step::Build,
-        _ => Step::Check,
-    };
-    if strategy(pkg, &dir, opts)? == Strategy::AsDependency {
-        let consumer = write_consumer(pkg, overlay, opts)?;
-        run_cargo(pkg, &consumer, overlay, opts, step, false)?;
-        return Ok((Strategy::AsDependency, consumer));
-    }
-
-    let before = hash_tree(&dir).map_err(|source| io_error(pkg, "hash", &dir, source))?;
-    run_cargo(pkg, &dir, overlay, opts, step, true)?;
-    if opts.run_tests {
-        observer(VerifyEvent::Testing {
-            name: pkg.name.clone(),
-            version: pkg.version.clone(),
-        });
-        run_cargo(pkg, &dir, overlay, opts, Step::Test, true)?;
-    }
-
-    let after = hash_tree(&dir).map_err(|source| io_error(pkg, "hash", &dir, source))?;
-    let changed = diff_trees(&before, &after);
-    if !changed.is_empty() {
-        return Err(VerifyError::SourcesModified {
-            name: pkg.name.clone(),
-            version: pkg.version.clone(),
-            files: changed,
-        });
-    }
-    Ok((Strategy::Unpacked, dir))
+/// A package, unpacked, with how it will be built.
+pub(crate) struct Planned<'a> {
+    pub(crate) pkg: &'a PackagedCrate,
+    /// The unpacked copy, `<work_dir>/<name>-<version>/`.
+    dir: PathBuf,
+    pub(crate) strategy: Strategy,
+    /// Whether it has a build script, whose writes into the sources must be
+    /// looked for after the build.
+    build_script: bool,
 }
 
-/// Picks [`Strategy::AsDependency`] for a plain library: a `[lib]` target,
-/// no `[[bin]]`, no build script (whose writes into the sources must be
-/// checked in a copy we own), no feature options (a dependency spec cannot
-/// say `--all-features`) and no tests. Packaged manifests are normalized by
+/// One verification run: the shared inputs and the event counter.
+struct Run<'a, 'o> {
+    overlay: &'a Overlay,
+    opts: &'a VerifyOptions,
+    observer: &'a mut (dyn FnMut(VerifyEvent) + 'o),
+    started: usize,
+    total: usize,
+}
+
+impl Run<'_, '_> {
+    fn started(&mut self, pkg: &PackagedCrate) {
+        (self.observer)(VerifyEvent::Started {
+            name: pkg.name.clone(),
+            version: pkg.version.clone(),
+            index: self.started,
+            total: self.total,
+        });
+        self.started += 1;
+    }
+
+    fn finished(&mut self, p: &Planned<'_>, duration: Duration, root: PathBuf, together: usize) {
+        (self.observer)(VerifyEvent::Finished {
+            name: p.pkg.name.clone(),
+            version: p.pkg.version.clone(),
+            duration,
+            strategy: p.strategy,
+            lockfile: root.join("Cargo.lock"),
+            together,
+        });
+    }
+
+    fn step(&self) -> Step {
+        match self.opts.mode {
+            VerifyMode::Build => Step::Build,
+            _ => Step::Check,
+        }
+    }
+
+    /// Builds `batch` as the dependencies of one consumer. If that fails,
+    /// every member is built alone, in publish order, so the error names
+    /// the first package that fails for its users (a batch can also fail
+    /// where its members do not, say on two `links` of the same library).
+    fn batch(&mut self, n: usize, batch: &[&Planned<'_>]) -> Result<(), VerifyError> {
+        for p in batch {
+            self.started(p.pkg);
+        }
+        let start = Instant::now();
+        let dir = self.opts.work_dir.join(batch_consumer(n));
+        let together = batch.len();
+        match build_consumer(
+            &dir,
+            batch,
+            self.overlay,
+            self.opts,
+            self.step(),
+            batch[0].pkg,
+        ) {
+            Ok(()) => {
+                let duration = start.elapsed();
+                for p in batch {
+                    self.finished(p, duration, dir.clone(), together);
+                }
+                Ok(())
+            }
+            Err(_) => {
+                for p in batch {
+                    let start = Instant::now();
+                    let root = self.one(p)?;
+                    self.finished(p, start.elapsed(), root, 1);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Builds one package by its strategy; returns the directory cargo ran
+    /// in (where its lock file is).
+    fn one(&mut self, p: &Planned<'_>) -> Result<PathBuf, VerifyError> {
+        let (pkg, overlay, opts) = (p.pkg, self.overlay, self.opts);
+        if p.strategy == Strategy::AsDependency {
+            let consumer = consumer_dir(pkg, opts);
+            build_consumer(&consumer, &[p], overlay, opts, self.step(), pkg)?;
+            return Ok(consumer);
+        }
+        let dir = &p.dir;
+        let before = hash_tree(dir, UNPACKED_GENERATED)
+            .map_err(|source| io_error(pkg, "hash", dir, source))?;
+        run_cargo(pkg, dir, overlay, opts, self.step(), true)?;
+        if opts.run_tests {
+            (self.observer)(VerifyEvent::Testing {
+                name: pkg.name.clone(),
+                version: pkg.version.clone(),
+            });
+            run_cargo(pkg, dir, overlay, opts, Step::Test, true)?;
+        }
+        let after = hash_tree(dir, UNPACKED_GENERATED)
+            .map_err(|source| io_error(pkg, "hash", dir, source))?;
+        let changed = diff_trees(&before, &after);
+        if !changed.is_empty() {
+            return Err(VerifyError::SourcesModified {
+                name: pkg.name.clone(),
+                version: pkg.version.clone(),
+                files: changed,
+            });
+        }
+        Ok(dir.clone())
+    }
+}
+
+/// Files cargo itself writes into an unpacked copy.
+const UNPACKED_GENERATED: &[&str] = &["Cargo.lock"];
+
+/// Files cargo itself writes into the sources it extracts from a `.crate`.
+const EXTRACTED_GENERATED: &[&str] = &[".cargo-ok"];
+
+/// Picks [`Strategy::AsDependency`] for a library: a `[lib]` target, no
+/// `[[bin]]`, no feature options (a dependency spec cannot say
+/// `--all-features`) and no tests. Packaged manifests are normalized by
 /// cargo and list their targets explicitly; one that does not is built
-/// unpacked.
+/// unpacked. The second value says whether there is a build script.
 fn strategy(
     pkg: &PackagedCrate,
     dir: &Path,
     opts: &VerifyOptions,
-) -> Result<Strategy, VerifyError> {
-    if opts.run_tests
-        || opts.all_features
-        || opts.no_default_features
-        || !opts.features.is_empty()
-        || dir.join("build.rs").exists()
-    {
-        return Ok(Strategy::Unpacked);
-    }
+) -> Result<(Strategy, bool), VerifyError> {
     let path = dir.join("Cargo.toml");
     let text =
         std::fs::read_to_string(&path).map_err(|source| io_error(pkg, "read", &path, source))?;
     let Ok(manifest) = toml::from_str::<toml::Table>(&text) else {
         // Cargo will say what is wrong with it.
-        return Ok(Strategy::Unpacked);
+        return Ok((Strategy::Unpacked, true));
     };
+    let build_script = dir.join("build.rs").exists()
+        || manifest
+            .get("package")
+            .and_then(|p| p.get("build"))
+            .is_some_and(|b| b.as_bool() != Some(false));
+    if opts.run_tests || opts.all_features || opts.no_default_features || !opts.features.is_empty()
+    {
+        return Ok((Strategy::Unpacked, build_script));
+    }
     let has_lib = manifest.get("lib").is_some_and(toml::Value::is_table);
     let has_bins = manifest
         .get("bin")
         .is_some_and(|b| b.as_array().is_none_or(|a| !a.is_empty()));
-    let build_script = manifest
-        .get("package")
-        .and_then(|p| p.get("build"))
-        .is_some_and(|b| b.as_bool() != Some(false));
-    if has_lib && !has_bins && !build_script {
-        Ok(Strategy::AsDependency)
+    if has_lib && !has_bins {
+        Ok((Strategy::AsDependency, build_script))
     } else {
-        Ok(Strategy::Unpacked)
+        Ok((Strategy::Unpacked, build_script))
     }
 }
 
@@ -278,21 +399,31 @@ fn strategy(
 /// to be called that.
 const CONSUMER: &str = "convoy-verify-consumer";
 
-/// Writes `<work_dir>/<name>-<version>.consumer/`: an empty library whose
-/// only dependency is `name = "=version"` from the target registry, with
-/// default features, as a downstream user would write it.
-fn write_consumer(
-    pkg: &PackagedCrate,
+/// The directory of the consumer shared by the `n`-th batch.
+pub(crate) fn batch_consumer(n: usize) -> String {
+    format!("batch-{n}.consumer")
+}
+
+/// `<work_dir>/<name>-<version>.consumer/`, the consumer of `pkg` alone.
+pub(crate) fn consumer_dir(pkg: &PackagedCrate, opts: &VerifyOptions) -> PathBuf {
+    opts.work_dir
+        .join(format!("{}-{}.consumer", pkg.name, pkg.version))
+}
+
+/// Writes the consumer in `dir`: an empty library whose only dependencies
+/// are `name = "=version"` from the target registry for each of `deps`,
+/// with default features, as a downstream user would write them.
+///
+/// Files are rewritten only when their contents change, so that cargo's
+/// fingerprints of an unchanged consumer survive between runs; the lock file
+/// is always removed, because a user resolves a library afresh.
+pub(crate) fn write_consumer(
+    dir: &Path,
+    deps: &[&PackagedCrate],
     overlay: &Overlay,
-    opts: &VerifyOptions,
-) -> Result<PathBuf, VerifyError> {
-    let dir = opts
-        .work_dir
-        .join(format!("{}-{}.consumer", pkg.name, pkg.version));
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|source| io_error(pkg, "clean", &dir, source))?;
-    }
-    std::fs::create_dir_all(&dir).map_err(|source| io_error(pkg, "create", &dir, source))?;
+    blame: &PackagedCrate,
+) -> Result<(), VerifyError> {
+    std::fs::create_dir_all(dir).map_err(|source| io_error(blame, "create", dir, source))?;
     let registry = if overlay.identity().is_crates_io() {
         String::new()
     } else {
@@ -301,18 +432,132 @@ fn write_consumer(
             toml_string(&overlay.identity().index_url)
         )
     };
-    let manifest = format!(
+    let mut manifest = format!(
         "[package]\nname = \"{CONSUMER}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
-         [lib]\npath = \"lib.rs\"\n\n\
-         [dependencies]\n{} = {{ version = {}{registry} }}\n\n[workspace]\n",
-        toml_string(&pkg.name),
-        toml_string(&format!("={}", pkg.version)),
+         [lib]\npath = \"lib.rs\"\n\n[dependencies]\n"
     );
-    let path = dir.join("Cargo.toml");
-    std::fs::write(&path, manifest).map_err(|source| io_error(pkg, "write", &path, source))?;
-    let lib = dir.join("lib.rs");
-    std::fs::write(&lib, "").map_err(|source| io_error(pkg, "write", &lib, source))?;
-    Ok(dir)
+    for pkg in deps {
+        manifest.push_str(&format!(
+            "{} = {{ version = {}{registry} }}\n",
+            toml_string(&pkg.name),
+            toml_string(&format!("={}", pkg.version)),
+        ));
+    }
+    manifest.push_str("\n[workspace]\n");
+    write_if_changed(&dir.join("Cargo.toml"), &manifest, blame)?;
+    write_if_changed(&dir.join("lib.rs"), "", blame)?;
+    let lock = dir.join("Cargo.lock");
+    match std::fs::remove_file(&lock) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(io_error(blame, "remove", &lock, source)),
+    }
+}
+
+fn write_if_changed(path: &Path, text: &str, blame: &PackagedCrate) -> Result<(), VerifyError> {
+    if std::fs::read(path).is_ok_and(|old| old == text.as_bytes()) {
+        return Ok(());
+    }
+    std::fs::write(path, text).map_err(|source| io_error(blame, "write", path, source))
+}
+
+/// Builds the consumer in `dir` whose dependencies are `members`, then
+/// checks that no member's build script changed the sources cargo
+/// extracted for it. A failure is reported as `blame`'s.
+fn build_consumer(
+    dir: &Path,
+    members: &[&Planned<'_>],
+    overlay: &Overlay,
+    opts: &VerifyOptions,
+    step: Step,
+    blame: &PackagedCrate,
+) -> Result<(), VerifyError> {
+    let output = run_cargo(blame, dir, overlay, opts, step, false)?;
+    let scripted: Vec<&Planned<'_>> = members.iter().copied().filter(|p| p.build_script).collect();
+    if scripted.is_empty() {
+        return Ok(());
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for p in scripted {
+        let Some(root) = extracted_root(&stdout, p.pkg, overlay) else {
+            // Cargo did not say where it built the package from; it
+            // always does for a build script, so this is not expected.
+            return Err(io_error(
+                p.pkg,
+                "find the extracted sources of",
+                &p.pkg.path,
+                std::io::Error::other("cargo reported no artifact of it"),
+            ));
+        };
+        let expected = hash_archive(p.pkg)?;
+        let found = hash_tree(&root, EXTRACTED_GENERATED)
+            .map_err(|source| io_error(p.pkg, "hash", &root, source))?;
+        let changed = diff_trees(&expected, &found);
+        if !changed.is_empty() {
+            return Err(VerifyError::SourcesModified {
+                name: p.pkg.name.clone(),
+                version: p.pkg.version.clone(),
+                files: changed,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Where cargo extracted `pkg` from the overlay, from the
+/// `compiler-artifact` message of its build script: its `package_id` names
+/// the target registry (source replacement maps ids back) and the package.
+fn extracted_root(messages: &str, pkg: &PackagedCrate, overlay: &Overlay) -> Option<PathBuf> {
+    #[derive(serde::Deserialize)]
+    struct Message {
+        reason: String,
+        #[serde(default)]
+        package_id: String,
+        #[serde(default)]
+        manifest_path: Option<PathBuf>,
+    }
+    let identity = overlay.identity();
+    let source = if identity.is_crates_io() {
+        "registry+https://github.com/rust-lang/crates.io-index".to_owned()
+    } else {
+        identity.index_url.trim_end_matches('/').to_owned()
+    };
+    let wanted = format!("#{}@{}", pkg.name, pkg.version);
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Message>(line).ok())
+        .filter(|m| m.reason == "compiler-artifact")
+        .filter(|m| {
+            m.package_id.ends_with(&wanted)
+                && m.package_id.trim_end_matches(&wanted).trim_end_matches('/') == source
+        })
+        .find_map(|m| m.manifest_path)
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+}
+
+/// sha256 of every file in the `.crate`, by path relative to
+/// `<name>-<version>/`.
+fn hash_archive(pkg: &PackagedCrate) -> Result<BTreeMap<PathBuf, [u8; 32]>, VerifyError> {
+    let err = |source| io_error(pkg, "read", &pkg.path, source);
+    let file = std::fs::File::open(&pkg.path).map_err(err)?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let top = PathBuf::from(format!("{}-{}", pkg.name, pkg.version));
+    let mut out = BTreeMap::new();
+    for entry in archive.entries().map_err(err)? {
+        let mut entry = entry.map_err(err)?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let path = entry.path().map_err(err)?.into_owned();
+        let Ok(rel) = path.strip_prefix(&top) else {
+            continue;
+        };
+        let rel = rel.to_path_buf();
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut entry, &mut hasher).map_err(err)?;
+        out.insert(rel, hasher.finalize().into());
+    }
+    Ok(out)
 }
 
 /// Unpacks the `.crate` into a fresh `<work_dir>/<name>-<version>/` and
@@ -360,8 +605,19 @@ fn unpack(pkg: &PackagedCrate, work_dir: &Path) -> Result<PathBuf, VerifyError> 
     let manifest = dir.join("Cargo.toml");
     let mut text = std::fs::read_to_string(&manifest)
         .map_err(|source| io_error(pkg, "read", &manifest, source))?;
+    let mtime = std::fs::metadata(&manifest).and_then(|m| m.modified());
     text.push_str("\n[workspace]\n");
     std::fs::write(&manifest, text).map_err(|source| io_error(pkg, "write", &manifest, source))?;
+    // Keep the packaged mtime: a build script without `rerun-if` lines
+    // reruns when any file of its package is newer than its last run, and
+    // the copy is the same from one run to the next.
+    if let Ok(mtime) = mtime {
+        std::fs::File::options()
+            .write(true)
+            .open(&manifest)
+            .and_then(|f| f.set_modified(mtime))
+            .map_err(|source| io_error(pkg, "write", &manifest, source))?;
+    }
     Ok(dir)
 }
 
@@ -377,7 +633,7 @@ pub fn generate_lockfile(
 ) -> Result<String, VerifyError> {
     let work_dir = opts.work_dir.join("lock");
     let dir = unpack(pkg, &work_dir)?;
-    run_cargo(pkg, &dir, overlay, opts, Step::Lock, false)?;
+    run_cargo(pkg, &dir, overlay, opts, Step::Lock, true)?;
     let lock = dir.join("Cargo.lock");
     std::fs::read_to_string(&lock).map_err(|source| io_error(pkg, "read", &lock, source))
 }
@@ -388,8 +644,8 @@ fn run_cargo(
     overlay: &Overlay,
     opts: &VerifyOptions,
     step: Step,
-    feature_args: bool,
-) -> Result<(), VerifyError> {
+    unpacked: bool,
+) -> Result<Output, VerifyError> {
     let mut cmd = Cmd::cargo()
         .arg(step.subcommand())
         .arg("--manifest-path")
@@ -413,13 +669,18 @@ fn run_cargo(
     if let Some(jobs) = opts.jobs {
         cmd = cmd.arg("-j").arg(jobs.to_string());
     }
-    if feature_args && !opts.features.is_empty() {
+    if !unpacked {
+        // Diagnostics stay rendered on stderr; stdout carries the
+        // artifact messages that say where cargo extracted each package.
+        cmd = cmd.args(["--message-format", "json-render-diagnostics"]);
+    }
+    if unpacked && !opts.features.is_empty() {
         cmd = cmd.arg("--features").arg(opts.features.join(","));
     }
-    if feature_args && opts.all_features {
+    if unpacked && opts.all_features {
         cmd = cmd.arg("--all-features");
     }
-    if feature_args && opts.no_default_features {
+    if unpacked && opts.no_default_features {
         cmd = cmd.arg("--no-default-features");
     }
     finish(pkg, cmd, overlay, opts, step)
@@ -431,12 +692,12 @@ fn finish(
     overlay: &Overlay,
     opts: &VerifyOptions,
     step: Step,
-) -> Result<(), VerifyError> {
+) -> Result<Output, VerifyError> {
     for (key, value) in &opts.env {
         cmd = cmd.env(key, value);
     }
     match cmd.output() {
-        Ok(_) => Ok(()),
+        Ok(output) => Ok(output),
         Err(ProcessError::Failed {
             command,
             status,
@@ -448,7 +709,12 @@ fn finish(
             step,
             command,
             status: status.to_string(),
-            stdout,
+            // Machine-readable messages are for Convoy, not for the report.
+            stdout: stdout
+                .lines()
+                .filter(|l| !l.starts_with('{'))
+                .map(|l| format!("{l}\n"))
+                .collect(),
             stderr,
             upstream: overlay.upstream_errors(),
         }))),
@@ -456,9 +722,9 @@ fn finish(
     }
 }
 
-/// sha256 of every file under `dir` except the generated root `Cargo.lock`,
-/// by relative path.
-fn hash_tree(dir: &Path) -> std::io::Result<BTreeMap<PathBuf, [u8; 32]>> {
+/// sha256 of every file under `dir` except the files cargo generates at its
+/// root (`skip`), by relative path.
+fn hash_tree(dir: &Path, skip: &[&str]) -> std::io::Result<BTreeMap<PathBuf, [u8; 32]>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(current) = stack.pop() {
@@ -471,7 +737,7 @@ fn hash_tree(dir: &Path) -> std::io::Result<BTreeMap<PathBuf, [u8; 32]>> {
                 continue;
             }
             let rel = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
-            if rel == Path::new("Cargo.lock") {
+            if skip.iter().any(|s| rel == Path::new(s)) {
                 continue;
             }
             let mut hasher = Sha256::new();

@@ -40,10 +40,7 @@ mod support {
         }
 
         pub fn upstream(&self) -> Upstream {
-            Upstream {
-                index_url: self.index_url(),
-                token: Some(self.token.clone()),
-            }
+            Upstream::new(self.index_url(), Some(self.token.clone()))
         }
     }
 
@@ -529,6 +526,135 @@ mod features {
     }
 }
 
+mod batching {
+    use convoy_verify::{Overlay, Step, VerifyError, VerifyEvent, VerifyMode};
+
+    use crate::support::*;
+
+    /// How many packages each `Finished` package was built with.
+    fn together(events: &[VerifyEvent]) -> Vec<(String, usize)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                VerifyEvent::Finished { name, together, .. } => Some((name.clone(), *together)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `b` and `c` resolve the same together as alone, so they share one
+    /// cargo invocation. `a` would only compile next to `b`, which turns on
+    /// `dep/extra`: cargo's resolution of `a` alone lacks the feature, so
+    /// `a` is split off, built alone, and fails naming itself.
+    #[test]
+    fn a_library_whose_features_would_unify_is_built_alone_and_fails() {
+        let registry = Registry::start();
+        let sandbox = Sandbox::new(&registry);
+        sandbox.publish(&dep_with_feature());
+        let b_dep = Dep {
+            features: &["extra"],
+            ..dep("dep", "1")
+        };
+        let (root, packages) = sandbox.package(
+            "ws",
+            &[
+                Krate::lib(
+                    "a",
+                    vec![dep("dep", "1")],
+                    "pub fn a() -> u32 { dep::extra() }\n",
+                ),
+                Krate::lib("b", vec![b_dep], "pub fn b() -> u32 { dep::extra() }\n"),
+                Krate::lib("c", vec![], "pub fn c() -> u32 { 3 }\n"),
+            ],
+        );
+        // The premise: building them together works.
+        sandbox.cargo_ok(&root, &["check", "--workspace"]);
+
+        let opts = sandbox.options(VerifyMode::Check, "run");
+        let (result, events) = run(&packages, registry.upstream(), &opts);
+        assert_eq!(
+            together(&events),
+            [("b".to_owned(), 2), ("c".to_owned(), 2)],
+            "{events:?}"
+        );
+        match result {
+            Err(VerifyError::Cargo(f)) => {
+                assert_eq!((f.name.as_str(), f.version.as_str()), ("a", "0.1.0"));
+                assert_eq!(f.step, Step::Check);
+                assert!(
+                    f.stderr
+                        .contains("cannot find function `extra` in crate `dep`"),
+                    "{}",
+                    f.stderr
+                );
+            }
+            other => panic!("expected a cargo failure for `a`, got {other:?}"),
+        }
+    }
+
+    /// A second run over the same packages in the same target directory
+    /// (a resume after a failed upload) gets the same overlay URL, so
+    /// cargo finds its extracted sources and reports every build of the
+    /// first run `Fresh`.
+    #[test]
+    fn a_rerun_keeps_the_overlay_url_and_reuses_every_build() {
+        let registry = Registry::start();
+        let sandbox = Sandbox::new(&registry);
+        sandbox.publish(&dep_with_feature());
+        let (_, packages) = sandbox.package(
+            "ws",
+            &[
+                Krate::lib(
+                    "a",
+                    vec![dep("dep", "1")],
+                    "pub fn a() -> u32 { dep::base() }\n",
+                ),
+                Krate::lib(
+                    "b",
+                    vec![sibling("a")],
+                    "pub fn b() -> u32 { a::a() + 1 }\n",
+                ),
+            ],
+        );
+        let opts = sandbox.options(VerifyMode::Check, "run");
+        let first = Overlay::start(registry.upstream(), &packages).unwrap();
+        let url = first.index_url();
+        let mut events = Vec::new();
+        convoy_verify::verify(&packages, &first, &opts, &mut |e| events.push(e)).unwrap();
+        assert_eq!(
+            together(&events),
+            [("a".to_owned(), 2), ("b".to_owned(), 2)]
+        );
+        drop(first);
+
+        let second = Overlay::start(registry.upstream(), &packages).unwrap();
+        assert_eq!(second.index_url(), url, "same packages, same URL");
+        // What verification runs, with cargo asked to say what it reuses.
+        let consumer = opts.work_dir.join("batch-0.consumer");
+        std::fs::remove_file(consumer.join("Cargo.lock")).unwrap();
+        let out = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+            .args(["check", "-v", "--color", "never", "--target-dir"])
+            .arg(&opts.target_dir)
+            .args(second.cargo_config_args())
+            .current_dir(&consumer)
+            .envs(opts.env.iter().cloned())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        for name in ["a v0.1.0", "b v0.1.0", "dep v1.0.0"] {
+            assert!(
+                stderr.contains(&format!("Fresh {name}")),
+                "{name}:\n{stderr}"
+            );
+        }
+        assert!(!stderr.contains("Checking"), "{stderr}");
+        assert!(!stderr.contains("Downloaded"), "{stderr}");
+        // And the rerun itself passes.
+        convoy_verify::verify(&packages, &second, &opts, &mut |_| {}).unwrap();
+    }
+}
+
 mod failures {
     use convoy_verify::{VerifyError, VerifyMode};
 
@@ -748,18 +874,66 @@ mod overlay {
         assert!(overlay.upstream_errors().is_empty());
     }
 
+    /// Upstream downloads land in the cache under their checksum; an entry
+    /// whose bytes do not match is never served.
+    #[test]
+    fn downloads_are_cached_by_checksum() {
+        let registry = Registry::start();
+        let sandbox = Sandbox::new(&registry);
+        sandbox.publish(&Krate::lib("other", vec![], "").version("2.0.0"));
+        let cache = sandbox.path("downloads");
+        let client = reqwest::blocking::Client::new();
+        let fetch = |overlay: &Overlay| {
+            let base = overlay
+                .index_url()
+                .strip_prefix("sparse+")
+                .unwrap()
+                .to_owned();
+            let line = client
+                .get(format!("{base}ot/he/other"))
+                .send()
+                .unwrap()
+                .text()
+                .unwrap();
+            let line: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+            let config: serde_json::Value = client
+                .get(format!("{base}config.json"))
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            let bytes = client
+                .get(format!(
+                    "{}/other/2.0.0/download",
+                    config["dl"].as_str().unwrap()
+                ))
+                .send()
+                .unwrap()
+                .bytes()
+                .unwrap();
+            (line["cksum"].as_str().unwrap().to_owned(), bytes)
+        };
+
+        let overlay = Overlay::start(registry.upstream(), &[]).unwrap();
+        overlay.cache_downloads_in(&cache);
+        let (cksum, bytes) = fetch(&overlay);
+        drop(overlay);
+        assert_eq!(std::fs::read(cache.join(&cksum)).unwrap(), bytes.as_ref());
+
+        std::fs::write(cache.join(&cksum), b"not the crate").unwrap();
+        let overlay = Overlay::start(registry.upstream(), &[]).unwrap();
+        overlay.cache_downloads_in(&cache);
+        let (_, again) = fetch(&overlay);
+        assert_eq!(again, bytes, "a bad entry is refused and replaced");
+        assert_eq!(std::fs::read(cache.join(&cksum)).unwrap(), bytes.as_ref());
+    }
+
     /// The `--config` arguments for both kinds of target. Starting an
     /// overlay reads nothing upstream, so crates.io is not contacted.
     #[test]
     fn config_args_replace_the_target_source() {
-        let crates_io = Overlay::start(
-            Upstream {
-                index_url: "sparse+https://index.crates.io/".into(),
-                token: None,
-            },
-            &[],
-        )
-        .unwrap();
+        let crates_io =
+            Overlay::start(Upstream::new("sparse+https://index.crates.io/", None), &[]).unwrap();
         let url = crates_io.index_url();
         assert_eq!(
             crates_io.cargo_config_args(),
@@ -770,14 +944,8 @@ mod overlay {
                 format!("source.convoy-overlay.registry=\"{url}\""),
             ]
         );
-        let alt = Overlay::start(
-            Upstream {
-                index_url: "sparse+http://127.0.0.1:9/index/".into(),
-                token: None,
-            },
-            &[],
-        )
-        .unwrap();
+        let alt =
+            Overlay::start(Upstream::new("sparse+http://127.0.0.1:9/index/", None), &[]).unwrap();
         let args = alt.cargo_config_args();
         assert_eq!(
             args[1],

@@ -310,6 +310,7 @@ async fn crate_page(
     let meta = tri!(web.store.version_meta(&details.name, &vers).await).unwrap_or_default();
     let dependents = tri!(web.store.reverse_dependencies(&details.name).await);
     let daily = tri!(web.store.daily_downloads(&details.name, chart::DAYS).await);
+    let companions = tri!(web.store.companions(&details.name).await);
     let today = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64 / 86_400)
@@ -324,6 +325,7 @@ async fn crate_page(
         meta: &meta,
         readme,
         dependents: &dependents,
+        companions: &companions,
         chart: chart::downloads(&daily, today),
         config: &web.config,
     });

@@ -171,6 +171,9 @@ pub(crate) struct CratePage<'a> {
     pub(crate) meta: &'a VersionMeta,
     pub(crate) readme: Option<String>,
     pub(crate) dependents: &'a [Dependent],
+    /// Companion crates (`docs/SUBLIBRARIES.md`): listed here and nowhere
+    /// else.
+    pub(crate) companions: &'a [String],
     pub(crate) chart: Markup,
     pub(crate) config: &'a WebConfig,
 }
@@ -299,6 +302,15 @@ pub(crate) fn crate_page(p: &CratePage<'_>) -> Markup {
                     @for (f, enables) in &features {
                         li { code { (f) } @if !enables.is_empty() { " → " (enables.join(", ")) } }
                     }
+                }
+            }
+        }
+        @if !p.companions.is_empty() {
+            section aria-labelledby="companions" {
+                h2 id="companions" { "Companions" }
+                p.muted { "Published and yanked together with " (name) "." }
+                ul.companions {
+                    @for c in p.companions { li { a.companion href=(format!("/crates/{c}")) { (c) } } }
                 }
             }
         }

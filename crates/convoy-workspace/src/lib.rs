@@ -12,6 +12,9 @@
 //! - [`PublishOrder`] orders the selection by normal and build edges only, in
 //!   waves. Dev-dependencies never order anything: that is what lets cycles
 //!   such as `serde` ↔ `serde_derive` publish at all.
+//! - sublibraries (members without a `version` that a published member uses
+//!   by path) are resolved to a parent at load time and appear as ordinary
+//!   members under their companion name; see [`Companion`].
 //! - [`process`] runs the user's cargo, with errors that carry the command,
 //!   its exit status and stderr.
 
@@ -20,9 +23,13 @@ mod model;
 mod order;
 pub mod process;
 mod select;
+mod sublibrary;
 pub mod testing;
 
 pub use load::{LoadError, load, package_file_list};
 pub use model::{DepKind, DepSource, Dependency, Member, Publish, Workspace};
 pub use order::{OrderError, Ordered, PublishOrder, is_ordering_edge};
 pub use select::{SelectError, Selection, select};
+pub use sublibrary::{
+    Companion, SublibraryProblem, companion_description, companion_name, exact as exact_requirement,
+};

@@ -7,6 +7,7 @@ use cargo_metadata::{DependencyKind, Metadata};
 
 use crate::model::{DepKind, DepSource, Dependency, Member, Publish, Workspace};
 use crate::process::{Cmd, ProcessError};
+use crate::sublibrary::ConvoyKeys;
 
 /// Why the workspace could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +51,8 @@ pub fn load(manifest_path: Option<&Path>) -> Result<Workspace, LoadError> {
 /// The files `cargo package` would put in `package`'s `.crate`, relative to
 /// the package directory, from `cargo package --list`. Taking cargo's own
 /// answer means `include`, `exclude` and `.gitignore` are honoured exactly.
+///
+/// `package` is the name cargo knows ([`Member::cargo_name`]).
 pub fn package_file_list(ws: &Workspace, package: &str) -> Result<Vec<PathBuf>, LoadError> {
     let out = Cmd::cargo()
         .args([
@@ -84,17 +87,23 @@ impl Workspace {
             .get("convoy")
             .cloned()
             .unwrap_or(serde_json::Value::Null);
-        let mut members: Vec<Member> = metadata
+        let mut packages: Vec<&cargo_metadata::Package> = metadata
             .packages
             .iter()
             .filter(|p| metadata.workspace_members.contains(&p.id))
-            .map(member_from_package)
             .collect();
-        members.sort_by(|a, b| a.name.cmp(&b.name));
+        packages.sort_by(|a, b| a.name.cmp(&b.name));
+        let keys: Vec<ConvoyKeys> = packages
+            .iter()
+            .map(|p| ConvoyKeys::from_metadata(&p.metadata))
+            .collect();
+        let mut members: Vec<Member> = packages.into_iter().map(member_from_package).collect();
+        let sublibrary_problems = crate::sublibrary::resolve(&mut members, &keys);
         Workspace {
             root: metadata.workspace_root.into_std_path_buf(),
             members,
             convoy_metadata,
+            sublibrary_problems,
         }
     }
 }
@@ -148,5 +157,6 @@ fn member_from_package(p: &cargo_metadata::Package) -> Member {
         categories: p.categories.clone(),
         features: p.features.clone().into_iter().collect::<BTreeMap<_, _>>(),
         dependencies,
+        companion: None,
     }
 }

@@ -17,6 +17,9 @@ pub struct Workspace {
     /// `[workspace.metadata.convoy]`, or `null`; read by the checks for lint
     /// severities.
     pub convoy_metadata: serde_json::Value,
+    /// Sublibraries that could not be given a parent (see
+    /// `docs/SUBLIBRARIES.md`); `check` reports each.
+    pub sublibrary_problems: Vec<crate::SublibraryProblem>,
 }
 
 impl Workspace {
@@ -92,9 +95,21 @@ pub struct Member {
     /// Every `[dependencies]`, `[dev-dependencies]` and `[build-dependencies]`
     /// entry, target-specific ones included.
     pub dependencies: Vec<Dependency>,
+    /// Set when this member is a sublibrary shipped as a companion of a
+    /// published member: then `name`, `version`, `publish`, `description`,
+    /// `license` and `repository` are the companion's, not the manifest's.
+    pub companion: Option<crate::Companion>,
 }
 
 impl Member {
+    /// The name cargo knows the package by in the workspace (`-p`), which
+    /// differs from [`Member::name`] for a companion.
+    pub fn cargo_name(&self) -> &str {
+        self.companion
+            .as_ref()
+            .map_or(self.name.as_str(), |c| c.workspace_name.as_str())
+    }
+
     /// The directory holding the manifest; relative paths in the manifest
     /// start here.
     pub fn dir(&self) -> &Path {

@@ -8,6 +8,32 @@ use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output};
+use std::sync::RwLock;
+
+/// What every cargo Convoy runs gets, whatever it runs: the user's
+/// `--config` flags and `--offline`. Set once by the CLI from its own flags
+/// ([`set_cargo_defaults`]), so no call site can forget them.
+#[derive(Debug, Clone, Default)]
+struct CargoDefaults {
+    config: Vec<String>,
+    offline: bool,
+}
+
+static CARGO_DEFAULTS: RwLock<CargoDefaults> = RwLock::new(CargoDefaults {
+    config: Vec::new(),
+    offline: false,
+});
+
+/// Makes every later [`Cmd::cargo`] pass `config` as `--config` flags and,
+/// with `offline`, run cargo offline. Offline is passed as
+/// `CARGO_NET_OFFLINE=true` rather than `--offline`, so that a command that
+/// only talks to Convoy's local overlay registry can turn it off again with
+/// `--config net.offline=false` (a flag would win over any config).
+pub fn set_cargo_defaults(config: Vec<String>, offline: bool) {
+    if let Ok(mut defaults) = CARGO_DEFAULTS.write() {
+        *defaults = CargoDefaults { config, offline };
+    }
+}
 
 /// A command line to run, captured rather than inherited.
 #[derive(Debug, Clone)]
@@ -62,9 +88,30 @@ impl Cmd {
         }
     }
 
-    /// The user's cargo ([`cargo_program`]).
+    /// The user's cargo ([`cargo_program`]), with the defaults of
+    /// [`set_cargo_defaults`].
     pub fn cargo() -> Self {
-        Self::new(cargo_program())
+        let defaults = CARGO_DEFAULTS.read().map(|d| d.clone()).unwrap_or_default();
+        let mut cmd = Self::new(cargo_program());
+        for config in defaults.config {
+            cmd = cmd.arg("--config").arg(config);
+        }
+        if defaults.offline {
+            cmd = cmd.env("CARGO_NET_OFFLINE", "true");
+        }
+        // Convoy's overlay registry listens on 127.0.0.1, which a proxy the
+        // user configured (`http.proxy`, `https_proxy`) cannot reach: the
+        // cargo runs that read it must connect directly. curl applies
+        // `no_proxy` to a configured proxy too.
+        let no_proxy = std::env::var("no_proxy")
+            .or_else(|_| std::env::var("NO_PROXY"))
+            .unwrap_or_default();
+        let no_proxy = if no_proxy.trim().is_empty() {
+            "127.0.0.1".to_owned()
+        } else {
+            format!("{no_proxy},127.0.0.1")
+        };
+        cmd.env("no_proxy", no_proxy)
     }
 
     /// Appends one argument.
@@ -134,8 +181,17 @@ impl Cmd {
 impl fmt::Display for Cmd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.program.to_string_lossy())?;
+        let mut after_config = false;
         for arg in &self.args {
-            let arg = arg.to_string_lossy();
+            let mut arg = arg.to_string_lossy();
+            // `--config registries.x.token=…` must not reach a message.
+            if after_config
+                && let Some((key, _)) = arg.split_once('=')
+                && key.contains("token")
+            {
+                arg = format!("{key}=…").into();
+            }
+            after_config = arg == "--config";
             if arg.contains(' ') || arg.is_empty() {
                 write!(f, " \"{arg}\"")?;
             } else {

@@ -41,7 +41,9 @@ pub enum SelectError {
 /// (virtual or not: Convoy publishes workspaces, so the root package does not
 /// stand for the whole). Members with a `publish` allow-list are selected
 /// too; whether the target registry is on the list is a check, not a
-/// selection rule, so that the user hears about it.
+/// selection rule, so that the user hears about it. A companion goes
+/// wherever its parent goes: `-p parent` selects it, `--exclude parent`
+/// drops it.
 pub fn select<'ws>(ws: &'ws Workspace, sel: &Selection) -> Result<Vec<&'ws Member>, SelectError> {
     for name in sel.packages.iter().chain(&sel.exclude) {
         if ws.member(name).is_none() {
@@ -58,7 +60,11 @@ pub fn select<'ws>(ws: &'ws Workspace, sel: &Selection) -> Result<Vec<&'ws Membe
         let wanted: BTreeSet<&str> = sel.packages.iter().map(String::as_str).collect();
         let mut chosen = Vec::new();
         for m in &ws.members {
-            if wanted.contains(m.name.as_str()) {
+            let with_parent = m
+                .companion
+                .as_ref()
+                .is_some_and(|c| wanted.contains(c.parent.as_str()));
+            if wanted.contains(m.name.as_str()) || with_parent {
                 if m.publish == Publish::Never {
                     return Err(SelectError::Unpublishable {
                         name: m.name.clone(),
@@ -71,7 +77,13 @@ pub fn select<'ws>(ws: &'ws Workspace, sel: &Selection) -> Result<Vec<&'ws Membe
     };
     let chosen: Vec<&Member> = chosen
         .into_iter()
-        .filter(|m| !excluded.contains(m.name.as_str()))
+        .filter(|m| {
+            !excluded.contains(m.name.as_str())
+                && !m
+                    .companion
+                    .as_ref()
+                    .is_some_and(|c| excluded.contains(c.parent.as_str()))
+        })
         .collect();
     if chosen.is_empty() {
         return Err(SelectError::Empty);

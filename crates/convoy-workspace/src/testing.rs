@@ -42,6 +42,13 @@ impl Pkg {
         self
     }
 
+    /// Writes no `version` at all: cargo then reports `0.0.0` and
+    /// `publish = false`, which is what makes a sublibrary.
+    pub fn unversioned(mut self) -> Self {
+        self.version = None;
+        self
+    }
+
     /// Writes `version.workspace = true`.
     pub fn version_inherited(mut self) -> Self {
         self.version = Some("{ workspace = true }".to_owned());

@@ -395,6 +395,116 @@ mod select_tests {
     }
 }
 
+mod sublibrary {
+    use super::*;
+    use convoy_workspace::SublibraryProblem;
+
+    fn helper(name: &str) -> Pkg {
+        Pkg::new(name).unversioned().bare()
+    }
+
+    #[test]
+    fn a_versionless_helper_becomes_its_parents_companion() {
+        let (_d, ws) = generate(
+            WorkspaceBuilder::new()
+                .package(
+                    Pkg::new("app")
+                        .version("2.1.0")
+                        .dep("util", r#"{ path = "../util" }"#)
+                        .dep("app-macros", r#"{ path = "../app-macros" }"#),
+                )
+                .package(helper("util"))
+                .package(helper("app-macros"))
+                .package(helper("unused")),
+        );
+        let util = ws.member("app-util").unwrap();
+        let c = util.companion.as_ref().unwrap();
+        assert_eq!(
+            (c.workspace_name.as_str(), c.parent.as_str()),
+            ("util", "app")
+        );
+        assert_eq!(util.version.to_string(), "2.1.0");
+        assert_eq!(
+            util.description.as_deref(),
+            Some("Part of `app`; not a public API")
+        );
+        assert_eq!(util.license.as_deref(), Some("MIT OR Apache-2.0"));
+        assert!(ws.member("app-macros").unwrap().companion.is_some());
+        // Nobody published uses it: an ordinary `publish = false` member.
+        assert!(ws.member("unused").unwrap().companion.is_none());
+        let app = ws.member("app").unwrap();
+        let dep = app
+            .dependencies
+            .iter()
+            .find(|d| d.name == "app-util")
+            .unwrap();
+        assert_eq!(dep.rename.as_deref(), Some("util"));
+        assert_eq!(dep.req.to_string(), "=2.1.0");
+        // The companions are released with the parent, and first.
+        let names: Vec<String> = plan_all(&ws).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["app-macros", "app-util", "app"]);
+        let only_app = select(
+            &ws,
+            &Selection {
+                packages: vec!["app".into()],
+                exclude: vec![],
+            },
+        )
+        .unwrap();
+        assert_eq!(only_app.len(), 3);
+    }
+
+    #[test]
+    fn several_users_need_one_that_the_others_depend_on() {
+        let (_d, ws) = generate(
+            WorkspaceBuilder::new()
+                .package(Pkg::new("core").dep("shared", r#"{ path = "../shared" }"#))
+                .package(
+                    Pkg::new("cli")
+                        .local("core", "0.1.0")
+                        .dep("shared", r#"{ path = "../shared" }"#),
+                )
+                .package(helper("shared"))
+                .package(Pkg::new("left").dep("both", r#"{ path = "../both" }"#))
+                .package(Pkg::new("right").dep("both", r#"{ path = "../both" }"#))
+                .package(helper("both"))
+                .package(
+                    helper("named")
+                        .entry("package.metadata.convoy", "sublibrary-of", "\"right\"")
+                        .entry(
+                            "package.metadata.convoy",
+                            "publish-as",
+                            "\"right-named-impl\"",
+                        ),
+                )
+                .package(Pkg::new("user").dep("named", r#"{ path = "../named" }"#)),
+        );
+        // `cli` depends on `core`, so `core` owns the helper.
+        assert_eq!(
+            ws.member("core-shared")
+                .unwrap()
+                .companion
+                .as_ref()
+                .unwrap()
+                .parent,
+            "core"
+        );
+        // Neither of `left` and `right` depends on the other: ambiguous.
+        assert!(ws.member("both").unwrap().companion.is_none());
+        assert_eq!(
+            ws.sublibrary_problems,
+            [SublibraryProblem::Ambiguous {
+                name: "both".into(),
+                users: vec!["left".into(), "right".into()],
+            }]
+        );
+        // An explicit parent and name win over the graph.
+        let named = ws.member("right-named-impl").unwrap();
+        assert_eq!(named.companion.as_ref().unwrap().parent, "right");
+        assert!(!named.companion.as_ref().unwrap().derived);
+    }
+}
+
 mod process {
     use convoy_workspace::process::Cmd;
 

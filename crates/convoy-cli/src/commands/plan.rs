@@ -8,23 +8,28 @@ use anyhow::Context;
 use crate::cli::{PlanArgs, PlanFormat, ReleaseScopeArgs};
 
 /// Maps the shared flags onto the library's options.
-pub fn opts(scope: ReleaseScopeArgs, compare_content: bool) -> convoy_plan::ops::PlanOpts {
-    convoy_plan::ops::PlanOpts {
+pub fn opts(
+    scope: ReleaseScopeArgs,
+    compare_content: bool,
+) -> anyhow::Result<convoy_plan::ops::PlanOpts> {
+    let config = scope.cargo.apply()?;
+    Ok(convoy_plan::ops::PlanOpts {
         selection: scope.packages.selection(),
         manifest_path: scope.packages.manifest_path,
         registry: scope.registry.request(),
-        offline: scope.offline,
+        offline: config.offline,
+        config,
         compare_content,
         // Compare what `cargo convoy publish` would upload, not what plain
         // `cargo package` makes.
         content: Some(convoy_plan::ops::ChecksumSource(std::sync::Arc::new(
             convoy_release::EngineChecksums,
         ))),
-    }
+    })
 }
 
 pub fn exec(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let plan = convoy_plan::ops::plan(&opts(args.scope, !args.no_content_check))
+    let plan = convoy_plan::ops::plan(&opts(args.scope, !args.no_content_check)?)
         .context("failed to plan the release")?;
     let text = match args.format {
         PlanFormat::Human => convoy_plan::render::plan_human(&plan),

@@ -6,15 +6,18 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use convoy_release::{PublishOptions, ReleaseError, ReleaseEvent, ReleaseReport};
+use convoy_release::{Outcome, PublishOptions, ReleaseError, ReleaseEvent, ReleaseReport};
 use convoy_upload::UploadEvent;
 use convoy_verify::{VerifyEvent, VerifyMode};
 
-use crate::cli::{PublishArgs, PublishFormat, VerifyArg};
+use crate::cli::{PublishArgs, PublishFormat, TagArgs, VerifyArg};
 use crate::status::{Status, Tone};
 
-pub fn exec(args: PublishArgs) -> anyhow::Result<ExitCode> {
+pub fn exec(args: PublishArgs, runtime: &tokio::runtime::Handle) -> anyhow::Result<ExitCode> {
+    let config = args.cargo.apply()?;
     let opts = PublishOptions {
+        config,
+        runtime: Some(runtime.clone()),
         selection: args.packages.selection(),
         manifest_path: args.packages.manifest_path,
         registries: registries(args.registries, args.index, args.token),
@@ -41,6 +44,10 @@ pub fn exec(args: PublishArgs) -> anyhow::Result<ExitCode> {
         target_dir: args.target_dir,
         atomic: args.atomic,
     };
+    if args.tags.tag {
+        convoy_workflow::check_tagging(&tag_options(&opts, &args.tags, Vec::new()))
+            .context("cannot tag the release")?;
+    }
     let mut status = Status::new();
     let mut progress = Progress::default();
     let result = convoy_release::publish(&opts, &mut |event| {
@@ -69,6 +76,9 @@ pub fn exec(args: PublishArgs) -> anyhow::Result<ExitCode> {
         serde_json::to_writer_pretty(&mut out, &report).context("failed to write the result")?;
         writeln!(out)?;
     }
+    if args.tags.tag {
+        tag(&status, &report, &opts, &args.tags)?;
+    }
     if report.is_success() {
         Ok(ExitCode::SUCCESS)
     } else {
@@ -78,7 +88,7 @@ pub fn exec(args: PublishArgs) -> anyhow::Result<ExitCode> {
             .flat_map(|r| {
                 r.crates
                     .iter()
-                    .filter(|c| matches!(c.outcome, "failed" | "blocked" | "aborted"))
+                    .filter(|c| c.outcome.is_failure())
                     .map(move |c| format!("{} v{} on `{}`", c.name, c.version, r.registry))
             })
             .collect();
@@ -88,6 +98,81 @@ pub fn exec(args: PublishArgs) -> anyhow::Result<ExitCode> {
             failed.join(", ")
         )
     }
+}
+
+/// `--tag`: an annotated tag for each crate version every registry of the
+/// run confirmed; a crate that failed or was blocked anywhere gets none, and
+/// a rerun adds the tags still missing.
+fn tag(
+    status: &Status,
+    report: &ReleaseReport,
+    opts: &PublishOptions,
+    args: &TagArgs,
+) -> anyhow::Result<()> {
+    if report.dry_run {
+        status.line(
+            Tone::Note,
+            "Tagging",
+            "skipped: nothing is published in a dry run",
+        );
+        return Ok(());
+    }
+    let confirmed: Vec<(String, String)> = report
+        .registries
+        .first()
+        .map(|first| {
+            first
+                .crates
+                .iter()
+                .filter(|c| {
+                    report.registries.iter().all(|r| {
+                        r.crates
+                            .iter()
+                            .any(|o| o.name == c.name && o.version == c.version && is_confirmed(o))
+                    })
+                })
+                .map(|c| (c.name.clone(), c.version.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let tags = convoy_workflow::tag_released(&tag_options(opts, args, confirmed))
+        .context("failed to tag the release")?;
+    for t in &tags.created {
+        status.line(Tone::Ok, "Tagged", t);
+    }
+    for t in &tags.existing {
+        status.line(Tone::Note, "Tagged", &format!("{t} (already)"));
+    }
+    if !tags.pushed.is_empty() {
+        status.line(
+            Tone::Ok,
+            "Pushed",
+            &format!("{} tags to `origin`", tags.pushed.len()),
+        );
+    }
+    Ok(())
+}
+
+fn tag_options(
+    opts: &PublishOptions,
+    args: &TagArgs,
+    crates: Vec<(String, String)>,
+) -> convoy_workflow::TagOptions {
+    convoy_workflow::TagOptions {
+        manifest_path: opts.manifest_path.clone(),
+        format: args.tag_format.clone(),
+        crates,
+        push: args.push.then(|| "origin".to_owned()),
+    }
+}
+
+/// The registry holds this very version: uploaded now, or skipped because
+/// it was already there with the same checksum.
+fn is_confirmed(c: &convoy_release::CrateResult) -> bool {
+    matches!(
+        c.outcome,
+        convoy_release::Outcome::Published | convoy_release::Outcome::Skipped
+    )
 }
 
 fn registries(
@@ -141,14 +226,18 @@ fn render(status: &mut Status, progress: &mut Progress, event: ReleaseEvent) {
             registry,
             packages,
             waves,
-        } => status.line(
-            Tone::Ok,
-            "Planning",
-            &format!(
-                "{} crates in {waves} waves for `{registry}`",
-                packages.len()
-            ),
-        ),
+        } => {
+            // Every registry gets the same crates; the upload bar counts them.
+            progress.crates = packages.len() as u64;
+            status.line(
+                Tone::Ok,
+                "Planning",
+                &format!(
+                    "{} crates in {waves} waves for `{registry}`",
+                    packages.len()
+                ),
+            )
+        }
         ReleaseEvent::Warning(d) => status.line(
             Tone::Warn,
             "warning",
@@ -369,24 +458,24 @@ fn summarize(status: &Status, report: &ReleaseReport) {
                 ),
             );
         }
-        let count = |o: &str| r.crates.iter().filter(|c| c.outcome == o).count();
+        let count = |o: Outcome| r.crates.iter().filter(|c| c.outcome == o).count();
         status.line(
             Tone::Ok,
             "Finished",
             &format!(
                 "`{}`: {} published, {} skipped, {} failed, {} blocked{}{}",
                 r.registry,
-                count("published"),
-                count("skipped"),
-                count("failed"),
-                count("blocked"),
-                if count("aborted") > 0 {
-                    format!(", {} aborted", count("aborted"))
+                count(Outcome::Published),
+                count(Outcome::Skipped),
+                count(Outcome::Failed),
+                count(Outcome::Blocked),
+                if count(Outcome::Aborted) > 0 {
+                    format!(", {} aborted", count(Outcome::Aborted))
                 } else {
                     String::new()
                 },
                 if report.dry_run {
-                    format!(", {} would be uploaded (dry run)", count("dry-run"))
+                    format!(", {} would be uploaded (dry run)", count(Outcome::DryRun))
                 } else {
                     String::new()
                 }

@@ -66,6 +66,7 @@ pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     burst,
                     refill: Duration::from_secs_f64(secs.clamp(0.0, 1e9)),
                 }),
+            companions: !args.no_companions,
         };
         let app = App::new(Arc::new(store.clone()), Arc::new(blobs), settings)
             .with_registry_name(&args.registry_name);

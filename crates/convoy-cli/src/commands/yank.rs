@@ -9,10 +9,15 @@ use convoy_upload::staging::StagingClient;
 use crate::cli::YankArgs;
 use crate::status::{Status, Tone};
 
-pub fn exec(args: YankArgs) -> anyhow::Result<ExitCode> {
+pub fn exec(args: YankArgs, runtime: &tokio::runtime::Handle) -> anyhow::Result<ExitCode> {
+    if args.cargo.offline {
+        anyhow::bail!("`--offline` cannot be used with `yank`, which changes the registry");
+    }
+    let config = args.cargo.apply()?;
     let cwd = std::env::current_dir().context("failed to read the current directory")?;
-    let target = convoy_index_client::resolve_registry(&args.registry.request(), &cwd)?;
-    let client = StagingClient::connect(&target)?;
+    let target =
+        convoy_index_client::CargoConfig::load(&cwd, &config)?.resolve(&args.registry.request())?;
+    let client = StagingClient::connect(&target, runtime)?;
     client.yank_release(&args.release, args.undo)?;
     // The yank answer carries no crate list; the release record does.
     let release = client.release(&args.release)?;

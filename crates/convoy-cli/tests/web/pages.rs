@@ -324,3 +324,42 @@ fn http_status_codes_and_download_chart() {
     assert!(page.contains("last 90 days: 3 in total"), "{page}");
     assert_eq!(page.matches("<rect").count(), 1, "{page}");
 }
+
+#[test]
+fn companions_appear_on_their_parents_page_only() {
+    let fx = Fixture::new(&[]);
+    fx.publish(
+        "app-helper",
+        "0.1.0",
+        "\n[package.metadata.convoy]\nsublibrary-of = \"app\"\n",
+        &[],
+    );
+    fx.publish(
+        "app",
+        "0.1.0",
+        &format!(
+            "\n[dependencies]\napp-helper = {{ version = \"=0.1.0\", registry = \"{REGISTRY}\" }}\n"
+        ),
+        &[],
+    );
+    let b = Browser::start();
+    b.goto(&fx.url("/crates/app"));
+    assert_eq!(b.texts("a.companion"), ["app-helper"]);
+    assert_eq!(b.attrs("a.companion", "href"), ["/crates/app-helper"]);
+    // Home (recent and most downloaded), search and the owner's page.
+    for (page, listed) in [
+        ("/", vec!["app", "app"]),
+        ("/search?q=app", vec!["app"]),
+        ("/users/alice", vec!["app"]),
+    ] {
+        b.goto(&fx.url(page));
+        assert_eq!(b.texts("ul.crates a.name"), listed, "{page}");
+        if page == "/" {
+            assert!(b.texts(".totals").join(" ").starts_with("1 crates"));
+        }
+    }
+    b.goto(&fx.url("/crates/app-helper/reverse_dependencies"));
+    assert_eq!(b.texts("a.dependent"), ["app 0.1.0"]);
+    b.goto(&fx.url("/crates/app/reverse_dependencies"));
+    assert!(b.texts("a.dependent").is_empty());
+}

@@ -5,6 +5,7 @@
 mod deps;
 mod files;
 mod manifest;
+mod sublibrary;
 
 use std::collections::BTreeMap;
 
@@ -14,6 +15,7 @@ use convoy_workspace::{Member, Workspace};
 use crate::diagnostic::{Code, Diagnostic, Severity};
 
 pub use files::FileEntry;
+pub use sublibrary::{CompanionFacts, check_sublibraries};
 
 /// The packaged files of one package, or why they could not be listed.
 pub type FileList = Result<Vec<FileEntry>, String>;

@@ -25,6 +25,11 @@ pub(crate) async fn config(
             v: STAGING_VERSION,
             api: format!("{base}/api/v1/convoy"),
         }),
+        convoy_companions: app.settings.companions.then_some(
+            convoy_protocol::companion::CompanionAdvert {
+                v: convoy_protocol::companion::COMPANION_VERSION,
+            },
+        ),
     };
     Ok(axum::Json(config).into_response())
 }

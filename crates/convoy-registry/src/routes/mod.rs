@@ -1,5 +1,6 @@
 //! Routes, grouped by the cargo command that calls them.
 
+mod companions;
 mod crates;
 mod index;
 mod publish;
@@ -63,6 +64,11 @@ pub(crate) fn router(app: App) -> Router {
         .route(
             "/stages/{id}/dl/{name}/{version}/download",
             get(staging::view_download),
+        )
+        // Convoy's companions (docs/SUBLIBRARIES.md): the parent's page.
+        .route(
+            "/api/v1/convoy/crates/{name}/companions",
+            get(companions::list),
         )
         // Where `cargo login` sends people for a token.
         .route("/me", get(crates::me))

@@ -90,6 +90,11 @@ pub(crate) async fn publish(
             categories: meta.categories.clone(),
             authors: meta.authors.clone(),
         },
+        // With the extension off, a companion is an ordinary crate.
+        sublibrary_of: manifest
+            .sublibrary_of
+            .clone()
+            .filter(|_| app.settings.companions),
     };
     // Refuse before the blob is written, so a refused upload stores nothing;
     // the commit re-checks under the write lock.

@@ -245,6 +245,7 @@ pub(crate) async fn view_config(
         api: Some(base.clone()),
         auth_required: true,
         convoy_staging: None,
+        convoy_companions: None,
     };
     Ok(private(axum::Json(config).into_response()))
 }

@@ -12,6 +12,7 @@ use convoy_protocol::name::canonical_name;
 use rand::RngCore;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use super::companions::NOT_A_COMPANION;
 use super::{Inner, db, find_crate, max_version, now_secs};
 use crate::{
     CrateDetails, CrateSummary, Dependent, NewVersion, StoreError, StoreResult, Totals,
@@ -350,13 +351,13 @@ impl Inner {
     pub(super) fn reverse_dependencies(&self, name: &str) -> StoreResult<Vec<Dependent>> {
         let canonical = canonical_name(name);
         let rows: Vec<(String, String, String, String)> = self.read(|conn| {
-            conn.prepare_cached(
+            conn.prepare_cached(&format!(
                 "SELECT c.name, v.num, d.req, d.kind FROM version_deps d
                  JOIN versions v ON v.id = d.version_id
                  JOIN crates c ON c.id = v.crate_id
                  WHERE d.canonical = ?1 AND c.canonical != ?1
-                   AND v.state = 'published' AND v.yanked = 0",
-            )
+                   AND v.state = 'published' AND v.yanked = 0 AND {NOT_A_COMPANION}"
+            ))
             .map_err(db)?
             .query_map([&canonical], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
@@ -412,11 +413,13 @@ impl Inner {
             }
             summaries(
                 conn,
-                "SELECT c.id, c.name, c.description FROM crates c
+                &format!(
+                    "SELECT c.id, c.name, c.description FROM crates c
                  JOIN owners o ON o.crate_id = c.id JOIN users u ON u.id = o.user_id
-                 WHERE u.login = ?1 AND EXISTS
+                 WHERE u.login = ?1 AND {NOT_A_COMPANION} AND EXISTS
                    (SELECT 1 FROM versions v WHERE v.crate_id = c.id AND v.state = 'published')
-                 ORDER BY c.canonical",
+                 ORDER BY c.canonical"
+                ),
                 [login],
             )
             .map(Some)
@@ -427,9 +430,12 @@ impl Inner {
         self.read(|conn| {
             summaries(
                 conn,
-                "SELECT c.id, c.name, c.description FROM crates c
+                &format!(
+                    "SELECT c.id, c.name, c.description FROM crates c
                  JOIN versions v ON v.crate_id = c.id AND v.state = 'published'
-                 GROUP BY c.id ORDER BY MAX(v.created_at) DESC, MAX(v.id) DESC LIMIT ?1",
+                 WHERE {NOT_A_COMPANION}
+                 GROUP BY c.id ORDER BY MAX(v.created_at) DESC, MAX(v.id) DESC LIMIT ?1"
+                ),
                 [limit],
             )
         })
@@ -439,9 +445,12 @@ impl Inner {
         self.read(|conn| {
             summaries(
                 conn,
-                "SELECT c.id, c.name, c.description FROM crates c
+                &format!(
+                    "SELECT c.id, c.name, c.description FROM crates c
                  JOIN versions v ON v.crate_id = c.id AND v.state = 'published'
-                 GROUP BY c.id ORDER BY SUM(v.downloads) DESC, c.canonical LIMIT ?1",
+                 WHERE {NOT_A_COMPANION}
+                 GROUP BY c.id ORDER BY SUM(v.downloads) DESC, c.canonical LIMIT ?1"
+                ),
                 [limit],
             )
         })
@@ -470,10 +479,11 @@ impl Inner {
     pub(super) fn totals(&self) -> StoreResult<Totals> {
         self.read(|conn| {
             let (crates, versions, downloads): (i64, i64, i64) = conn
-                .prepare_cached(
-                    "SELECT COUNT(DISTINCT crate_id), COUNT(*), COALESCE(SUM(downloads), 0)
-                     FROM versions WHERE state = 'published'",
-                )
+                .prepare_cached(&format!(
+                    "SELECT COUNT(DISTINCT v.crate_id), COUNT(*), COALESCE(SUM(v.downloads), 0)
+                     FROM versions v JOIN crates c ON c.id = v.crate_id
+                     WHERE v.state = 'published' AND {NOT_A_COMPANION}"
+                ))
                 .map_err(db)?
                 .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .map_err(db)?;
@@ -563,6 +573,7 @@ mod tests {
                 keywords: vec!["k".into()],
                 ..Default::default()
             },
+            sublibrary_of: None,
         }
     }
 

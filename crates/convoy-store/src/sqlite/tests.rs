@@ -6,7 +6,7 @@ use convoy_protocol::scope::{CrateGlob, EndpointScope};
 use super::SqliteStore;
 use crate::{NewToken, NewVersion, PublishOutcome, Store, StoreError};
 
-fn line(name: &str, vers: &str, deps: &[&str]) -> IndexPackage {
+pub(super) fn line(name: &str, vers: &str, deps: &[&str]) -> IndexPackage {
     IndexPackage {
         name: name.into(),
         vers: vers.into(),
@@ -35,7 +35,7 @@ fn line(name: &str, vers: &str, deps: &[&str]) -> IndexPackage {
     }
 }
 
-fn new_version(line: IndexPackage, publisher: i64) -> NewVersion {
+pub(super) fn new_version(line: IndexPackage, publisher: i64) -> NewVersion {
     NewVersion {
         line,
         description: Some("a crate".into()),
@@ -43,10 +43,11 @@ fn new_version(line: IndexPackage, publisher: i64) -> NewVersion {
         may_create: true,
         may_update: true,
         meta: Default::default(),
+        sublibrary_of: None,
     }
 }
 
-async fn user(store: &SqliteStore, login: &str) -> i64 {
+pub(super) async fn user(store: &SqliteStore, login: &str) -> i64 {
     let token = store
         .create_token(NewToken {
             login: login.into(),
@@ -65,7 +66,7 @@ async fn user(store: &SqliteStore, login: &str) -> i64 {
         .user_id
 }
 
-fn open() -> (tempfile::TempDir, SqliteStore) {
+pub(super) fn open() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = SqliteStore::open(dir.path().join("db.sqlite")).expect("open");
     (dir, store)

@@ -1,0 +1,282 @@
+//! Which libraries can share one cargo invocation without changing how any
+//! of them is built.
+//!
+//! A cargo invocation resolves one dependency graph: versions are unified
+//! across everything it builds, and so are the features of each package
+//! (separately for host and target builds). Building several libraries
+//! together is therefore only the same as building each alone when, for
+//! each of them, the units its build compiles (every package of its graph,
+//! at its version, with its features) are the same in the joint graph as
+//! alone. That is what [`batches`] checks, from cargo's own resolution
+//! (`cargo tree` on the consumers that the builds use), never from a model
+//! of it. A library whose graph would change is left out of the batch.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use convoy_workspace::process::Cmd;
+
+use crate::run::{Planned, batch_consumer, consumer_dir, write_consumer};
+use crate::{Overlay, VerifyError, VerifyOptions};
+
+/// The units a library's build compiles: every package of its graph
+/// (`name vX.Y.Z`, plus cargo's source and `(proc-macro)` notes) with the
+/// features it is built with, as `name v…|features`. A package built for
+/// the host with other features than for the target is two entries.
+pub(crate) type Resolution = BTreeSet<String>;
+
+/// Groups of `libraries` (each of two or more, in their order) that can
+/// each be built in one cargo invocation; libraries in no group are built
+/// alone. Each library's consumer alone must already be written
+/// ([`write_consumer`]).
+///
+/// Groups are found greedily: start from every library not yet grouped,
+/// resolve them jointly and drop those whose graph changed. The joint graph
+/// is resolved again after every drop, because taking a package out can
+/// change the versions the resolver picks for the others; a group is done
+/// when nobody is dropped. The dropped libraries then try to form the next
+/// group among themselves (they often conflict with the first group only,
+/// say by asking for fewer features of a shared dependency). Every round
+/// drops or groups at least one library, so this ends.
+pub(crate) fn batches<'p, 'a>(
+    libraries: &[&'p Planned<'a>],
+    overlay: &Overlay,
+    opts: &VerifyOptions,
+) -> Result<Vec<Vec<&'p Planned<'a>>>, VerifyError> {
+    let alone = resolve_alone(libraries, overlay, opts);
+    let mut pool: Vec<(&'p Planned<'a>, Resolution)> = libraries
+        .iter()
+        .zip(alone)
+        .filter_map(|(p, graph)| Some((*p, graph?.of(&p.pkg.name, &p.pkg.version)?)))
+        .collect();
+    let mut groups = Vec::new();
+    while pool.len() >= 2 {
+        let dir = opts.work_dir.join(batch_consumer(groups.len()));
+        let mut set: Vec<usize> = (0..pool.len()).collect();
+        while set.len() >= 2 {
+            let pkgs: Vec<_> = set.iter().map(|i| pool[*i].0.pkg).collect();
+            write_consumer(&dir, &pkgs, overlay, pkgs[0])?;
+            let Some(joint) = resolve(&dir, overlay, opts) else {
+                set.clear();
+                break;
+            };
+            let before = set.len();
+            set.retain(|i| {
+                let pkg = pool[*i].0.pkg;
+                joint
+                    .of(&pkg.name, &pkg.version)
+                    .is_some_and(|together| together == pool[*i].1)
+            });
+            if set.len() == before {
+                break;
+            }
+        }
+        if set.len() < 2 {
+            break;
+        }
+        let mut group = Vec::with_capacity(set.len());
+        let mut rest = Vec::with_capacity(pool.len() - set.len());
+        for (i, entry) in pool.into_iter().enumerate() {
+            if set.contains(&i) {
+                group.push(entry.0);
+            } else {
+                rest.push(entry);
+            }
+        }
+        groups.push(group);
+        pool = rest;
+    }
+    Ok(groups)
+}
+
+/// `cargo tree` on the consumer of each library alone, a few at a time
+/// (they mostly wait for index reads); `None` where cargo could not
+/// resolve it, which its own build will then report.
+fn resolve_alone(
+    libraries: &[&Planned<'_>],
+    overlay: &Overlay,
+    opts: &VerifyOptions,
+) -> Vec<Option<Graph>> {
+    let cores = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2);
+    let parallel = (cores.max(opts.jobs.unwrap_or(1) as usize) * 2).min(8);
+    let mut out = Vec::with_capacity(libraries.len());
+    for chunk in libraries.chunks(parallel) {
+        let results: Vec<Option<Graph>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|p| {
+                    let dir = consumer_dir(p.pkg, opts);
+                    scope.spawn(move || resolve(&dir, overlay, opts))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().ok().flatten())
+                .collect()
+        });
+        out.extend(results);
+    }
+    out
+}
+
+/// Cargo's resolution of the consumer in `dir`, for the host, as a build
+/// sees it (normal and build dependencies, no dev-dependencies).
+fn resolve(dir: &Path, overlay: &Overlay, opts: &VerifyOptions) -> Option<Graph> {
+    let mut cmd = Cmd::cargo()
+        .arg("tree")
+        .arg("--manifest-path")
+        .arg(dir.join("Cargo.toml"))
+        .args(["-e", "normal,build", "--prefix", "depth"])
+        .args(["--format", "{p}|{f}", "--color", "never"])
+        .args(overlay.cargo_config_args())
+        .cwd(dir);
+    for (key, value) in &opts.env {
+        cmd = cmd.env(key, value);
+    }
+    let stdout = cmd.stdout().ok()?;
+    Some(Graph::parse(&stdout))
+}
+
+/// A consumer's dependency graph as `cargo tree` prints it. A node is a
+/// package with its features (`name v…|features`): cargo builds a package
+/// once per distinct feature set, and the edges of a node follow from its
+/// features, so two equal nodes are the same unit wherever they appear.
+#[derive(Debug, Default)]
+pub(crate) struct Graph {
+    /// The consumer's direct dependencies: the libraries.
+    roots: Vec<String>,
+    edges: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Graph {
+    /// Parses `cargo tree --prefix depth --format '{p}|{f}'`: each line is
+    /// its depth followed by the node; a node seen before is printed with
+    /// ` (*)` and without its dependencies.
+    pub(crate) fn parse(stdout: &str) -> Self {
+        let mut graph = Self::default();
+        let mut path: Vec<String> = Vec::new();
+        for line in stdout.lines() {
+            let line = line.trim_end();
+            let digits = line.bytes().take_while(u8::is_ascii_digit).count();
+            let Ok(depth) = line[..digits].parse::<usize>() else {
+                continue;
+            };
+            let node = line[digits..]
+                .strip_suffix(" (*)")
+                .unwrap_or(&line[digits..]);
+            if !node.contains('|') {
+                continue;
+            }
+            path.truncate(depth);
+            if let Some(parent) = path.last() {
+                graph
+                    .edges
+                    .entry(parent.clone())
+                    .or_default()
+                    .insert(node.to_owned());
+            }
+            if depth == 1 {
+                graph.roots.push(node.to_owned());
+            }
+            if path.len() == depth {
+                path.push(node.to_owned());
+            }
+        }
+        graph
+    }
+
+    /// Every node the build of library `name` `version` compiles, itself
+    /// included; `None` if it is not a direct dependency of the consumer.
+    pub(crate) fn of(&self, name: &str, version: &str) -> Option<Resolution> {
+        let id = format!("{name} v{version}");
+        let root = self.roots.iter().find(|r| {
+            r.strip_prefix(&id)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('|'))
+        })?;
+        let mut seen = Resolution::new();
+        let mut stack = vec![root.clone()];
+        while let Some(node) = stack.pop() {
+            if !seen.insert(node.clone()) {
+                continue;
+            }
+            if let Some(next) = self.edges.get(&node) {
+                stack.extend(next.iter().filter(|n| !seen.contains(*n)).cloned());
+            }
+        }
+        Some(seen)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const ALONE: &str = "0convoy-verify-consumer v0.0.0 (/w/a.consumer)|\n\
+                         1a v0.1.0|\n\
+                         2dep v1.0.0|\n";
+    const JOINT: &str = "0convoy-verify-consumer v0.0.0 (/w/batch-0.consumer)|\n\
+                         1a v0.1.0|\n\
+                         2dep v1.0.0|extra\n\
+                         1b v0.1.0|\n\
+                         2dep v1.0.0|extra (*)\n\
+                         1c v0.1.0|\n";
+
+    fn graph(text: &str) -> Graph {
+        Graph::parse(text)
+    }
+
+    #[test]
+    fn a_feature_turned_on_by_a_neighbour_changes_the_graph() {
+        let alone = graph(ALONE).of("a", "0.1.0").unwrap();
+        assert_eq!(alone.len(), 2, "the consumer is left out: {alone:?}");
+        let joint = graph(JOINT);
+        assert_ne!(joint.of("a", "0.1.0").unwrap(), alone);
+        let b_alone = graph("0x|\n1b v0.1.0|\n2dep v1.0.0|extra\n");
+        assert_eq!(joint.of("b", "0.1.0"), b_alone.of("b", "0.1.0"));
+        assert_eq!(
+            joint
+                .of("c", "0.1.0")
+                .unwrap()
+                .into_iter()
+                .collect::<Vec<_>>(),
+            ["c v0.1.0|"]
+        );
+        assert!(joint.of("d", "0.1.0").is_none());
+    }
+
+    /// A proc-macro's dependencies are built for the host and a library's
+    /// for the target, with different features; neither build changes the
+    /// other, so they can share a batch.
+    #[test]
+    fn host_and_target_builds_of_one_package_are_told_apart() {
+        let joint = graph(
+            "0c|\n\
+             1derive v1.0.0 (proc-macro)|\n\
+             2syn v2.0.0|default,proc-macro\n\
+             3unicode-ident v1.0.0|\n\
+             1internals v0.29.1|\n\
+             2syn v2.0.0|parsing\n\
+             3unicode-ident v1.0.0| (*)\n",
+        );
+        let derive = graph(
+            "0c|\n1derive v1.0.0 (proc-macro)|\n2syn v2.0.0|default,proc-macro\n3unicode-ident v1.0.0|\n",
+        );
+        let internals =
+            graph("0c|\n1internals v0.29.1|\n2syn v2.0.0|parsing\n3unicode-ident v1.0.0|\n");
+        assert_eq!(joint.of("derive", "1.0.0"), derive.of("derive", "1.0.0"));
+        assert_eq!(
+            joint.of("internals", "0.29.1"),
+            internals.of("internals", "0.29.1")
+        );
+        // Another version is another graph.
+        let newer =
+            graph("0c|\n1internals v0.29.1|\n2syn v2.0.1|parsing\n3unicode-ident v1.0.0|\n");
+        assert_ne!(
+            joint.of("internals", "0.29.1"),
+            newer.of("internals", "0.29.1")
+        );
+    }
+}
