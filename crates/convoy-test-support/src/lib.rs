@@ -7,6 +7,7 @@
 //! allows `expect` freely; it is never linked into a shipped binary.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
+pub mod browser;
 pub mod net;
 
 use std::collections::BTreeMap;

@@ -85,7 +85,8 @@ pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
             idle_timeout: Duration::from_secs(args.idle_timeout_secs),
             max_connections: args.max_connections,
         };
-        let app = App::new(Arc::new(store.clone()), Arc::new(blobs), settings);
+        let app = App::new(Arc::new(store.clone()), Arc::new(blobs), settings)
+            .with_registry_name(&args.registry_name);
         let maintenance = app.spawn_maintenance(Maintenance {
             sweep_every: (args.sweep_interval_secs > 0)
                 .then(|| Duration::from_secs(args.sweep_interval_secs)),
