@@ -1,7 +1,8 @@
 //! `cargo xtask …`: Convoy's developer tasks (the alias lives in
 //! `.cargo/config.toml`). `cargo xtask bench registry` measures the registry
 //! server against the goals of issue 2, `cargo xtask bench publish` the
-//! publish pipeline against those of issue 4.
+//! publish pipeline against those of issue 4, `cargo xtask bench web` the
+//! web UI's crate pages against that of issue 12.
 //!
 //! A benchmark reports on the terminal, so printing is its whole point: the
 //! workspace lints against `print_*` are relaxed for this crate only.
@@ -14,6 +15,7 @@ mod procs;
 mod publish;
 mod registry;
 mod upload;
+mod web;
 
 use std::process::ExitCode;
 
@@ -52,6 +54,8 @@ enum Bench {
     /// `cargo package --workspace` and `cargo build --workspace`, and the
     /// upload stage's concurrency against a slow registry.
     Publish(publish::Args),
+    /// The web UI: crate pages read by concurrent clients (p99 latency).
+    Web(web::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench(Bench::Registry(args)) => registry::main(args),
         Command::Bench(Bench::Publish(args)) => publish::main(args),
+        Command::Bench(Bench::Web(args)) => web::main(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -191,7 +191,7 @@ pub fn main(args: Args) -> anyhow::Result<()> {
     })
 }
 
-async fn interrupted() {
+pub(crate) async fn interrupted() {
     let int = tokio::signal::ctrl_c();
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
@@ -365,7 +365,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
 
     // Publishes of new small crates.
     let bodies = (0..args.publishes)
-        .map(|i| publish_body(&format!("pub-bench-{i}"), "0.1.0", Vec::new()))
+        .map(|i| publish_body(&format!("pub-bench-{i}"), "0.1.0", Vec::new(), None))
         .collect::<anyhow::Result<Vec<_>>>()?;
     eprintln!(
         "convoy: up to {} publishes from {} clients, at most {}s…",
@@ -458,7 +458,7 @@ async fn setup(
         let bodies = names
             .iter()
             .enumerate()
-            .map(|(i, name)| publish_body(name, &version(wave), deps_for(wave, i, names)))
+            .map(|(i, name)| publish_body(name, &version(wave), deps_for(wave, i, names), None))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let report = load::Publishes {
             addrs: addrs.to_vec(),
@@ -557,7 +557,7 @@ async fn scaleout(
         let dl = reads(downloads).run().await?;
         check_clean("postgres downloads", &dl)?;
         let bodies = (0..args.publishes)
-            .map(|i| publish_body(&format!("pub-pg{k}-{i}"), "0.1.0", Vec::new()))
+            .map(|i| publish_body(&format!("pub-pg{k}-{i}"), "0.1.0", Vec::new(), None))
             .collect::<anyhow::Result<Vec<_>>>()?;
         eprintln!("postgres, {k} node(s): publishes…");
         let publish = load::Publishes {
@@ -585,7 +585,7 @@ async fn scaleout(
     Ok(runs)
 }
 
-fn check_clean(what: &str, report: &Report) -> anyhow::Result<()> {
+pub(crate) fn check_clean(what: &str, report: &Report) -> anyhow::Result<()> {
     if report.ok == 0 {
         bail!(
             "{what}: no request succeeded; first error: {}",
@@ -623,7 +623,7 @@ pub(crate) fn today() -> String {
 
 /// Moves this process (every thread, the runtime's included) to CPUs 1..,
 /// and returns `taskset` for starting servers on CPU 0.
-fn pin_self(nproc: usize) -> anyhow::Result<PathBuf> {
+pub(crate) fn pin_self(nproc: usize) -> anyhow::Result<PathBuf> {
     anyhow::ensure!(nproc >= 2, "--pin needs at least 2 CPUs");
     let taskset = procs::find_program("taskset").context("--pin needs taskset (util-linux)")?;
     let status = Command::new(&taskset)
@@ -751,7 +751,7 @@ impl Server {
         })
     }
 
-    fn token(&self) -> anyhow::Result<String> {
+    pub(crate) fn token(&self) -> anyhow::Result<String> {
         let out = Command::new(&self.bin)
             .args(["token", "create"])
             .args(&self.state)
@@ -822,7 +822,13 @@ fn deps_for(wave: usize, i: usize, names: &[String]) -> Vec<NewCrateDependency> 
         .collect()
 }
 
-fn publish_body(name: &str, vers: &str, deps: Vec<NewCrateDependency>) -> anyhow::Result<Bytes> {
+/// A publish body for a minimal crate, with `readme` as cargo would send it.
+pub(crate) fn publish_body(
+    name: &str,
+    vers: &str,
+    deps: Vec<NewCrateDependency>,
+    readme: Option<String>,
+) -> anyhow::Result<Bytes> {
     let mut features = BTreeMap::new();
     features.insert("default".to_owned(), vec!["std".to_owned()]);
     features.insert("std".to_owned(), Vec::new());
@@ -835,8 +841,8 @@ fn publish_body(name: &str, vers: &str, deps: Vec<NewCrateDependency>) -> anyhow
         description: Some(format!("{name}, published by the registry benchmark")),
         documentation: None,
         homepage: None,
-        readme: None,
-        readme_file: None,
+        readme_file: readme.as_ref().map(|_| "README.md".to_owned()),
+        readme,
         keywords: Vec::new(),
         categories: Vec::new(),
         license: Some("MIT".to_owned()),
@@ -981,7 +987,7 @@ http {{
     )
 }
 
-fn wrk_binary(no_install: bool) -> Result<PathBuf, String> {
+pub(crate) fn wrk_binary(no_install: bool) -> Result<PathBuf, String> {
     if let Some(p) = procs::find_program("wrk") {
         return Ok(p);
     }
@@ -992,7 +998,7 @@ fn wrk_binary(no_install: bool) -> Result<PathBuf, String> {
     procs::find_program("wrk").ok_or_else(|| "wrk not found after installing it".into())
 }
 
-fn write_wrk_script(dir: &Path, paths: &[String]) -> anyhow::Result<PathBuf> {
+pub(crate) fn write_wrk_script(dir: &Path, paths: &[String]) -> anyhow::Result<PathBuf> {
     let list = paths
         .iter()
         .map(|p| format!("{p:?}"))

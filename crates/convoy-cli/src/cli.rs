@@ -173,6 +173,10 @@ pub struct ServeArgs {
     /// Seconds an unreferenced `.crate` file must have existed before a sweep deletes it.
     #[arg(long, value_name = "SECS", default_value_t = 3600)]
     pub sweep_grace_secs: u64,
+    /// What the web UI's install snippets name this registry in cargo's
+    /// config (`cargo add --registry NAME`).
+    #[arg(long, value_name = "NAME", default_value = convoy_registry::DEFAULT_REGISTRY_NAME)]
+    pub registry_name: String,
 }
 
 /// `cargo convoy token …`.

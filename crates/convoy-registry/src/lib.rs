@@ -82,6 +82,8 @@ pub struct App {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) blobs: Arc<dyn BlobStore>,
     pub(crate) settings: Arc<Settings>,
+    /// What the web UI's install snippets call this registry.
+    pub(crate) registry_name: Arc<str>,
 }
 
 impl App {
@@ -91,7 +93,15 @@ impl App {
             store,
             blobs,
             settings: Arc::new(settings),
+            registry_name: Arc::from(DEFAULT_REGISTRY_NAME),
         }
+    }
+
+    /// Sets the registry name the web UI's install snippets use
+    /// ([`DEFAULT_REGISTRY_NAME`] otherwise).
+    pub fn with_registry_name(mut self, name: &str) -> Self {
+        self.registry_name = Arc::from(name);
+        self
     }
 }
 
@@ -122,6 +132,8 @@ impl Default for Maintenance {
         }
     }
 }
+/// The name the web UI suggests for this registry in cargo's config.
+pub const DEFAULT_REGISTRY_NAME: &str = "convoy";
 
 impl App {
     /// Runs the housekeeping in `schedule` until the handle is aborted:
@@ -162,9 +174,17 @@ impl App {
     }
 }
 
-/// The whole HTTP surface.
+/// The whole HTTP surface: cargo's protocol and the web UI at the root.
 pub fn router(app: App) -> Router {
-    routes::router(app)
+    let web = convoy_web::router(
+        Arc::clone(&app.store),
+        convoy_web::WebConfig {
+            public_url: app.settings.public_url.clone(),
+            auth_required: app.settings.auth_required,
+            registry_name: app.registry_name.to_string(),
+        },
+    );
+    routes::router(app).merge(web)
 }
 
 /// [`serve_with`] the default [`ConnectionLimits`].

@@ -76,10 +76,104 @@ pub struct NewVersion {
     pub may_create: bool,
     /// Whether the token may add a version to an existing crate.
     pub may_update: bool,
+    /// What the web UI shows beside the index line.
+    pub meta: VersionMeta,
     /// The parent this version is a companion of (`[package.metadata.convoy]
     /// sublibrary-of`), when the registry offers companions; `None` for an
     /// ordinary crate. See [`companion`].
     pub sublibrary_of: Option<String>,
+}
+
+/// What a version's manifest says about it beyond the index line, kept so
+/// the web UI can show it. Recorded at publish (and at staging, visible
+/// only once the stage commits).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionMeta {
+    /// The README's Markdown, as cargo uploaded it.
+    pub readme: Option<String>,
+    /// The README's path in the package, to resolve relative links.
+    pub readme_file: Option<String>,
+    /// SPDX license expression.
+    pub license: Option<String>,
+    /// Source repository URL.
+    pub repository: Option<String>,
+    /// Homepage URL.
+    pub homepage: Option<String>,
+    /// Documentation URL.
+    pub documentation: Option<String>,
+    /// Search keywords.
+    pub keywords: Vec<String>,
+    /// Category slugs.
+    pub categories: Vec<String>,
+    /// Authors.
+    pub authors: Vec<String>,
+}
+
+/// One crate in a list (home page, search, a user's crates).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrateSummary {
+    /// Crate name, original case.
+    pub name: String,
+    /// Highest non-yanked version (highest version when all are yanked).
+    pub max_version: String,
+    /// Description of the latest publish.
+    pub description: Option<String>,
+    /// Downloads of every version.
+    pub downloads: u64,
+    /// When the last version was published, in Unix seconds.
+    pub updated_at: i64,
+}
+
+/// A published crate with every published version, for its page.
+#[derive(Debug, Clone)]
+pub struct CrateDetails {
+    /// Crate name, original case.
+    pub name: String,
+    /// Description of the latest publish.
+    pub description: Option<String>,
+    /// Owners' logins, sorted.
+    pub owners: Vec<String>,
+    /// Published versions, oldest first.
+    pub versions: Vec<VersionDetails>,
+}
+
+/// A published version.
+#[derive(Debug, Clone)]
+pub struct VersionDetails {
+    /// The version's index line: dependencies, features, yank state.
+    pub line: IndexPackage,
+    /// When it was published, in Unix seconds.
+    pub created_at: i64,
+    /// Its downloads.
+    pub downloads: u64,
+    /// Publisher's login.
+    pub published_by: String,
+    /// The committed release it came from, if it was staged.
+    pub release: Option<String>,
+}
+
+/// A crate whose published, non-yanked versions depend on another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependent {
+    /// The depending crate.
+    pub name: String,
+    /// Its highest version that has the dependency.
+    pub version: String,
+    /// The requirement that version states.
+    pub req: String,
+    /// The edge kind.
+    pub kind: convoy_protocol::index::DependencyKind,
+}
+
+/// Registry-wide counts for the home page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Crates with at least one published version.
+    pub crates: u64,
+    /// Published versions.
+    pub versions: u64,
+    /// Downloads of every version.
+    pub downloads: u64,
 }
 
 /// What a successful publish did.
@@ -466,6 +560,49 @@ pub trait Store: Send + Sync + 'static {
     /// Writes everything buffered (download counts). Called periodically
     /// and when the server stops, so no count is lost on SIGTERM.
     async fn flush(&self) -> StoreResult<()>;
+    // --- Browsing, for the web UI (`convoy-web`). Read-only views of
+    // published data: staged, aborted and expired versions never appear.
+
+    /// A crate with its published versions and owners, or `None` when it
+    /// has no published version.
+    async fn crate_details(&self, name: &str) -> StoreResult<Option<CrateDetails>>;
+
+    /// The manifest metadata of a published version.
+    async fn version_meta(&self, name: &str, version: &str) -> StoreResult<Option<VersionMeta>>;
+
+    /// Crates whose published, non-yanked versions depend on `name` in this
+    /// registry, sorted by name.
+    async fn reverse_dependencies(&self, name: &str) -> StoreResult<Vec<Dependent>>;
+
+    /// Downloads of every version of `name` per day (days since the Unix
+    /// epoch, UTC), for the last `days` days including today; days without
+    /// downloads are left out.
+    async fn daily_downloads(&self, name: &str, days: u32) -> StoreResult<Vec<(i64, u64)>>;
+
+    /// The published crates `login` owns, or `None` when no such user.
+    async fn user_crates(&self, login: &str) -> StoreResult<Option<Vec<CrateSummary>>>;
+
+    /// The crates published most recently.
+    async fn recent_crates(&self, limit: u32) -> StoreResult<Vec<CrateSummary>>;
+
+    /// The crates with the most downloads.
+    async fn most_downloaded(&self, limit: u32) -> StoreResult<Vec<CrateSummary>>;
+
+    /// [`Store::search`], with downloads and dates for each hit.
+    async fn search_summaries(
+        &self,
+        query: &str,
+        page: u32,
+        per_page: u32,
+    ) -> StoreResult<(Vec<CrateSummary>, u64)>;
+
+    /// Registry-wide counts.
+    async fn totals(&self) -> StoreResult<Totals>;
+
+    /// The key that signs web sessions: created once, kept in the store,
+    /// so every node sharing the store signs and checks with the same key.
+    async fn session_key(&self) -> StoreResult<Vec<u8>>;
+
     // --- Companions (`docs/SUBLIBRARIES.md`) ---------------------------------
     // A companion is recorded from `NewVersion::sublibrary_of` on publish.
     // The other methods enforce its rules on their own: search and listings

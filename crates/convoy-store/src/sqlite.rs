@@ -26,8 +26,9 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use crate::rules::{self, ExistingCrate, PublishFacts, Slot, split_list};
 use crate::token::{hashes_match, token_id};
 use crate::{
-    AuthenticatedToken, IndexFile, NewToken, NewVersion, PublishOutcome, Release, StageRecord,
-    Store, StoreError, StoreResult, TokenInfo, TokenSecret, UserId, hash_token,
+    AuthenticatedToken, CrateDetails, CrateSummary, Dependent, IndexFile, NewToken, NewVersion,
+    PublishOutcome, Release, StageRecord, Store, StoreError, StoreResult, TokenInfo, TokenSecret,
+    Totals, UserId, VersionMeta, hash_token,
 };
 
 const SCHEMA_VERSION: i64 = 3;
@@ -194,6 +195,7 @@ impl SqliteStore {
         if version < 3 {
             writer.execute_batch(SCHEMA_V3).map_err(db)?;
         }
+        browse::migrate(&writer)?;
         writer
             .pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(db)?;
@@ -513,6 +515,8 @@ impl Inner {
                     )
                     .map_err(db)?;
                 }
+                let version_id = checked.reuse_row.unwrap_or_else(|| tx.last_insert_rowid());
+                browse::record_version(tx, version_id, &new)?;
                 let file = match stage {
                     // Staging changes nothing a reader can see.
                     Some(_) => return Ok((checked.outcome, None)),
@@ -647,7 +651,7 @@ impl Inner {
                 for (id, at) in &uses {
                     stmt.execute(params![id, at]).map_err(db)?;
                 }
-                Ok(())
+                browse::record_daily(tx, &counts)
             },
             |_| {},
         )
@@ -1285,6 +1289,61 @@ impl Store for SqliteStore {
         self.blocking(move |s| s.yank_release(&id, yanked, actor))
             .await
     }
+
+    // Browsing, for the web UI: `sqlite/browse.rs`.
+
+    async fn crate_details(&self, name: &str) -> StoreResult<Option<CrateDetails>> {
+        let name = name.to_owned();
+        self.blocking(move |s| s.crate_details(&name)).await
+    }
+
+    async fn version_meta(&self, name: &str, version: &str) -> StoreResult<Option<VersionMeta>> {
+        let (name, version) = (name.to_owned(), version.to_owned());
+        self.blocking(move |s| s.version_meta(&name, &version))
+            .await
+    }
+
+    async fn reverse_dependencies(&self, name: &str) -> StoreResult<Vec<Dependent>> {
+        let name = name.to_owned();
+        self.blocking(move |s| s.reverse_dependencies(&name)).await
+    }
+
+    async fn daily_downloads(&self, name: &str, days: u32) -> StoreResult<Vec<(i64, u64)>> {
+        let name = name.to_owned();
+        self.blocking(move |s| s.daily_downloads(&name, days)).await
+    }
+
+    async fn user_crates(&self, login: &str) -> StoreResult<Option<Vec<CrateSummary>>> {
+        let login = login.to_owned();
+        self.blocking(move |s| s.user_crates(&login)).await
+    }
+
+    async fn recent_crates(&self, limit: u32) -> StoreResult<Vec<CrateSummary>> {
+        self.blocking(move |s| s.recent_crates(limit)).await
+    }
+
+    async fn most_downloaded(&self, limit: u32) -> StoreResult<Vec<CrateSummary>> {
+        self.blocking(move |s| s.most_downloaded(limit)).await
+    }
+
+    async fn search_summaries(
+        &self,
+        query: &str,
+        page: u32,
+        per_page: u32,
+    ) -> StoreResult<(Vec<CrateSummary>, u64)> {
+        let query = query.to_owned();
+        self.blocking(move |s| s.search_summaries(&query, page, per_page))
+            .await
+    }
+
+    async fn totals(&self) -> StoreResult<Totals> {
+        self.blocking(|s| s.totals()).await
+    }
+
+    async fn session_key(&self) -> StoreResult<Vec<u8>> {
+        self.blocking(|s| s.session_key()).await
+    }
 }
 
 impl SqliteStore {
@@ -1338,5 +1397,6 @@ impl SqliteStore {
     }
 }
 
+mod browse;
 mod companions;
 mod staging;

@@ -95,6 +95,7 @@ fn new_version(line: IndexPackage, publisher: i64) -> NewVersion {
         publisher,
         may_create: true,
         may_update: true,
+        meta: Default::default(),
         sublibrary_of: None,
     }
 }

@@ -12,6 +12,7 @@
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 pub mod balancer;
+pub mod browser;
 pub mod net;
 pub mod postgres;
 pub mod s3;

@@ -80,7 +80,8 @@ pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
             max_connections: args.max_connections,
         };
         let store = backends.store.clone();
-        let app = App::new(store.clone(), backends.blobs.clone(), settings);
+        let app = App::new(store.clone(), backends.blobs.clone(), settings)
+            .with_registry_name(&args.registry_name);
         let maintenance = app.spawn_maintenance(Maintenance {
             sweep_every,
             sweep_grace: Duration::from_secs(args.sweep_grace_secs),

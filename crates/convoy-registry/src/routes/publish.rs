@@ -89,6 +89,17 @@ pub(crate) async fn publish(
         publisher: token.user_id,
         may_create,
         may_update,
+        meta: convoy_store::VersionMeta {
+            readme: meta.readme.clone(),
+            readme_file: meta.readme_file.clone(),
+            license: meta.license.clone(),
+            repository: meta.repository.clone(),
+            homepage: meta.homepage.clone(),
+            documentation: meta.documentation.clone(),
+            keywords: meta.keywords.clone(),
+            categories: meta.categories.clone(),
+            authors: meta.authors.clone(),
+        },
         // With the extension off, a companion is an ordinary crate.
         sublibrary_of: manifest
             .sublibrary_of

@@ -26,6 +26,7 @@
 //!   counts are buffered per node and flushed every second and on
 //!   [`Store::flush`].
 
+mod browse;
 mod companions;
 mod import;
 mod schema;
@@ -438,7 +439,7 @@ impl Inner {
         } else {
             "published"
         };
-        if let Some(row) = checked.reuse_row {
+        let version_id: i64 = if let Some(row) = checked.reuse_row {
             // The slot of an aborted stage, reused with the same bytes.
             tx.execute(
                 "UPDATE versions SET num = $2, line = $3, yanked = FALSE, state = $4, stage_id = $5,
@@ -456,11 +457,12 @@ impl Inner {
             )
             .await
             .map_err(pg)?;
+            row
         } else {
-            tx.execute(
+            tx.query_one(
                 "INSERT INTO versions (crate_id, num, num_key, cksum, yanked, line, published_by,
                  created_at, state, stage_id, description)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
                 &[
                     &crate_id,
                     &line.vers,
@@ -476,8 +478,10 @@ impl Inner {
                 ],
             )
             .await
-            .map_err(pg)?;
-        }
+            .map_err(pg)?
+            .get(0)
+        };
+        browse::record_version(&tx, version_id, &new).await?;
         if stage.is_none() {
             render_index_file(&tx, crate_id, &canonical).await?;
         }
@@ -592,7 +596,7 @@ impl Inner {
             // In id order, so two nodes flushing at once cannot deadlock.
             let mut rows: Vec<(i64, u64)> = batch.iter().map(|(k, v)| (*k, *v)).collect();
             rows.sort_unstable();
-            for (id, n) in rows {
+            for &(id, n) in &rows {
                 tx.execute(
                     "UPDATE versions SET downloads = downloads + $2 WHERE id = $1",
                     &[&id, &(n as i64)],
@@ -600,6 +604,7 @@ impl Inner {
                 .await
                 .map_err(pg)?;
             }
+            browse::record_daily(&tx, &rows).await?;
             let mut uses: Vec<(&String, &i64)> = uses.iter().collect();
             uses.sort_unstable();
             for (id, at) in uses {
@@ -1148,5 +1153,56 @@ impl Store for PgStore {
     async fn companions(&self, parent: &str) -> StoreResult<Vec<String>> {
         let client = self.inner.client().await?;
         companions::companions_of(&client, parent).await
+    }
+
+    // Browsing, for the web UI: `postgres/browse.rs`.
+
+    async fn crate_details(&self, name: &str) -> StoreResult<Option<crate::CrateDetails>> {
+        self.inner.crate_details(name).await
+    }
+
+    async fn version_meta(
+        &self,
+        name: &str,
+        version: &str,
+    ) -> StoreResult<Option<crate::VersionMeta>> {
+        self.inner.version_meta(name, version).await
+    }
+
+    async fn reverse_dependencies(&self, name: &str) -> StoreResult<Vec<crate::Dependent>> {
+        self.inner.reverse_dependencies(name).await
+    }
+
+    async fn daily_downloads(&self, name: &str, days: u32) -> StoreResult<Vec<(i64, u64)>> {
+        self.inner.daily_downloads(name, days).await
+    }
+
+    async fn user_crates(&self, login: &str) -> StoreResult<Option<Vec<crate::CrateSummary>>> {
+        self.inner.user_crates(login).await
+    }
+
+    async fn recent_crates(&self, limit: u32) -> StoreResult<Vec<crate::CrateSummary>> {
+        self.inner.recent_crates(limit).await
+    }
+
+    async fn most_downloaded(&self, limit: u32) -> StoreResult<Vec<crate::CrateSummary>> {
+        self.inner.most_downloaded(limit).await
+    }
+
+    async fn search_summaries(
+        &self,
+        query: &str,
+        page: u32,
+        per_page: u32,
+    ) -> StoreResult<(Vec<crate::CrateSummary>, u64)> {
+        self.inner.search_summaries(query, page, per_page).await
+    }
+
+    async fn totals(&self) -> StoreResult<crate::Totals> {
+        self.inner.totals().await
+    }
+
+    async fn session_key(&self) -> StoreResult<Vec<u8>> {
+        self.inner.session_key().await
     }
 }

@@ -98,6 +98,36 @@ CREATE TABLE companions (
     parent_name TEXT NOT NULL
 );
 CREATE INDEX companions_parent ON companions(parent);
+CREATE TABLE version_meta (
+    version_id BIGINT PRIMARY KEY REFERENCES versions(id),
+    readme TEXT,
+    readme_file TEXT,
+    license TEXT,
+    repository TEXT,
+    homepage TEXT,
+    documentation TEXT,
+    keywords TEXT NOT NULL DEFAULT '[]',
+    categories TEXT NOT NULL DEFAULT '[]',
+    authors TEXT NOT NULL DEFAULT '[]'
+);
+CREATE TABLE version_deps (
+    version_id BIGINT NOT NULL REFERENCES versions(id),
+    canonical TEXT NOT NULL,
+    req TEXT NOT NULL,
+    kind TEXT NOT NULL
+);
+CREATE INDEX version_deps_target ON version_deps(canonical);
+CREATE INDEX version_deps_version ON version_deps(version_id);
+CREATE TABLE daily_downloads (
+    version_id BIGINT NOT NULL REFERENCES versions(id),
+    day BIGINT NOT NULL,
+    downloads BIGINT NOT NULL,
+    PRIMARY KEY (version_id, day)
+);
+CREATE TABLE web_settings (
+    name TEXT PRIMARY KEY,
+    value BYTEA NOT NULL
+);
 CREATE TABLE rate_buckets (
     user_id BIGINT PRIMARY KEY REFERENCES users(id),
     tokens DOUBLE PRECISION NOT NULL,
