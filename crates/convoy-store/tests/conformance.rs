@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use convoy_protocol::index::{DependencyKind, IndexDependency, IndexPackage};
 use convoy_protocol::scope::{CrateGlob, EndpointScope};
+use convoy_store::VersionMeta;
 use convoy_store::fs::FsBlobStore;
 use convoy_store::object::{DownloadMode, ObjectBlobStore};
 use convoy_store::postgres::PgStore;
@@ -867,6 +868,162 @@ async fn companions_are_private_to_their_parent(kind: Kind) {
     assert!(!yanked(&file.content, "1.0.0"));
 }
 
+/// The web UI's read views see published data only, count downloads per
+/// day, and keep one session key.
+fn browse_version(
+    name: &str,
+    vers: &str,
+    dep: Option<&str>,
+    by: &AuthenticatedToken,
+) -> NewVersion {
+    NewVersion {
+        line: IndexPackage {
+            name: name.into(),
+            vers: vers.into(),
+            deps: dep
+                .map(|d| IndexDependency {
+                    name: d.into(),
+                    req: "^1".into(),
+                    features: vec![],
+                    optional: false,
+                    default_features: true,
+                    target: None,
+                    kind: None,
+                    registry: None,
+                    package: None,
+                })
+                .into_iter()
+                .collect(),
+            cksum: "0".repeat(64),
+            features: Default::default(),
+            features2: None,
+            yanked: false,
+            links: None,
+            rust_version: None,
+            v: None,
+            pubtime: None,
+        },
+        description: Some(format!("{name} does things")),
+        publisher: by.user_id,
+        may_create: true,
+        may_update: true,
+        meta: VersionMeta {
+            readme: Some(format!("# {name} {vers}")),
+            license: Some("MIT".into()),
+            keywords: vec!["k".into()],
+            ..Default::default()
+        },
+        sublibrary_of: None,
+    }
+}
+
+async fn browsing_sees_published_data_only(kind: Kind) {
+    let Some(h) = Harness::new(kind) else { return };
+    let store = h.open().await;
+    let alice = token(&*store, "alice").await;
+    store
+        .publish(browse_version("core", "1.0.0", None, &alice))
+        .await
+        .expect("core");
+    store
+        .publish(browse_version("core", "1.1.0", None, &alice))
+        .await
+        .expect("core 1.1");
+    store
+        .publish(browse_version("app", "1.0.0", Some("core"), &alice))
+        .await
+        .expect("app");
+    let (stage, _) = store
+        .create_stage(&alice, Duration::from_secs(600))
+        .await
+        .expect("stage");
+    store
+        .stage_version(
+            browse_version("hidden", "1.0.0", Some("core"), &alice),
+            &stage.id,
+        )
+        .await
+        .expect("staged");
+
+    let details = store
+        .crate_details("core")
+        .await
+        .expect("details")
+        .expect("core");
+    assert_eq!(details.versions.len(), 2);
+    assert_eq!(details.owners, ["alice"]);
+    let meta = store
+        .version_meta("core", "1.1.0")
+        .await
+        .expect("meta")
+        .expect("some");
+    assert_eq!(meta.readme.as_deref(), Some("# core 1.1.0"));
+    assert_eq!(meta.keywords, ["k"]);
+    let dependents = store.reverse_dependencies("core").await.expect("rdeps");
+    assert_eq!(dependents.len(), 1, "{dependents:?}");
+    assert_eq!(dependents[0].name, "app");
+
+    // The staged crate is nowhere.
+    assert!(
+        store
+            .crate_details("hidden")
+            .await
+            .expect("details")
+            .is_none()
+    );
+    assert!(
+        store
+            .version_meta("hidden", "1.0.0")
+            .await
+            .expect("meta")
+            .is_none()
+    );
+    let names = |list: Vec<convoy_store::CrateSummary>| {
+        list.into_iter().map(|c| c.name).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(store.recent_crates(10).await.expect("recent")),
+        ["app", "core"]
+    );
+    assert_eq!(
+        names(
+            store
+                .user_crates("alice")
+                .await
+                .expect("user")
+                .expect("alice")
+        ),
+        ["app", "core"]
+    );
+    assert_eq!(
+        names(store.search_summaries("", 1, 10).await.expect("search").0),
+        ["app", "core"]
+    );
+    let totals = store.totals().await.expect("totals");
+    assert_eq!((totals.crates, totals.versions), (2, 3));
+    assert!(store.user_crates("nobody").await.expect("user").is_none());
+
+    // Downloads are counted per day once flushed.
+    store.download("core", "1.0.0").await.expect("download");
+    store.download("core", "1.1.0").await.expect("download");
+    store.flush().await.expect("flush");
+    let daily = store.daily_downloads("core", 90).await.expect("daily");
+    assert_eq!(daily.len(), 1);
+    assert_eq!(daily[0].1, 2);
+    let popular = store.most_downloaded(1).await.expect("popular");
+    assert_eq!(popular[0].name, "core");
+    assert_eq!(popular[0].downloads, 2);
+    assert_eq!(popular[0].max_version, "1.1.0");
+
+    // One session key, kept.
+    let key = store.session_key().await.expect("key");
+    assert_eq!(key.len(), 32);
+    drop(store);
+    // Kept across restarts, and the same on every node.
+    let reopened = h.open().await;
+    assert_eq!(reopened.session_key().await.expect("key"), key);
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -903,6 +1060,7 @@ conformance!(
     expired_stages_release_their_slots,
     tokens_list_revoke_and_referenced_blobs,
     companions_are_private_to_their_parent,
+    browsing_sees_published_data_only,
     nodes_sharing_a_backend_agree,
 );
 
