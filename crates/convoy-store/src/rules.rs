@@ -512,15 +512,20 @@ impl Default for PendingDownloads {
 pub(crate) const DOWNLOAD_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
 
 impl PendingDownloads {
-    /// Counts one download; says whether a flush is due.
+    /// Counts one download; says whether this download should write the
+    /// counts itself: at most once an interval, so that even without the
+    /// periodic flush a count is visible within about a second.
     pub(crate) fn add(&mut self, version_id: i64) -> bool {
         *self.counts.entry(version_id).or_default() += 1;
-        self.since.elapsed() >= DOWNLOAD_FLUSH_INTERVAL
+        let due = self.since.elapsed() >= DOWNLOAD_FLUSH_INTERVAL;
+        if due {
+            self.since = Instant::now();
+        }
+        due
     }
 
     /// Takes the batch to write.
     pub(crate) fn take(&mut self) -> std::collections::HashMap<i64, u64> {
-        self.since = Instant::now();
         std::mem::take(&mut self.counts)
     }
 

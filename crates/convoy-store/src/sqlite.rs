@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -628,11 +628,7 @@ impl Inner {
     fn flush_downloads(&self) -> StoreResult<()> {
         let (counts, uses) = {
             let mut pending = lock(&self.downloads);
-            pending.since = Instant::now();
-            (
-                std::mem::take(&mut pending.counts),
-                std::mem::take(&mut pending.token_uses),
-            )
+            (pending.take(), std::mem::take(&mut pending.token_uses))
         };
         if counts.is_empty() && uses.is_empty() {
             return Ok(());
@@ -1121,13 +1117,9 @@ impl Store for SqliteStore {
     async fn download(&self, name: &str, version: &str) -> StoreResult<Option<String>> {
         if let Some((cksum, due)) = self.inner.download_cached(name, version) {
             if due {
-                // Written behind the response: the download does not wait.
-                let inner = Arc::clone(&self.inner);
-                tokio::task::spawn_blocking(move || {
-                    if let Err(e) = inner.flush_downloads() {
-                        tracing::warn!(error = %e, "could not write download counts");
-                    }
-                });
+                // At most once a second one download writes the counts, so
+                // what it counted is visible when it returns.
+                self.blocking(|s| s.flush_downloads()).await?;
             }
             return Ok(Some(cksum));
         }
