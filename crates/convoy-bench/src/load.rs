@@ -163,7 +163,8 @@ impl Tally {
 /// GETs of `paths`, round robin, from `connections` keep-alive connections
 /// for `warmup + duration`; only the last `duration` counts.
 pub struct Reads {
-    pub addr: SocketAddr,
+    /// Servers to spread the connections over, round robin.
+    pub addrs: Vec<SocketAddr>,
     pub paths: Arc<Vec<String>>,
     pub connections: usize,
     pub warmup: Duration,
@@ -173,11 +174,12 @@ pub struct Reads {
 impl Reads {
     pub async fn run(&self) -> anyhow::Result<Report> {
         anyhow::ensure!(!self.paths.is_empty(), "nothing to read");
+        anyhow::ensure!(!self.addrs.is_empty(), "no server to read from");
         let measure_from = Instant::now() + self.warmup;
         let end = measure_from + self.duration;
         let mut tasks = JoinSet::new();
         for c in 0..self.connections {
-            let (addr, paths) = (self.addr, Arc::clone(&self.paths));
+            let (addr, paths) = (self.addrs[c % self.addrs.len()], Arc::clone(&self.paths));
             // Connections start at different files, as independent clients.
             let first = c * 7919 % paths.len();
             tasks.spawn(read_loop(addr, paths, first, measure_from, end));
@@ -255,7 +257,8 @@ async fn read_loop(
 /// PUT `/api/v1/crates/new` of pre-built bodies from `clients` keep-alive
 /// connections, until every body is sent or `limit` has passed.
 pub struct Publishes {
-    pub addr: SocketAddr,
+    /// Servers to spread the clients over, round robin.
+    pub addrs: Vec<SocketAddr>,
     pub token: String,
     pub bodies: Arc<Vec<Bytes>>,
     pub clients: usize,
@@ -266,11 +269,12 @@ impl Publishes {
     pub async fn run(&self) -> anyhow::Result<Report> {
         let started = Instant::now();
         let deadline = started + self.limit;
+        anyhow::ensure!(!self.addrs.is_empty(), "no server to publish to");
         let next = Arc::new(AtomicUsize::new(0));
         let mut tasks = JoinSet::new();
-        for _ in 0..self.clients {
+        for c in 0..self.clients {
             let (addr, token, bodies, next) = (
-                self.addr,
+                self.addrs[c % self.addrs.len()],
                 self.token.clone(),
                 Arc::clone(&self.bodies),
                 Arc::clone(&next),

@@ -38,6 +38,8 @@ use crate::procs::{self, Guard};
 const GOAL_RATIO: f64 = 0.5;
 const GOAL_PUBLISHES: f64 = 1000.0;
 const GOAL_RSS_MB: f64 = 45.0;
+/// The goal of issue 10: downloads at least as fast as nginx.
+const GOAL_DOWNLOAD_RATIO: f64 = 1.0;
 
 /// Options of `bench registry`.
 #[derive(Debug, clap::Args)]
@@ -97,6 +99,39 @@ pub struct Args {
     /// Rewrite the "Registry" section of docs/BENCHMARKS.md with the figures.
     #[arg(long)]
     update_docs: bool,
+    /// `postgres` also runs 1, 2 and 3 scale-out nodes on one PostgreSQL
+    /// (started here, default durability) and one S3 bucket (`s3s-fs`),
+    /// after the embedded backend and nginx.
+    #[arg(long, value_enum, default_value = "embedded")]
+    backend: BackendArg,
+    /// Most scale-out nodes, with `--backend postgres`.
+    #[arg(long, default_value_t = 3)]
+    max_nodes: usize,
+}
+
+/// Which backends `bench registry` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum BackendArg {
+    /// SQLite plus files (and nginx).
+    Embedded,
+    /// The embedded backend, nginx, and scale-out nodes on PostgreSQL + S3.
+    Postgres,
+}
+
+/// One server set's figures.
+#[derive(Debug, Serialize)]
+struct Phase {
+    index: Report,
+    downloads: Report,
+    publish: Report,
+}
+
+/// The figures of `nodes` scale-out nodes.
+#[derive(Debug, Serialize)]
+struct NodesRun {
+    nodes: usize,
+    #[serde(flatten)]
+    phase: Phase,
 }
 
 #[derive(Debug, Serialize)]
@@ -123,6 +158,10 @@ struct Results {
     nginx_index: Option<Report>,
     nginx_skipped: Option<String>,
     ratio: Option<f64>,
+    convoy_downloads: Report,
+    nginx_downloads: Option<Report>,
+    download_ratio: Option<f64>,
+    scaleout: Vec<NodesRun>,
     wrk_convoy_rps: Option<f64>,
     wrk_nginx_rps: Option<f64>,
     publish_clients: usize,
@@ -220,47 +259,21 @@ async fn run(args: &Args) -> anyhow::Result<()> {
 
     // Setup: the crates whose index files are read, published for real.
     let names = crate_names(args.crates);
-    let t = Instant::now();
-    for wave in 0..args.versions {
-        let bodies = names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| publish_body(name, &version(wave), deps_for(wave, i, &names), None))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let report = load::Publishes {
-            addr,
-            token: token.clone(),
-            bodies: Arc::new(bodies),
-            clients: args.publish_clients,
-            limit: Duration::from_secs(120),
-        }
-        .run()
-        .await?;
-        if report.errors > 0 || report.ok != names.len() as u64 {
-            bail!(
-                "setup publish wave {wave}: {} ok, {} failed; first error: {}",
-                report.ok,
-                report.errors,
-                report.first_error.unwrap_or_default()
-            );
-        }
-    }
-    eprintln!(
-        "published {} versions of {} crates in {:.1}s",
-        names.len() * args.versions,
-        names.len(),
-        t.elapsed().as_secs_f64()
-    );
-
+    setup(args, &[addr], &token, &names).await?;
     // Byte-identical copies of the index files for nginx.
     let www = tmp.path().join("www");
     let paths: Vec<String> = names
         .iter()
         .map(|n| format!("/index/{}", index_path(n)))
         .collect();
+    // And the `.crate` files, under the very URL paths Convoy serves them.
+    let downloads: Vec<String> = names
+        .iter()
+        .map(|n| format!("/api/v1/crates/{n}/{}/download", version(0)))
+        .collect();
     let mut index_bytes = 0u64;
     let mut digests = Vec::with_capacity(paths.len());
-    for path in &paths {
+    for path in paths.iter().chain(&downloads) {
         let (status, body) = load::get(addr, path).await?;
         if status != StatusCode::OK {
             bail!("GET {path} from convoy: {status}");
@@ -270,14 +283,18 @@ async fn run(args: &Args) -> anyhow::Result<()> {
             std::fs::create_dir_all(dir)?;
         }
         std::fs::write(&file, &body)?;
-        index_bytes += body.len() as u64;
+        if path.starts_with("/index/") {
+            index_bytes += body.len() as u64;
+        }
         digests.push(Sha256::digest(&body));
     }
+    let all_paths: Vec<String> = paths.iter().chain(&downloads).cloned().collect();
     let paths = Arc::new(paths);
+    let downloads = Arc::new(downloads);
 
-    let reads = |addr: SocketAddr| load::Reads {
-        addr,
-        paths: Arc::clone(&paths),
+    let reads = |addrs: &[SocketAddr], paths: &Arc<Vec<String>>| load::Reads {
+        addrs: addrs.to_vec(),
+        paths: Arc::clone(paths),
         connections: args.connections,
         warmup: Duration::from_secs(args.warmup),
         duration: Duration::from_secs(args.duration),
@@ -286,39 +303,48 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         "convoy: index reads, {} connections, {}s (+{}s warm-up)…",
         args.connections, args.duration, args.warmup
     );
-    let convoy_index = reads(addr).run().await?;
+    let convoy_index = reads(&[addr], &paths).run().await?;
     check_clean("convoy index reads", &convoy_index)?;
+    eprintln!("convoy: downloads of {} `.crate` files…", downloads.len());
+    let convoy_downloads = reads(&[addr], &downloads).run().await?;
+    check_clean("convoy downloads", &convoy_downloads)?;
 
     // nginx over the same bytes.
     let mut nginx_version = None;
-    let (nginx_index, nginx_skipped, mut nginx) = if args.no_nginx {
-        (None, Some("--no-nginx".to_owned()), None)
+    let (nginx_index, nginx_downloads, nginx_skipped, mut nginx) = if args.no_nginx {
+        (None, None, Some("--no-nginx".to_owned()), None)
     } else {
         match nginx_binary(args.no_install) {
             Err(why) => {
                 eprintln!("warning: skipping the nginx comparison: {why}");
-                (None, Some(why), None)
+                (None, None, Some(why), None)
             }
             Ok(nginx_bin) => {
                 nginx_version = nginx_version_of(&nginx_bin);
                 let nginx =
                     Nginx::start(pin.as_deref(), &nginx_bin, &tmp.path().join("nginx"), &www)?;
-                for (path, digest) in paths.iter().zip(&digests) {
+                for (path, digest) in all_paths.iter().zip(&digests) {
                     let (status, body) = load::get(nginx.addr, path).await?;
                     if status != StatusCode::OK || Sha256::digest(&body) != *digest {
                         bail!("nginx does not serve {path} byte-identical to convoy ({status})");
                     }
                 }
                 eprintln!("nginx {} (pid {}): same reads…", nginx.addr, nginx.pid);
-                let report = reads(nginx.addr).run().await?;
+                let report = reads(&[nginx.addr], &paths).run().await?;
                 check_clean("nginx index reads", &report)?;
-                (Some(report), None, Some(nginx))
+                eprintln!("nginx: same downloads…");
+                let dl = reads(&[nginx.addr], &downloads).run().await?;
+                check_clean("nginx downloads", &dl)?;
+                (Some(report), Some(dl), None, Some(nginx))
             }
         }
     };
     let ratio = nginx_index
         .as_ref()
         .map(|n| convoy_index.per_second / n.per_second.max(1.0));
+    let download_ratio = nginx_downloads
+        .as_ref()
+        .map(|n| convoy_downloads.per_second / n.per_second.max(1.0));
 
     let (mut wrk_convoy_rps, mut wrk_nginx_rps) = (None, None);
     if args.wrk {
@@ -346,7 +372,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         args.publishes, args.publish_clients, args.publish_duration
     );
     let publish = load::Publishes {
-        addr,
+        addrs: vec![addr],
         token,
         bodies: Arc::new(bodies),
         clients: args.publish_clients,
@@ -358,6 +384,22 @@ async fn run(args: &Args) -> anyhow::Result<()> {
 
     let (hwm, rss) = procs::memory(server.pid)?;
     server.guard.stop();
+
+    let scaleout = match args.backend {
+        BackendArg::Embedded => Vec::new(),
+        BackendArg::Postgres => {
+            scaleout(
+                args,
+                pin.as_deref(),
+                &bin,
+                tmp.path(),
+                &names,
+                &paths,
+                &downloads,
+            )
+            .await?
+        }
+    };
 
     let results = Results {
         command,
@@ -376,6 +418,10 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         nginx_index,
         nginx_skipped,
         ratio,
+        convoy_downloads,
+        nginx_downloads,
+        download_ratio,
+        scaleout,
         wrk_convoy_rps,
         wrk_nginx_rps,
         publish_clients: args.publish_clients,
@@ -397,6 +443,146 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         eprintln!("updated {}", path.display());
     }
     Ok(())
+}
+
+/// Publishes `--versions` versions of every crate in `names`, spread over
+/// `addrs`, and fails unless every one was accepted.
+async fn setup(
+    args: &Args,
+    addrs: &[SocketAddr],
+    token: &str,
+    names: &[String],
+) -> anyhow::Result<()> {
+    let t = Instant::now();
+    for wave in 0..args.versions {
+        let bodies = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| publish_body(name, &version(wave), deps_for(wave, i, names), None))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let report = load::Publishes {
+            addrs: addrs.to_vec(),
+            token: token.to_owned(),
+            bodies: Arc::new(bodies),
+            clients: args.publish_clients,
+            limit: Duration::from_secs(120),
+        }
+        .run()
+        .await?;
+        if report.errors > 0 || report.ok != names.len() as u64 {
+            bail!(
+                "setup publish wave {wave}: {} ok, {} failed; first error: {}",
+                report.ok,
+                report.errors,
+                report.first_error.unwrap_or_default()
+            );
+        }
+    }
+    eprintln!(
+        "published {} versions of {} crates on {} node(s) in {:.1}s",
+        names.len() * args.versions,
+        names.len(),
+        addrs.len(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `--backend postgres`: one PostgreSQL cluster (default durability, as
+/// the embedded backend's `synchronous=FULL`) and one `s3s-fs` bucket,
+/// `--max-nodes` nodes on them, and the same index reads, downloads and
+/// publishes spread over 1, 2, … of them.
+async fn scaleout(
+    args: &Args,
+    pin: Option<&Path>,
+    bin: &Path,
+    tmp: &Path,
+    names: &[String],
+    paths: &Arc<Vec<String>>,
+    downloads: &Arc<Vec<String>>,
+) -> anyhow::Result<Vec<NodesRun>> {
+    use convoy_test_support::postgres::{Durability, PgCluster};
+    anyhow::ensure!(
+        (1..=8).contains(&args.max_nodes),
+        "--max-nodes must be 1 to 8"
+    );
+    anyhow::ensure!(
+        convoy_test_support::postgres::available(),
+        "--backend postgres needs PostgreSQL 15 (apt-get install postgresql)"
+    );
+    let Some(s3) = convoy_test_support::s3::server() else {
+        bail!("--backend postgres needs s3s-fs (cargo install --locked s3s-fs --features binary)");
+    };
+    eprintln!(
+        "postgres: starting a cluster and s3s-fs at {}…",
+        s3.endpoint
+    );
+    let cluster = PgCluster::start(Durability::Full);
+    let database = cluster.fresh_database();
+    let storage = format!("s3://{}/crates", s3.fresh_bucket());
+    let state = vec![
+        "--database".to_owned(),
+        database,
+        "--storage".to_owned(),
+        storage,
+    ];
+    let env = s3.env();
+    let mut nodes = Vec::new();
+    for i in 0..args.max_nodes {
+        nodes.push(Server::start_with(
+            pin,
+            bin,
+            &state,
+            &env,
+            &tmp.join(format!("node-{i}.log")),
+        )?);
+    }
+    let token = nodes[0].token()?;
+    let all: Vec<SocketAddr> = nodes.iter().map(|n| n.addr).collect();
+    setup(args, &all, &token, names).await?;
+    let mut runs = Vec::new();
+    for k in 1..=args.max_nodes {
+        let addrs = &all[..k];
+        let reads = |paths: &Arc<Vec<String>>| load::Reads {
+            addrs: addrs.to_vec(),
+            paths: Arc::clone(paths),
+            connections: args.connections,
+            warmup: Duration::from_secs(args.warmup),
+            duration: Duration::from_secs(args.duration),
+        };
+        eprintln!("postgres, {k} node(s): index reads…");
+        let index = reads(paths).run().await?;
+        check_clean("postgres index reads", &index)?;
+        eprintln!("postgres, {k} node(s): downloads…");
+        let dl = reads(downloads).run().await?;
+        check_clean("postgres downloads", &dl)?;
+        let bodies = (0..args.publishes)
+            .map(|i| publish_body(&format!("pub-pg{k}-{i}"), "0.1.0", Vec::new(), None))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        eprintln!("postgres, {k} node(s): publishes…");
+        let publish = load::Publishes {
+            addrs: addrs.to_vec(),
+            token: token.clone(),
+            bodies: Arc::new(bodies),
+            clients: args.publish_clients,
+            limit: Duration::from_secs(args.publish_duration),
+        }
+        .run()
+        .await?;
+        check_clean("postgres publishes", &publish)?;
+        runs.push(NodesRun {
+            nodes: k,
+            phase: Phase {
+                index,
+                downloads: dl,
+                publish,
+            },
+        });
+    }
+    for mut node in nodes {
+        node.guard.stop();
+    }
+    Ok(runs)
 }
 
 pub(crate) fn check_clean(what: &str, report: &Report) -> anyhow::Result<()> {
@@ -502,7 +688,10 @@ pub(crate) struct Server {
     pub(crate) pid: u32,
     pub(crate) addr: SocketAddr,
     bin: PathBuf,
-    data: PathBuf,
+    /// The flags that select the server's state (`--data DIR`, or
+    /// `--database … --storage …`), and the variables that go with them.
+    state: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -512,10 +701,22 @@ impl Server {
         data: &Path,
         log: &Path,
     ) -> anyhow::Result<Self> {
+        let state = vec!["--data".to_owned(), data.display().to_string()];
+        Self::start_with(pin, bin, &state, &[], log)
+    }
+
+    pub(crate) fn start_with(
+        pin: Option<&Path>,
+        bin: &Path,
+        state: &[String],
+        env: &[(String, String)],
+        log: &Path,
+    ) -> anyhow::Result<Self> {
         let log_file = std::fs::File::create(log)?;
         let mut child = pinned(pin, bin)
-            .args(["serve", "--data"])
-            .arg(data)
+            .arg("serve")
+            .args(state)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .args(["--addr", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -545,14 +746,16 @@ impl Server {
             pid,
             addr,
             bin: bin.to_owned(),
-            data: data.to_owned(),
+            state: state.to_vec(),
+            env: env.to_vec(),
         })
     }
 
     pub(crate) fn token(&self) -> anyhow::Result<String> {
         let out = Command::new(&self.bin)
-            .args(["token", "create", "--data"])
-            .arg(&self.data)
+            .args(["token", "create"])
+            .args(&self.state)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .args(["--user", "bench"])
             .output()?;
         if !out.status.success() {
@@ -776,6 +979,7 @@ http {{
         listen {addr};
         root {www};
         location /index/ {{ }}
+        location /api/v1/crates/ {{ }}
     }}
 }}
 ",
@@ -888,6 +1092,25 @@ fn table(r: &Results) -> String {
             );
         }
     }
+    let d = &r.convoy_downloads;
+    s += &format!(
+        "{:<22} {:>12.0} {:>10.2} {:>10.2}\n",
+        "downloads/s convoy", d.per_second, d.p50_ms, d.p99_ms
+    );
+    if let (Some(n), Some(ratio)) = (&r.nginx_downloads, r.download_ratio) {
+        s += &format!(
+            "{:<22} {:>12.0} {:>10.2} {:>10.2}\n",
+            "downloads/s nginx", n.per_second, n.p50_ms, n.p99_ms
+        );
+        s += &format!(
+            "{:<22} {:>12.3} {:>10} {:>10}   ≥ {GOAL_DOWNLOAD_RATIO}× ({})\n",
+            "ratio downloads",
+            ratio,
+            "",
+            "",
+            goal(ratio >= GOAL_DOWNLOAD_RATIO)
+        );
+    }
     if let Some(w) = r.wrk_convoy_rps {
         s += &format!("{:<22} {:>12.0}\n", "wrk req/s convoy", w);
     }
@@ -915,6 +1138,22 @@ fn table(r: &Results) -> String {
         goal(r.peak_rss_mb <= GOAL_RSS_MB),
         r.rss_after_mb
     );
+    if !r.scaleout.is_empty() {
+        s += "\nScale-out: PostgreSQL + S3 (s3s-fs), load spread over the nodes\n";
+        s += &format!(
+            "{:<8} {:>14} {:>14} {:>14}\n",
+            "nodes", "index req/s", "downloads/s", "publishes/s"
+        );
+        for run in &r.scaleout {
+            s += &format!(
+                "{:<8} {:>14.0} {:>14.0} {:>14.0}\n",
+                run.nodes,
+                run.phase.index.per_second,
+                run.phase.downloads.per_second,
+                run.phase.publish.per_second
+            );
+        }
+    }
     s
 }
 
@@ -978,6 +1217,30 @@ fn markdown(r: &Results) -> String {
         s += &format!(
             "| Cross-check with wrk | Convoy {c:.0}, nginx {n:.0} req/s ({:.2}×) | | |\n",
             c / n.max(1.0)
+        );
+    }
+    let d = &r.convoy_downloads;
+    s += &format!(
+        "| Downloads, Convoy | {:.0} req/s (p50 {:.2} ms, p99 {:.2} ms) | | |\n",
+        d.per_second, d.p50_ms, d.p99_ms
+    );
+    if let (Some(n), Some(ratio)) = (&r.nginx_downloads, r.download_ratio) {
+        s += &format!(
+            "| Downloads, nginx | {:.0} req/s (p50 {:.2} ms, p99 {:.2} ms) | | |\n",
+            n.per_second, n.p50_ms, n.p99_ms
+        );
+        s += &format!(
+            "| Ratio downloads | {ratio:.2}× | ≥ {GOAL_DOWNLOAD_RATIO}× | {} |\n",
+            goal(ratio >= GOAL_DOWNLOAD_RATIO)
+        );
+    }
+    for run in &r.scaleout {
+        s += &format!(
+            "| PostgreSQL + S3, {} node(s) | index {:.0} req/s, downloads {:.0}/s, publishes {:.0}/s | | |\n",
+            run.nodes,
+            run.phase.index.per_second,
+            run.phase.downloads.per_second,
+            run.phase.publish.per_second
         );
     }
     let p = &r.publish;

@@ -157,7 +157,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
             .map(|n| publish_body(n, &vers, Vec::new(), Some(README.to_owned())))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let report = load::Publishes {
-            addr,
+            addrs: vec![addr],
             token: token.clone(),
             bodies: Arc::new(bodies),
             clients: 4,
@@ -191,7 +191,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     );
     let paths = Arc::new(paths);
     let report = load::Reads {
-        addr,
+        addrs: vec![addr],
         paths: Arc::clone(&paths),
         connections: args.connections,
         warmup: Duration::from_secs(args.warmup),

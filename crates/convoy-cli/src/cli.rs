@@ -23,9 +23,11 @@ pub struct Cli {
 pub enum Command {
     /// Run the Convoy registry (sparse index and Cargo Web API).
     Serve(ServeArgs),
-    /// Manage API tokens of a Convoy registry's data directory.
+    /// Manage API tokens of a Convoy registry (no server needs to run).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Copy an embedded registry (`--data DIR`) into PostgreSQL and blob storage.
+    Migrate(MigrateArgs),
     /// Show what would be published, in which order, and what the registry
     /// already has.
     Plan(PlanArgs),
@@ -42,12 +44,60 @@ pub enum Command {
     Version(VersionArgs),
 }
 
+/// Where a registry keeps its state: a data directory (the default,
+/// embedded backend), or a PostgreSQL database plus blob storage shared by
+/// scale-out nodes (docs/DEPLOY.md).
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// Directory holding the SQLite database and the `.crate` files; created if missing.
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "database",
+        conflicts_with = "database"
+    )]
+    pub data: Option<PathBuf>,
+    /// PostgreSQL database shared by every node: `postgres://USER[:PASS]@HOST:PORT/DB`.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "CONVOY_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database: Option<String>,
+    /// Where `--database` keeps `.crate` files: `s3://BUCKET[/PREFIX]` (configured by
+    /// the AWS_* variables) or `file:///DIR`.
+    #[arg(long, value_name = "URL", env = "CONVOY_STORAGE_URL")]
+    pub storage: Option<String>,
+}
+
+impl StateArgs {
+    /// The backend these flags select.
+    pub fn backend(&self) -> Result<convoy_store::Backend, convoy_store::BackendError> {
+        convoy_store::Backend::from_urls(
+            self.data.as_deref().unwrap_or(std::path::Path::new(".")),
+            self.database.as_deref(),
+            self.storage.as_deref(),
+        )
+    }
+
+    /// The metadata store alone (token commands need no blob storage).
+    pub async fn metadata(
+        &self,
+    ) -> Result<std::sync::Arc<dyn convoy_store::Store>, convoy_store::BackendError> {
+        convoy_store::backend::open_metadata(
+            self.data.as_deref().unwrap_or(std::path::Path::new(".")),
+            self.database.as_deref(),
+        )
+        .await
+    }
+}
+
 /// `cargo convoy serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Directory holding the database and the `.crate` files; created if missing.
-    #[arg(long, value_name = "DIR")]
-    pub data: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8000")]
     pub addr: String,
@@ -74,6 +124,14 @@ pub struct ServeArgs {
     /// Largest accepted unpacked crate, in bytes.
     #[arg(long, default_value_t = convoy_registry::Limits::default().max_unpacked_bytes)]
     pub max_unpacked_bytes: u64,
+    /// Answer downloads from S3 with a 302 to a presigned URL valid this many seconds,
+    /// instead of streaming them through the server.
+    #[arg(long, value_name = "SECS")]
+    pub s3_redirect_secs: Option<u64>,
+    /// Memory for hot `.crate` files served without touching disk or bucket, in bytes;
+    /// 0 turns it off.
+    #[arg(long, value_name = "BYTES", default_value_t = convoy_store::cache::DEFAULT_CACHE_BYTES)]
+    pub blob_cache_bytes: usize,
     /// Longest path inside a `.crate` (GNU long names and PAX paths too), in bytes.
     #[arg(long, default_value_t = convoy_registry::Limits::default().max_path_bytes)]
     pub max_path_bytes: u64,
@@ -107,9 +165,11 @@ pub struct ServeArgs {
     /// Most connections served at once; more wait to be accepted.
     #[arg(long, value_name = "N", default_value_t = ConnectionLimits::DEFAULT.max_connections)]
     pub max_connections: usize,
-    /// Seconds between sweeps of orphan `.crate` files; 0 never sweeps.
-    #[arg(long, value_name = "SECS", default_value_t = 3600)]
-    pub sweep_interval_secs: u64,
+    /// Seconds between sweeps of orphan `.crate` files; 0 never sweeps. Default: 3600 with
+    /// `--data`; never with `--database`, where several nodes share the blobs (give it only
+    /// when one node writes them).
+    #[arg(long, value_name = "SECS")]
+    pub sweep_interval_secs: Option<u64>,
     /// Seconds an unreferenced `.crate` file must have existed before a sweep deletes it.
     #[arg(long, value_name = "SECS", default_value_t = 3600)]
     pub sweep_grace_secs: u64,
@@ -143,9 +203,8 @@ pub enum TokenListFormat {
 /// `cargo convoy token list`.
 #[derive(Debug, Args)]
 pub struct TokenListArgs {
-    /// The registry's data directory.
-    #[arg(long, value_name = "DIR")]
-    pub data: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Whose tokens.
     #[arg(long, value_name = "NAME")]
     pub user: String,
@@ -158,9 +217,8 @@ pub struct TokenListArgs {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("which").required(true).args(["id", "all"])))]
 pub struct TokenRevokeArgs {
-    /// The registry's data directory.
-    #[arg(long, value_name = "DIR")]
-    pub data: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// Whose tokens.
     #[arg(long, value_name = "NAME")]
     pub user: String,
@@ -175,9 +233,8 @@ pub struct TokenRevokeArgs {
 /// `cargo convoy token create`.
 #[derive(Debug, Args)]
 pub struct TokenCreateArgs {
-    /// The registry's data directory.
-    #[arg(long, value_name = "DIR")]
-    pub data: PathBuf,
+    #[command(flatten)]
+    pub state: StateArgs,
     /// The token's user; created if it does not exist.
     #[arg(long, value_name = "NAME")]
     pub user: String,
@@ -196,6 +253,25 @@ pub struct TokenCreateArgs {
     /// A label shown when listing tokens.
     #[arg(long, default_value = "cli")]
     pub name: String,
+}
+
+/// `cargo convoy migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The embedded registry's data directory (read only; a server may keep running on it).
+    #[arg(long, value_name = "DIR")]
+    pub from_data: PathBuf,
+    /// The PostgreSQL database to fill: `postgres://USER[:PASS]@HOST:PORT/DB`.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "CONVOY_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database: String,
+    /// Where to put the `.crate` files: `s3://BUCKET[/PREFIX]` or `file:///DIR`.
+    #[arg(long, value_name = "URL", env = "CONVOY_STORAGE_URL")]
+    pub storage: String,
 }
 
 /// Cargo runs `cargo-convoy convoy …` for `cargo convoy …`; drop that second

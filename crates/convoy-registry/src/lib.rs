@@ -11,7 +11,6 @@
 
 mod auth;
 mod error;
-mod rate_limit;
 mod routes;
 mod server;
 
@@ -24,8 +23,9 @@ use convoy_protocol::limits::IndexLimits;
 use convoy_store::{BlobStore, Store};
 use tokio::net::TcpListener;
 
+/// Publish rate limits live in the store, so every node shares them.
+pub use convoy_store::RateLimit;
 pub use error::ApiError;
-pub use rate_limit::RateLimit;
 pub use server::{ConnectionLimits, serve_with};
 
 /// Size limits applied to uploads.
@@ -82,7 +82,6 @@ pub struct App {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) blobs: Arc<dyn BlobStore>,
     pub(crate) settings: Arc<Settings>,
-    pub(crate) limiter: Arc<rate_limit::RateLimiter>,
     /// What the web UI's install snippets call this registry.
     pub(crate) registry_name: Arc<str>,
 }
@@ -94,7 +93,6 @@ impl App {
             store,
             blobs,
             settings: Arc::new(settings),
-            limiter: Arc::default(),
             registry_name: Arc::from(DEFAULT_REGISTRY_NAME),
         }
     }
@@ -112,6 +110,8 @@ impl App {
 pub struct Maintenance {
     /// How often expired stages are discarded.
     pub expire_every: Duration,
+    /// How often buffered download counts are written.
+    pub flush_every: Duration,
     /// How often orphan blobs are swept; `None` to never sweep.
     pub sweep_every: Option<Duration>,
     /// How old an unreferenced blob must be before a sweep deletes it:
@@ -121,10 +121,12 @@ pub struct Maintenance {
 }
 
 impl Default for Maintenance {
-    /// Stages every minute; blobs every hour, once an hour old.
+    /// Counts every second, stages every minute; blobs every hour, once an
+    /// hour old.
     fn default() -> Self {
         Self {
             expire_every: Duration::from_secs(60),
+            flush_every: Duration::from_secs(1),
             sweep_every: Some(Duration::from_secs(3600)),
             sweep_grace: Duration::from_secs(3600),
         }
@@ -136,17 +138,24 @@ pub const DEFAULT_REGISTRY_NAME: &str = "convoy";
 impl App {
     /// Runs the housekeeping in `schedule` until the handle is aborted:
     /// expired stages are discarded so reservations of abandoned releases
-    /// do not outlive their expiry by long, and orphan blobs are swept.
+    /// do not outlive their expiry by long, buffered download counts are
+    /// written, and orphan blobs are swept.
     /// Needs a Tokio runtime.
     pub fn spawn_maintenance(&self, schedule: Maintenance) -> tokio::task::JoinHandle<()> {
         let store = Arc::clone(&self.store);
         let blobs = Arc::clone(&self.blobs);
         tokio::spawn(async move {
             let mut expire = tokio::time::interval(schedule.expire_every);
+            let mut flush = tokio::time::interval(schedule.flush_every);
             let mut sweep =
                 tokio::time::interval(schedule.sweep_every.unwrap_or(Duration::MAX / 4));
             loop {
                 tokio::select! {
+                    _ = flush.tick() => {
+                        if let Err(e) = store.flush().await {
+                            tracing::warn!(error = %e, "could not write download counts");
+                        }
+                    }
                     _ = expire.tick() => match store.expire_stages().await {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(stages = n, "expired stages discarded"),

@@ -36,13 +36,7 @@ impl FsBlobStore {
     }
 
     fn path(&self, cksum: &str) -> StoreResult<PathBuf> {
-        let valid = cksum.len() == 64 && cksum.bytes().all(|b| b.is_ascii_hexdigit());
-        if !valid {
-            return Err(StoreError::backend(std::io::Error::other(format!(
-                "invalid blob key `{cksum}`"
-            ))));
-        }
-        Ok(self.root.join(&cksum[..2]).join(format!("{cksum}.crate")))
+        Ok(self.root.join(crate::blob_key(cksum)?))
     }
 }
 

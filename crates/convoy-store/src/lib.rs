@@ -15,12 +15,27 @@
 //! The publish protocol is therefore: write the blob durably, then commit the
 //! metadata. An index line can never name a missing blob.
 //!
-//! The embedded backend is [`sqlite::SqliteStore`] plus [`fs::FsBlobStore`].
+//! The embedded backend is [`sqlite::SqliteStore`] plus [`fs::FsBlobStore`];
+//! the scale-out backend is [`postgres::PgStore`] plus
+//! [`object::ObjectBlobStore`] (any S3-compatible bucket). [`open`] picks
+//! them from URLs. Both metadata backends share their rules through the
+//! private `rules` module and pass one conformance suite
+//! (`tests/conformance.rs`).
 
+pub mod admin;
+pub mod backend;
+pub mod cache;
 pub mod companion;
 pub mod fs;
+pub mod migrate;
+pub mod object;
+pub mod postgres;
+mod rules;
 pub mod sqlite;
 mod token;
+
+pub use backend::{Backend, BackendError, Backends, OpenOptions, Storage, open};
+pub use rules::RateLimit;
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
@@ -372,6 +387,12 @@ pub enum StoreError {
         /// Crate name.
         name: String,
     },
+    /// Another server owns the data directory.
+    #[error("another `cargo convoy serve` is using data directory `{}`", .dir.display())]
+    Locked {
+        /// The directory.
+        dir: std::path::PathBuf,
+    },
     /// The backend failed.
     #[error("storage backend failed: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -386,8 +407,22 @@ impl StoreError {
 /// Result alias for store operations.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// The registry's metadata. Implementations must make each mutating method
-/// atomic and durable before it returns `Ok`.
+/// The registry's metadata.
+///
+/// What every implementation guarantees, and what the server relies on:
+///
+/// - **Atomic and durable**: each mutating method is one transaction,
+///   durable before it returns `Ok`; on error nothing changed.
+/// - **Per-crate serialization**: writes that touch one crate (publish,
+///   stage, commit, yank, owners) are serialized, so racing publishes of one
+///   version give exactly one success, and an index file is never rendered
+///   from a stale set of versions. SQLite gets this from its single writer;
+///   PostgreSQL from `pg_advisory_xact_lock` on the crate's canonical name,
+///   taken in name order.
+/// - **Read-your-writes, across processes**: once a mutation has returned,
+///   every later [`Store::index_file`] call (from any node sharing the
+///   backend) reflects it. A release commit or yank becomes visible for all
+///   its crates at once, never partly.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// The index file of a crate by any spelling of its name, or `None`.
@@ -445,6 +480,9 @@ pub trait Store: Send + Sync + 'static {
     /// Creates a token (and its user if needed) and returns the only copy of
     /// its secret.
     async fn create_token(&self, token: NewToken) -> StoreResult<TokenSecret>;
+
+    /// The id of the user `login`, if there is one.
+    async fn user_id(&self, login: &str) -> StoreResult<Option<UserId>>;
 
     /// The tokens of `user`, stage tokens included, without secrets.
     async fn tokens(&self, user: UserId) -> StoreResult<Vec<TokenInfo>>;
@@ -511,6 +549,17 @@ pub trait Store: Send + Sync + 'static {
     /// `actor`, who must own every crate.
     async fn yank_release(&self, id: &str, yanked: bool, actor: UserId) -> StoreResult<Release>;
 
+    /// Takes one publish from `user`'s bucket, or says how long until one is
+    /// available. The bucket lives where every node sees it.
+    async fn take_publish_token(
+        &self,
+        user: UserId,
+        limit: RateLimit,
+    ) -> StoreResult<Result<(), Duration>>;
+
+    /// Writes everything buffered (download counts). Called periodically
+    /// and when the server stops, so no count is lost on SIGTERM.
+    async fn flush(&self) -> StoreResult<()>;
     // --- Browsing, for the web UI (`convoy-web`). Read-only views of
     // published data: staged, aborted and expired versions never appear.
 
@@ -583,7 +632,35 @@ pub struct StageRecord {
     pub crates: Vec<StagedCrate>,
 }
 
-/// The `.crate` files, keyed by their lower-case sha256.
+/// How a download is answered.
+pub enum Blob {
+    /// The whole file, from memory.
+    Bytes(Bytes),
+    /// The file as it arrives from the object store.
+    Stream {
+        /// The bytes.
+        body: futures_util::stream::BoxStream<'static, std::io::Result<Bytes>>,
+        /// Its length, when known.
+        len: Option<u64>,
+    },
+    /// A presigned URL the client fetches itself (a 302).
+    Redirect(String),
+}
+
+impl std::fmt::Debug for Blob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bytes(b) => write!(f, "Blob::Bytes({} bytes)", b.len()),
+            Self::Stream { len, .. } => write!(f, "Blob::Stream({len:?})"),
+            Self::Redirect(_) => f.write_str("Blob::Redirect"),
+        }
+    }
+}
+
+/// The `.crate` files, keyed by their lower-case sha256 (see
+/// [`blob_key`]). Blobs are written once and never change; whether a blob
+/// belongs to a published version is the metadata store's business, so a
+/// blob store needs no compare-and-swap.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
     /// Stores `bytes` under `cksum` durably before returning. Putting the same
@@ -593,11 +670,32 @@ pub trait BlobStore: Send + Sync + 'static {
     /// The bytes under `cksum`, if any.
     async fn get(&self, cksum: &str) -> StoreResult<Option<Bytes>>;
 
+    /// How to answer a download of `cksum`: by default the bytes; object
+    /// stores may stream or redirect.
+    async fn fetch(&self, cksum: &str) -> StoreResult<Option<Blob>> {
+        Ok(self.get(cksum).await?.map(Blob::Bytes))
+    }
+
     /// Deletes every blob not in `keep` whose last write is older than
     /// `cutoff`, and returns how many went. A `put` that races with the
     /// sweep must either finish before the blob's age is checked (so it is
     /// young and kept) or write it again afterwards.
     async fn sweep(&self, keep: &HashSet<String>, cutoff: SystemTime) -> StoreResult<usize>;
+}
+
+/// The one layout of blob keys, shared by every blob store:
+/// `ab/abcdef….crate` for a valid lower-case sha256, an error otherwise.
+pub fn blob_key(cksum: &str) -> StoreResult<String> {
+    let valid = cksum.len() == 64
+        && cksum
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !valid {
+        return Err(StoreError::backend(std::io::Error::other(format!(
+            "invalid blob key `{cksum}`"
+        ))));
+    }
+    Ok(format!("{}/{cksum}.crate", &cksum[..2]))
 }
 
 /// Deletes blobs that nothing refers to: those of losing concurrent

@@ -1,4 +1,7 @@
-//! The embedded backend: one SQLite database (bundled, nothing to install).
+//! The embedded backend: one SQLite database (bundled, nothing to install),
+//! owned by one server process at a time ([`SqliteStore::open_exclusive`]).
+//! The publish rules and index rendering are the backend-neutral ones of
+//! `crate::rules`; this module only gathers their facts in SQL.
 //!
 //! Writes go through a single connection, so they are serialized and a
 //! concurrent publish can never lose or duplicate an index line. Reads use a
@@ -10,17 +13,17 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use convoy_protocol::api::{Owner, SearchHit};
 use convoy_protocol::index::IndexPackage;
 use convoy_protocol::name::canonical_name;
-use convoy_protocol::scope::{CrateGlob, EndpointScope};
+use convoy_protocol::scope::CrateGlob;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use sha2::{Digest, Sha256};
 
+use crate::rules::{self, ExistingCrate, PublishFacts, Slot, split_list};
 use crate::token::{hashes_match, token_id};
 use crate::{
     AuthenticatedToken, CrateDetails, CrateSummary, Dependent, IndexFile, NewToken, NewVersion,
@@ -29,6 +32,9 @@ use crate::{
 };
 
 const SCHEMA_VERSION: i64 = 3;
+
+/// The database inside a data directory.
+pub const DATABASE_FILE: &str = "convoy.sqlite";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -114,9 +120,6 @@ ALTER TABLE stages ADD COLUMN creator_token TEXT;
 CREATE INDEX IF NOT EXISTS tokens_parent ON tokens(parent_id);
 ";
 
-/// How long buffered download counts may wait before they are written.
-const DOWNLOAD_FLUSH_INTERVAL: Duration = Duration::from_secs(1);
-
 /// The SQLite store. Cheap to clone.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -128,31 +131,22 @@ struct Inner {
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
     index_cache: RwLock<HashMap<String, IndexFile>>,
-    downloads: Mutex<PendingDownloads>,
+    downloads: Mutex<rules::PendingDownloads>,
+    /// Published versions' `(canonical, num)` → `(row id, cksum)`, so that a
+    /// download touches no SQLite at all: a published version's checksum
+    /// never changes and a published version is never removed.
+    published: RwLock<HashMap<(String, String), (i64, String)>>,
+    /// Publish rate buckets per user. In memory is right here: this
+    /// backend has one process.
+    buckets: Mutex<HashMap<UserId, rules::Bucket>>,
     /// Fault injection for crash tests: how long a commit holds its
     /// transaction open before committing.
     commit_delay: Duration,
+    /// The data directory's `serve.lock`, held while a server owns it.
+    _lock: Option<std::fs::File>,
 }
 
-/// Writes that can wait a second: download counts, and when each token was
-/// last used (an update per authenticated request would serialize every
-/// read behind the writer).
-struct PendingDownloads {
-    counts: HashMap<i64, u64>,
-    token_uses: HashMap<String, i64>,
-    since: Instant,
-}
-
-fn from_secs(secs: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64)
-}
-
-fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+use rules::{from_secs, now_secs};
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding a lock leaves SQLite state consistent (the
@@ -212,14 +206,33 @@ impl SqliteStore {
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
                 index_cache: RwLock::new(cache),
-                downloads: Mutex::new(PendingDownloads {
-                    counts: HashMap::new(),
-                    token_uses: HashMap::new(),
-                    since: Instant::now(),
-                }),
+                downloads: Mutex::default(),
+                published: RwLock::default(),
+                buckets: Mutex::default(),
                 commit_delay: Duration::ZERO,
+                _lock: None,
             }),
         })
+    }
+
+    /// Opens the database of data directory `dir` for a server, which must
+    /// be its only one: the in-memory index cache is exact only while this
+    /// process is the only writer, so a second server on the same
+    /// directory gets [`StoreError::Locked`]. Token commands use
+    /// [`SqliteStore::open`] and share the database through SQLite's own
+    /// locking.
+    pub fn open_exclusive(dir: impl AsRef<Path>) -> StoreResult<Self> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(StoreError::backend)?;
+        let lock = std::fs::File::create(dir.join("serve.lock")).map_err(StoreError::backend)?;
+        lock.try_lock().map_err(|_| StoreError::Locked {
+            dir: dir.to_path_buf(),
+        })?;
+        let mut store = Self::open(dir.join(DATABASE_FILE))?;
+        if let Some(inner) = Arc::get_mut(&mut store.inner) {
+            inner._lock = Some(lock);
+        }
+        Ok(store)
     }
 
     /// Makes every stage commit hold its transaction open for `delay`
@@ -289,50 +302,33 @@ fn render_index_file(
             "SELECT line FROM versions WHERE crate_id = ?1 AND state = 'published' ORDER BY id",
         )
         .map_err(db)?;
-    let mut content = Vec::new();
-    let rows = stmt
+    let lines = stmt
         .query_map([crate_id], |r| r.get::<_, String>(0))
+        .map_err(db)?
+        .collect::<Result<Vec<_>, _>>()
         .map_err(db)?;
-    for line in rows {
-        content.extend_from_slice(line.map_err(db)?.as_bytes());
-        content.push(b'\n');
-    }
-    if content.is_empty() {
+    let Some(file) = rules::render_index(lines.iter().map(String::as_str), SystemTime::now())
+    else {
         // Only staged or aborted versions: to readers the crate does not
         // exist.
         tx.execute("DELETE FROM index_files WHERE crate_id = ?1", [crate_id])
             .map_err(db)?;
         return Ok(None);
-    }
-    let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&content))[..32]);
-    let modified = SystemTime::now();
-    let ms = modified
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
+    };
     tx.execute(
         "INSERT INTO index_files (crate_id, canonical, content, etag, modified_ms)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (crate_id) DO UPDATE SET content = ?3, etag = ?4, modified_ms = ?5",
-        params![crate_id, canonical, content, etag, ms],
+        params![
+            crate_id,
+            canonical,
+            &file.content[..],
+            file.etag,
+            rules::to_millis(file.last_modified)
+        ],
     )
     .map_err(db)?;
-    Ok(Some(IndexFile {
-        content: Bytes::from(content),
-        etag,
-        last_modified: modified,
-    }))
-}
-
-/// The version's identity for uniqueness: build metadata does not count.
-fn version_key(version: &str) -> String {
-    match semver::Version::parse(version) {
-        Ok(mut v) => {
-            v.build = semver::BuildMetadata::EMPTY;
-            v.to_string()
-        }
-        Err(_) => version.to_owned(),
-    }
+    Ok(Some(file))
 }
 
 struct CrateRow {
@@ -515,7 +511,7 @@ impl Inner {
                     tx.execute(
                         "INSERT INTO versions (crate_id, num, num_key, cksum, yanked, line, published_by, created_at, state, stage_id, description)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                        params![crate_id, line.vers, version_key(&line.vers), line.cksum, line.yanked, json, new.publisher, now_secs(), state, stage, new.description],
+                        params![crate_id, line.vers, rules::version_key(&line.vers), line.cksum, line.yanked, json, new.publisher, now_secs(), state, stage, new.description],
                     )
                     .map_err(db)?;
                 }
@@ -588,7 +584,22 @@ impl Inner {
         Ok(())
     }
 
+    /// A download of a version already seen: memory only, no SQLite and no
+    /// blocking thread. Says whether a flush of the counts is due.
+    fn download_cached(&self, name: &str, version: &str) -> Option<(String, bool)> {
+        let key = (canonical_name(name), version.to_owned());
+        let (version_id, cksum) = self
+            .published
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .cloned()?;
+        let due = lock(&self.downloads).add(version_id);
+        Some((cksum, due))
+    }
+
     fn download(&self, name: &str, version: &str) -> StoreResult<Option<String>> {
+        let key = (canonical_name(name), version.to_owned());
         let found: Option<(i64, String)> = self.read(|conn| {
             conn.prepare_cached(
                 "SELECT v.id, v.cksum FROM versions v JOIN crates c ON c.id = v.crate_id
@@ -604,12 +615,11 @@ impl Inner {
         let Some((version_id, cksum)) = found else {
             return Ok(None);
         };
-        let due = {
-            let mut pending = lock(&self.downloads);
-            *pending.counts.entry(version_id).or_default() += 1;
-            pending.since.elapsed() >= DOWNLOAD_FLUSH_INTERVAL
-        };
-        if due {
+        self.published
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, (version_id, cksum.clone()));
+        if lock(&self.downloads).add(version_id) {
             self.flush_downloads()?;
         }
         Ok(Some(cksum))
@@ -618,11 +628,7 @@ impl Inner {
     fn flush_downloads(&self) -> StoreResult<()> {
         let (counts, uses) = {
             let mut pending = lock(&self.downloads);
-            pending.since = Instant::now();
-            (
-                std::mem::take(&mut pending.counts),
-                std::mem::take(&mut pending.token_uses),
-            )
+            (pending.take(), std::mem::take(&mut pending.token_uses))
         };
         if counts.is_empty() && uses.is_empty() {
             return Ok(());
@@ -730,11 +736,7 @@ impl Inner {
     }
 
     fn search(&self, query: &str, page: u32, per_page: u32) -> StoreResult<(Vec<SearchHit>, u64)> {
-        // Canonicalize first, then escape: canonicalizing turns `-` into
-        // `_`, which LIKE would read as a wildcard if it came second.
-        let name_pattern = format!("%{}%", escape_like(&canonical_name(query)));
-        let text_pattern = format!("%{}%", escape_like(query));
-        let exact = canonical_name(query);
+        let (name_pattern, text_pattern, exact) = rules::search_patterns(query);
         let offset = i64::from(page.saturating_sub(1)) * i64::from(per_page);
         self.read(|conn| {
             let filter = format!("(c.canonical LIKE ?1 ESCAPE '\\' OR c.description LIKE ?2 ESCAPE '\\')
@@ -952,27 +954,9 @@ impl Inner {
 
     fn create_token(&self, token: NewToken) -> StoreResult<TokenSecret> {
         let secret = TokenSecret::generate();
-        let scopes = if token.scopes.is_empty() {
-            EndpointScope::ALL.to_vec()
-        } else {
-            token.scopes.clone()
-        };
-        let scopes = scopes
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(",");
-        let crates = token
-            .crates
-            .iter()
-            .map(|g| g.as_str())
-            .collect::<Vec<_>>()
-            .join(",");
-        let expires = token.expires_at.map(|t| {
-            t.duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0)
-        });
+        let scopes = rules::token_scopes(&token.scopes);
+        let crates = rules::join_list(token.crates.iter().map(|g| g.as_str()));
+        let expires = token.expires_at.map(rules::to_secs);
         let hash = hash_token(secret.expose());
         self.write(
             |tx| {
@@ -998,29 +982,64 @@ impl Inner {
     }
 }
 
-/// `text` with LIKE's wildcards and its escape character escaped by `\\`.
-fn escape_like(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
+/// The facts [`rules::validate_publish`] judges, read in `conn`. A
+/// dependency exists when it is published, or staged in the same stage when
+/// staging: a crate in someone else's open stage is invisible.
+fn publish_facts(
+    conn: &Connection,
+    new: &NewVersion,
+    stage: Option<&str>,
+) -> StoreResult<PublishFacts> {
+    let line = &new.line;
+    let mut facts = PublishFacts {
+        krate: None,
+        slot: None,
+        missing_dependencies: Vec::new(),
+    };
+    if let Some(krate) = find_crate(conn, &line.name)? {
+        facts.slot = conn
+            .prepare_cached(
+                "SELECT v.id, v.state, v.cksum, s.expires_at FROM versions v
+                 LEFT JOIN stages s ON s.id = v.stage_id
+                 WHERE v.crate_id = ?1 AND v.num_key = ?2",
+            )
+            .map_err(db)?
+            .query_row(params![krate.id, rules::version_key(&line.vers)], |r| {
+                Ok(Slot {
+                    row: r.get(0)?,
+                    state: r.get(1)?,
+                    cksum: r.get(2)?,
+                    stage_expires_at: r.get(3)?,
+                })
+            })
+            .optional()
+            .map_err(db)?;
+        // A companion's owners are its parent's.
+        let owner = companions::owner_crate(
+            conn,
+            CrateRow {
+                id: krate.id,
+                name: krate.name.clone(),
+            },
+        )?;
+        facts.krate = Some(ExistingCrate {
+            publisher_owns: is_owner(conn, owner.id, new.publisher)?,
+            owner_name: owner.name,
+            id: krate.id,
+            name: krate.name,
+        });
     }
-    out
-}
-
-fn split_list(s: &str) -> impl Iterator<Item = &str> {
-    s.split(',').filter(|p| !p.is_empty())
-}
-
-/// What [`validate_publish`] found.
-struct Checked {
-    outcome: PublishOutcome,
-    /// The existing crate, if any.
-    crate_id: Option<i64>,
-    /// The row of an aborted staged version with the same bytes, to reuse.
-    reuse_row: Option<i64>,
+    for dep in rules::dependency_names(line) {
+        let known = find_visible_crate(conn, &dep)?.is_some()
+            || match stage {
+                Some(stage) => staging::staged_in(conn, stage, &dep)?,
+                None => false,
+            };
+        if !known {
+            facts.missing_dependencies.push(dep);
+        }
+    }
+    Ok(facts)
 }
 
 /// Every rule a publish must pass, read-only, so that the server can refuse
@@ -1030,118 +1049,15 @@ fn validate_publish(
     conn: &Connection,
     new: &NewVersion,
     stage: Option<&str>,
-) -> StoreResult<Checked> {
-    let line = &new.line;
-    let checked = match find_crate(conn, &line.name)? {
-        Some(krate) => {
-            if krate.name != line.name {
-                return Err(StoreError::NameConflict {
-                    existing: krate.name,
-                });
-            }
-            if !new.may_update {
-                return Err(StoreError::MissingScope {
-                    scope: EndpointScope::PublishUpdate,
-                    name: krate.name,
-                });
-            }
-            companions::require_owner(conn, &krate, new.publisher)?;
-            companions::validate(conn, new, Some(&krate))?;
-            let reuse_row = check_slot(conn, krate.id, line)?;
-            Checked {
-                outcome: PublishOutcome::NewVersion,
-                crate_id: Some(krate.id),
-                reuse_row,
-            }
-        }
-        None => {
-            if !new.may_create {
-                return Err(StoreError::MissingScope {
-                    scope: EndpointScope::PublishNew,
-                    name: line.name.clone(),
-                });
-            }
-            companions::validate(conn, new, None)?;
-            Checked {
-                outcome: PublishOutcome::NewCrate,
-                crate_id: None,
-                reuse_row: None,
-            }
-        }
-    };
-    check_dependencies(conn, line, &canonical_name(&line.name), stage)?;
+) -> StoreResult<rules::Checked> {
+    let facts = publish_facts(conn, new, stage)?;
+    let checked = rules::validate_publish(new, &facts)?;
+    let existing = facts.krate.map(|k| CrateRow {
+        id: k.id,
+        name: k.name,
+    });
+    companions::validate(conn, new, existing.as_ref())?;
     Ok(checked)
-}
-
-/// Who holds the version's slot. A published or staged version holds it
-/// (a stage past its expiry no longer does); an aborted one lets the same
-/// bytes in again and nothing else, because clients may have cached what
-/// the staging view served.
-fn check_slot(conn: &Connection, crate_id: i64, line: &IndexPackage) -> StoreResult<Option<i64>> {
-    let row: Option<(i64, String, String, Option<i64>)> = conn
-        .prepare_cached(
-            "SELECT v.id, v.state, v.cksum, s.expires_at FROM versions v
-             LEFT JOIN stages s ON s.id = v.stage_id
-             WHERE v.crate_id = ?1 AND v.num_key = ?2",
-        )
-        .map_err(db)?
-        .query_row(params![crate_id, version_key(&line.vers)], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .optional()
-        .map_err(db)?;
-    let Some((id, state, cksum, expires_at)) = row else {
-        return Ok(None);
-    };
-    let expired = expires_at.is_some_and(|t| t <= now_secs());
-    match state.as_str() {
-        "staged" if !expired => Err(StoreError::VersionStaged {
-            name: line.name.clone(),
-            version: line.vers.clone(),
-        }),
-        "aborted" | "staged" if cksum != line.cksum => Err(StoreError::VersionBurnt {
-            name: line.name.clone(),
-            version: line.vers.clone(),
-        }),
-        "aborted" | "staged" => Ok(Some(id)),
-        _ => Err(StoreError::VersionExists {
-            name: line.name.clone(),
-            version: line.vers.clone(),
-        }),
-    }
-}
-
-/// Every dependency on this registry must name a crate that exists here (or
-/// the crate itself), as on crates.io: otherwise the version is unusable.
-/// "Exists" means published, or staged in the same stage when staging: a
-/// crate in someone else's open stage is invisible, so it cannot be
-/// depended on.
-fn check_dependencies(
-    conn: &Connection,
-    line: &IndexPackage,
-    own: &str,
-    stage: Option<&str>,
-) -> StoreResult<()> {
-    let mut missing = Vec::new();
-    for dep in line.deps.iter().filter(|d| d.registry.is_none()) {
-        let real = dep.package.as_deref().unwrap_or(&dep.name);
-        if canonical_name(real) == own {
-            continue;
-        }
-        let known = find_visible_crate(conn, real)?.is_some()
-            || match stage {
-                Some(stage) => staging::staged_in(conn, stage, real)?,
-                None => false,
-            };
-        if !known && !missing.iter().any(|m| m == real) {
-            missing.push(real.to_owned());
-        }
-    }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(StoreError::UnknownDependencies { names: missing })
-    }
 }
 
 fn max_version(conn: &Connection, crate_id: i64) -> StoreResult<String> {
@@ -1157,17 +1073,7 @@ fn max_version(conn: &Connection, crate_id: i64) -> StoreResult<String> {
         .map_err(db)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(db)?;
-    let parsed = |live_only: bool| {
-        versions
-            .iter()
-            .filter(|(_, yanked)| !live_only || !yanked)
-            .filter_map(|(v, _)| semver::Version::parse(v).ok())
-            .max()
-    };
-    Ok(parsed(true)
-        .or_else(|| parsed(false))
-        .map(|v| v.to_string())
-        .unwrap_or_else(|| "0.0.0".to_owned()))
+    Ok(rules::max_version(&versions))
 }
 
 #[async_trait]
@@ -1209,6 +1115,14 @@ impl Store for SqliteStore {
     }
 
     async fn download(&self, name: &str, version: &str) -> StoreResult<Option<String>> {
+        if let Some((cksum, due)) = self.inner.download_cached(name, version) {
+            if due {
+                // At most once a second one download writes the counts, so
+                // what it counted is visible when it returns.
+                self.blocking(|s| s.flush_downloads()).await?;
+            }
+            return Ok(Some(cksum));
+        }
         let (name, version) = (name.to_owned(), version.to_owned());
         self.blocking(move |s| s.download(&name, &version)).await
     }
@@ -1248,6 +1162,28 @@ impl Store for SqliteStore {
 
     async fn create_token(&self, token: NewToken) -> StoreResult<TokenSecret> {
         self.blocking(move |s| s.create_token(token)).await
+    }
+
+    async fn user_id(&self, login: &str) -> StoreResult<Option<UserId>> {
+        let login = login.to_owned();
+        self.blocking(move |s| s.read(|conn| user_id(conn, &login)))
+            .await
+    }
+
+    async fn take_publish_token(
+        &self,
+        user: UserId,
+        limit: crate::RateLimit,
+    ) -> StoreResult<Result<(), Duration>> {
+        let mut buckets = lock(&self.inner.buckets);
+        let (bucket, verdict) =
+            rules::take_token(limit, buckets.get(&user).copied(), rules::now_millis());
+        buckets.insert(user, bucket);
+        Ok(verdict)
+    }
+
+    async fn flush(&self) -> StoreResult<()> {
+        self.blocking(|s| s.flush_downloads()).await
     }
 
     async fn tokens(&self, user: UserId) -> StoreResult<Vec<TokenInfo>> {
@@ -1456,6 +1392,3 @@ impl SqliteStore {
 mod browse;
 mod companions;
 mod staging;
-
-#[cfg(test)]
-mod tests;

@@ -3,12 +3,19 @@
 //! in an isolated `CARGO_HOME` that knows the registry only through
 //! `CARGO_REGISTRIES_<NAME>_*` variables.
 //!
+//! For the scale-out backend it also runs a real PostgreSQL ([`postgres`]),
+//! a real S3-protocol server ([`s3`]) and a round-robin balancer in front
+//! of several nodes ([`balancer`]).
+//!
 //! Panicking is how a fixture reports a broken environment, so this crate
 //! allows `expect` freely; it is never linked into a shipped binary.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
+pub mod balancer;
 pub mod browser;
 pub mod net;
+pub mod postgres;
+pub mod s3;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -19,11 +26,73 @@ use std::time::Duration;
 /// The registry name tests configure cargo with.
 pub const REGISTRY: &str = "convoy";
 
+/// Shared state for scale-out nodes: a database and blob storage that
+/// several servers use at once.
+#[derive(Debug, Clone)]
+pub struct SharedBackend {
+    /// `postgres://…`.
+    pub database: String,
+    /// `s3://…` or `file:///…`.
+    pub storage: String,
+    /// `AWS_*` variables for the storage.
+    pub env: Vec<(String, String)>,
+}
+
+impl SharedBackend {
+    /// A fresh database in the binary's cluster, with blobs in `dir`;
+    /// `None` when PostgreSQL is not installed (see [`postgres::cluster`]).
+    pub fn postgres_with_dir(dir: &Path) -> Option<Self> {
+        let database = postgres::cluster()?.fresh_database();
+        Some(Self {
+            database,
+            storage: format!("file://{}", dir.display()),
+            env: Vec::new(),
+        })
+    }
+
+    /// A fresh database and a fresh bucket on the binary's S3 server;
+    /// `None` when either is missing.
+    pub fn postgres_with_s3() -> Option<Self> {
+        let s3 = s3::server()?;
+        let database = postgres::cluster()?.fresh_database();
+        Some(Self {
+            database,
+            storage: format!("s3://{}/crates", s3.fresh_bucket()),
+            env: s3.env(),
+        })
+    }
+
+    /// The flags that select it.
+    pub fn args(&self) -> Vec<String> {
+        vec![
+            "--database".into(),
+            self.database.clone(),
+            "--storage".into(),
+            self.storage.clone(),
+        ]
+    }
+}
+
+/// Whether the current test runs on PostgreSQL: tests compiled inside a
+/// module named `on_postgres` do (that is how a suite is parametrized over
+/// both backends without repeating a line of it; the test harness names
+/// each test's thread after its path), and `CONVOY_TEST_BACKEND=postgres`
+/// forces it for every test.
+pub fn on_postgres() -> bool {
+    if let Ok(backend) = std::env::var("CONVOY_TEST_BACKEND") {
+        return backend == "postgres";
+    }
+    std::thread::current()
+        .name()
+        .is_some_and(|n| n.starts_with("on_postgres::") || n.contains("::on_postgres::"))
+}
+
 /// A running `cargo convoy serve`, killed when dropped.
 pub struct Server {
     bin: PathBuf,
     child: Option<Child>,
     data: PathBuf,
+    shared: Option<SharedBackend>,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     extra_args: Vec<String>,
@@ -37,14 +106,47 @@ impl Server {
         Self::start_with_env(bin, extra_args, &[])
     }
 
-    /// Starts a server with extra environment variables (fault injection).
+    /// Starts a server with extra environment variables (fault injection),
+    /// on the test's backend (see [`on_postgres`]).
     pub fn start_with_env(bin: &str, extra_args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let shared = if on_postgres() {
+            let shared = SharedBackend::postgres_with_dir(&data.join("crates"));
+            if shared.is_none() {
+                eprintln!("PostgreSQL missing: this test runs on the embedded backend instead");
+            }
+            shared
+        } else {
+            None
+        };
+        Self::start_on(bin, shared, dir, extra_args, env)
+    }
+
+    /// Starts a scale-out node on `shared`, one of many.
+    pub fn start_shared(
+        bin: &str,
+        shared: &SharedBackend,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_on(bin, Some(shared.clone()), dir, extra_args, env)
+    }
+
+    fn start_on(
+        bin: &str,
+        shared: Option<SharedBackend>,
+        dir: tempfile::TempDir,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let data = dir.path().join("data");
         let mut server = Self {
             bin: PathBuf::from(bin),
             child: None,
             data,
+            shared,
             url: String::new(),
             extra_args: extra_args.iter().map(|s| (*s).to_owned()).collect(),
             env: env
@@ -57,13 +159,34 @@ impl Server {
         server
     }
 
+    /// The flags that select this server's state.
+    pub fn state_args(&self) -> Vec<String> {
+        match &self.shared {
+            Some(shared) => shared.args(),
+            None => vec!["--data".into(), self.data.display().to_string()],
+        }
+    }
+
+    /// The shared backend, for a scale-out node.
+    pub fn shared(&self) -> Option<&SharedBackend> {
+        self.shared.as_ref()
+    }
+
+    fn backend_env(&self) -> Vec<(String, String)> {
+        self.shared
+            .as_ref()
+            .map(|s| s.env.clone())
+            .unwrap_or_default()
+    }
+
     fn spawn(&mut self, addr: &str) {
         let mut child = Command::new(&self.bin)
-            .args(["serve", "--data"])
-            .arg(&self.data)
+            .arg("serve")
+            .args(self.state_args())
             .args(["--addr", addr])
             .args(&self.extra_args)
             .env("CONVOY_LOG", "warn")
+            .envs(self.backend_env())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -97,8 +220,9 @@ impl Server {
     /// Creates a token through the CLI, as an administrator would.
     pub fn token(&self, user: &str, args: &[&str]) -> String {
         let out = Command::new(&self.bin)
-            .args(["token", "create", "--data"])
-            .arg(&self.data)
+            .args(["token", "create"])
+            .args(self.state_args())
+            .envs(self.backend_env())
             .args(["--user", user])
             .args(args)
             .output()
@@ -112,6 +236,11 @@ impl Server {
             .expect("utf8")
             .trim()
             .to_owned()
+    }
+
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     /// SIGKILL, as a crash would.
@@ -165,6 +294,12 @@ impl Cargo {
     /// A sandbox pointing registry [`REGISTRY`] at `server`, with `token`
     /// (if any) in `CARGO_REGISTRIES_CONVOY_TOKEN`.
     pub fn new(server: &Server, token: Option<&str>) -> Self {
+        Self::for_index(&server.index_url(), token)
+    }
+
+    /// A sandbox pointing registry [`REGISTRY`] at `index_url` (a
+    /// balancer's, say).
+    pub fn for_index(index_url: &str, token: Option<&str>) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let home = dir.path().join("cargo-home");
         std::fs::create_dir_all(&home).expect("cargo home");
@@ -173,7 +308,7 @@ impl Cargo {
         env.insert("CARGO_HOME".into(), home.display().to_string());
         env.insert(
             format!("CARGO_REGISTRIES_{upper}_INDEX"),
-            server.index_url(),
+            index_url.to_owned(),
         );
         if let Some(token) = token {
             env.insert(format!("CARGO_REGISTRIES_{upper}_TOKEN"), token.to_owned());

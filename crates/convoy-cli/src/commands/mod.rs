@@ -2,6 +2,7 @@
 
 mod changed;
 mod check;
+mod migrate;
 mod plan;
 mod publish;
 mod serve;
@@ -19,6 +20,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => serve::exec(args),
         Command::Token(TokenCommand::Create(args)) => token::create(args),
+        Command::Migrate(args) => migrate::exec(args),
         Command::Token(TokenCommand::List(args)) => token::list(args),
         Command::Token(TokenCommand::Revoke(args)) => token::revoke(args),
         Command::Plan(args) => plan::exec(args),

@@ -1,50 +1,44 @@
 //! `cargo convoy serve`.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use convoy_protocol::limits::IndexLimits;
 use convoy_registry::{App, ConnectionLimits, Limits, Maintenance, RateLimit, Settings};
-use convoy_store::fs::FsBlobStore;
-use convoy_store::sqlite::SqliteStore;
+use convoy_store::object::DownloadMode;
+use convoy_store::{Backend, OpenOptions};
 
 use crate::cli::ServeArgs;
 
-/// The database inside a data directory.
-pub(crate) fn database_path(data: &Path) -> std::path::PathBuf {
-    data.join("convoy.sqlite")
-}
-
 pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
     log_panics_escaped();
-    std::fs::create_dir_all(&args.data)
-        .with_context(|| format!("failed to create data directory `{}`", args.data.display()))?;
-    // One server per data directory: the in-memory index cache relies on
-    // being the only writer.
-    let lock_path = args.data.join("serve.lock");
-    let lock = std::fs::File::create(&lock_path)
-        .with_context(|| format!("failed to open `{}`", lock_path.display()))?;
-    lock.try_lock().map_err(|_| {
-        anyhow::anyhow!(
-            "another `cargo convoy serve` is using data directory `{}`",
-            args.data.display()
-        )
-    })?;
-
-    let store = SqliteStore::open(database_path(&args.data))
-        .with_context(|| format!("failed to open the database in `{}`", args.data.display()))?
-        .with_commit_delay(fault_commit_delay());
-    let blobs = FsBlobStore::open(args.data.join("crates"))?;
-
+    let backend = args.state.backend()?;
+    let options = OpenOptions {
+        download_mode: match args.s3_redirect_secs {
+            Some(secs) => DownloadMode::Redirect(Duration::from_secs(secs.clamp(1, 7 * 86_400))),
+            None => DownloadMode::Stream,
+        },
+        cache_bytes: args.blob_cache_bytes,
+        commit_delay: fault_commit_delay(),
+        // One server per data directory; any number per database.
+        exclusive: true,
+    };
+    // The orphan sweep is safe only where one process writes the blobs: on
+    // shared storage another node may rewrite a blob between the sweep's
+    // age check and its delete (docs/DEPLOY.md), so it is opt-in there.
+    let sweep_secs = match backend {
+        Backend::Data(_) => args.sweep_interval_secs.unwrap_or(3600),
+        Backend::Postgres { .. } => args.sweep_interval_secs.unwrap_or(0),
+    };
+    let sweep_every = (sweep_secs > 0).then(|| Duration::from_secs(sweep_secs));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("failed to start the async runtime")?;
     runtime.block_on(async move {
+        let backends = convoy_store::open(&backend, &options).await?;
         let listener = tokio::net::TcpListener::bind(&args.addr)
             .await
             .with_context(|| format!("failed to listen on `{}`", args.addr))?;
@@ -85,11 +79,11 @@ pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
             idle_timeout: Duration::from_secs(args.idle_timeout_secs),
             max_connections: args.max_connections,
         };
-        let app = App::new(Arc::new(store.clone()), Arc::new(blobs), settings)
+        let store = backends.store.clone();
+        let app = App::new(store.clone(), backends.blobs.clone(), settings)
             .with_registry_name(&args.registry_name);
         let maintenance = app.spawn_maintenance(Maintenance {
-            sweep_every: (args.sweep_interval_secs > 0)
-                .then(|| Duration::from_secs(args.sweep_interval_secs)),
+            sweep_every,
             sweep_grace: Duration::from_secs(args.sweep_grace_secs),
             ..Maintenance::default()
         });
@@ -102,11 +96,12 @@ pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
         )
         .await?;
         maintenance.abort();
-        store.flush()?;
+        // Buffered download counts reach the database before exit.
+        store.flush().await?;
+        drop(backends);
         tracing::info!("stopped");
         anyhow::Ok(())
     })?;
-    drop(lock);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -10,16 +10,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use convoy_protocol::index::format_timestamp;
-use convoy_store::sqlite::SqliteStore;
 use convoy_store::{NewToken, TokenInfo};
 
 use crate::cli::{TokenCreateArgs, TokenListArgs, TokenListFormat, TokenRevokeArgs};
-
-fn open(data: &std::path::Path) -> anyhow::Result<SqliteStore> {
-    let path = super::serve::database_path(data);
-    SqliteStore::open(&path)
-        .with_context(|| format!("failed to open the database `{}`", path.display()))
-}
 
 fn require_user(user: &str) -> anyhow::Result<()> {
     if user.trim().is_empty() {
@@ -30,19 +23,26 @@ fn require_user(user: &str) -> anyhow::Result<()> {
 
 pub(crate) fn create(args: TokenCreateArgs) -> anyhow::Result<ExitCode> {
     require_user(&args.user)?;
-    let store = open(&args.data)?;
     let lifetime = match (args.expires_days, args.expires_secs) {
         (Some(days), _) => Some(Duration::from_secs(u64::from(days) * 86_400)),
         (None, Some(secs)) => Some(Duration::from_secs(secs)),
         (None, None) => None,
     };
     let expires_at = lifetime.map(|d| SystemTime::now() + d);
-    let secret = store.create_token_blocking(NewToken {
-        login: args.user,
-        name: args.name,
-        scopes: args.scopes,
-        crates: args.crates,
-        expires_at,
+    let secret = runtime()?.block_on(async {
+        // The database arbitrates with running servers, so this works
+        // whether or not one is up.
+        let store = args.state.metadata().await?;
+        let secret = store
+            .create_token(NewToken {
+                login: args.user,
+                name: args.name,
+                scopes: args.scopes,
+                crates: args.crates,
+                expires_at,
+            })
+            .await?;
+        anyhow::Ok(secret)
     })?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", secret.expose())?;
@@ -73,7 +73,10 @@ fn json(t: &TokenInfo) -> serde_json::Value {
 
 pub(crate) fn list(args: TokenListArgs) -> anyhow::Result<ExitCode> {
     require_user(&args.user)?;
-    let tokens = open(&args.data)?.tokens_blocking(&args.user)?;
+    let tokens = runtime()?.block_on(async {
+        let store = args.state.metadata().await?;
+        anyhow::Ok(convoy_store::admin::tokens_of(store.as_ref(), &args.user).await?)
+    })?;
     let mut out = std::io::stdout().lock();
     match args.format {
         TokenListFormat::Json => {
@@ -110,9 +113,11 @@ pub(crate) fn list(args: TokenListArgs) -> anyhow::Result<ExitCode> {
 
 pub(crate) fn revoke(args: TokenRevokeArgs) -> anyhow::Result<ExitCode> {
     require_user(&args.user)?;
-    let store = open(&args.data)?;
     let id = if args.all { None } else { args.id.as_deref() };
-    let revoked = store.revoke_tokens_blocking(&args.user, id)?;
+    let revoked = runtime()?.block_on(async {
+        let store = args.state.metadata().await?;
+        anyhow::Ok(convoy_store::admin::revoke_tokens(store.as_ref(), &args.user, id).await?)
+    })?;
     if let (Some(id), true) = (id, revoked.is_empty()) {
         anyhow::bail!(
             "user `{}` has no token `{}`",
@@ -131,4 +136,12 @@ pub(crate) fn revoke(args: TokenRevokeArgs) -> anyhow::Result<ExitCode> {
         ),
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// A small runtime for one administrative command.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")
 }

@@ -9,18 +9,50 @@
 //! - `hostile`: the attacks of issue 8 on archives, the index and routes;
 //! - `slow_clients`: half-open connections and every kind of stall;
 //! - `tokens`: revocation, `/api/v1/me/tokens`, creator-bounded stage tokens;
-//! - `stage_rules`: stage scopes, invisible staged data, search, orphan sweep.
+//! - `stage_rules`: stage scopes, invisible staged data, search, orphan sweep;
+//! - `scaleout`: several nodes on PostgreSQL and S3 behind a balancer.
+//!
+//! Every module but `scaleout` and `slow_clients` (the connection layer,
+//! the same whatever the backend) runs twice: as itself, on the embedded
+//! backend, and again under `on_postgres`, where every server it starts
+//! runs on a fresh PostgreSQL database (see
+//! `convoy_test_support::on_postgres`). That is the conformance
+//! parametrization of the acceptance suite: the same tests, not a copy.
 #![allow(clippy::unwrap_used, clippy::print_stderr, clippy::print_stdout)]
+// Compiling the same modules twice, once per backend, is the point.
+#![allow(clippy::duplicate_mod)]
 
 mod cargo_flow;
 mod durability;
 mod hostile;
 mod private;
+mod scaleout;
 mod slow_clients;
 mod stage_rules;
 mod staging;
 mod tokens;
 mod validation;
+
+/// The same modules again, on PostgreSQL.
+#[path = "."]
+mod on_postgres {
+    #[path = "cargo_flow.rs"]
+    mod cargo_flow;
+    #[path = "durability.rs"]
+    mod durability;
+    #[path = "hostile.rs"]
+    mod hostile;
+    #[path = "private.rs"]
+    mod private;
+    #[path = "stage_rules.rs"]
+    mod stage_rules;
+    #[path = "staging.rs"]
+    mod staging;
+    #[path = "tokens.rs"]
+    mod tokens;
+    #[path = "validation.rs"]
+    mod validation;
+}
 
 use convoy_test_support::Server;
 

@@ -2,12 +2,13 @@
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use convoy_protocol::api::{
     OkResponse, OwnersChangeResponse, OwnersList, OwnersRequest, SearchMeta, SearchResponse,
 };
 use convoy_protocol::scope::EndpointScope;
+use convoy_store::Blob;
 use serde::Deserialize;
 
 use convoy_protocol::text::quote;
@@ -34,13 +35,26 @@ pub(crate) async fn download(
     let Some(cksum) = app.store.download(name, &version).await? else {
         return Err(not_found());
     };
-    let Some(bytes) = app.blobs.get(&cksum).await? else {
+    let Some(blob) = app.blobs.fetch(&cksum).await? else {
         // The store guarantees the blob before the version row; a missing
-        // blob means the data directory was damaged from outside.
+        // blob means the blob storage was damaged from outside.
         tracing::error!(krate = %name, %version, %cksum, "blob missing for a published version");
         return Err(not_found());
     };
-    let mut response = Body::from(bytes).into_response();
+    let mut response = match blob {
+        Blob::Bytes(bytes) => Body::from(bytes).into_response(),
+        Blob::Stream { body, len } => {
+            let mut response = Body::from_stream(body).into_response();
+            if let Some(len) = len.and_then(|l| HeaderValue::from_str(&l.to_string()).ok()) {
+                response.headers_mut().insert(header::CONTENT_LENGTH, len);
+            }
+            response
+        }
+        Blob::Redirect(url) => {
+            let location = HeaderValue::from_str(&url).map_err(|e| ApiError::internal(&e))?;
+            return Ok((StatusCode::FOUND, [(header::LOCATION, location)]).into_response());
+        }
+    };
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/gzip"),

@@ -116,8 +116,9 @@ pub(crate) async fn publish(
         .check_publish(&version, token.stage.as_deref())
         .await?;
     if let Some(limit) = app.settings.publish_rate {
-        app.limiter
-            .take(limit, token.user_id)
+        app.store
+            .take_publish_token(token.user_id, limit)
+            .await?
             .map_err(ApiError::rate_limited)?;
     }
     app.blobs.put(&cksum, tarball).await?;

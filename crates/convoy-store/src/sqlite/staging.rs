@@ -10,27 +10,18 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
 
-use convoy_protocol::index::{DependencyKind, IndexPackage};
+use convoy_protocol::index::IndexPackage;
 use convoy_protocol::name::canonical_name;
-use convoy_protocol::scope::EndpointScope;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::{Inner, db, find_crate, is_owner, now_secs, render_index_file, split_list};
+use super::{Inner, db, find_crate, is_owner, now_secs, render_index_file};
+use crate::rules::{self, StagedLine};
 use crate::{
-    AuthenticatedToken, Release, StageRecord, StageState, StagedCrate, StoreError, StoreResult,
-    TokenSecret, UserId, hash_token,
+    AuthenticatedToken, Release, StageRecord, StagedCrate, StoreError, StoreResult, TokenSecret,
+    UserId, hash_token,
 };
 
 use convoy_protocol::index::format_timestamp as rfc3339;
-
-fn parse_state(s: &str) -> StageState {
-    match s {
-        "open" => StageState::Open,
-        "committed" => StageState::Committed,
-        "expired" => StageState::Expired,
-        _ => StageState::Aborted,
-    }
-}
 
 /// Discards every open stage past its expiry. Runs at the start of every
 /// transaction that could be blocked by a stale reservation.
@@ -89,13 +80,6 @@ pub(super) fn staged_in(conn: &Connection, stage: &str, name: &str) -> StoreResu
     .map_err(db)
 }
 
-/// The latest expiry a stage opened by `creator` may have: its own limit,
-/// or the creator's expiry if that comes first.
-fn bounded_expiry(now: i64, ttl: Duration, creator_expires: Option<i64>) -> i64 {
-    let wanted = now.saturating_add(ttl.as_secs() as i64);
-    creator_expires.map_or(wanted, |limit| wanted.min(limit))
-}
-
 /// Fails unless stage `id` exists and is open.
 pub(super) fn require_open(conn: &Connection, id: &str) -> StoreResult<()> {
     let state: Option<String> = conn
@@ -133,7 +117,7 @@ fn record(conn: &Connection, id: &str) -> StoreResult<Option<StageRecord>> {
         id: id.to_owned(),
         user_id,
         login,
-        state: parse_state(&state),
+        state: rules::parse_stage_state(&state),
         created_at: UNIX_EPOCH + Duration::from_secs(created.max(0) as u64),
         expires_at: UNIX_EPOCH + Duration::from_secs(expires.max(0) as u64),
         crates: stage_crates(conn, id, None)?,
@@ -205,31 +189,17 @@ impl Inner {
         creator: &AuthenticatedToken,
         ttl: Duration,
     ) -> StoreResult<(StageRecord, TokenSecret)> {
-        let mut raw = [0u8; 8];
-        rand::RngCore::fill_bytes(&mut rand::rng(), &mut raw);
-        let id = format!("stg_{}", hex::encode(raw));
+        let id = rules::new_stage_id();
         let token = TokenSecret::generate();
         // A stage token can only upload, and only what its creator could.
-        let scopes: Vec<&str> = creator
-            .scopes
-            .iter()
-            .filter(|s| matches!(s, EndpointScope::PublishNew | EndpointScope::PublishUpdate))
-            .map(|s| s.as_str())
-            .collect();
-        let scopes = scopes.join(",");
-        let crates = creator
-            .crates
-            .iter()
-            .map(|g| g.as_str())
-            .collect::<Vec<_>>()
-            .join(",");
+        let (scopes, crates) = rules::stage_token_grants(creator);
         let now = now_secs();
         let creator_expires = creator.expires_at.map(|t| {
             t.duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0)
         });
-        let expires = bounded_expiry(now, ttl, creator_expires);
+        let expires = rules::bounded_expiry(now, ttl, creator_expires);
         let hash = hash_token(token.expose());
         let record = self.write(
             |tx| {
@@ -305,7 +275,7 @@ impl Inner {
                     .optional()
                     .map_err(db)?
                     .flatten();
-                let expires = bounded_expiry(now_secs(), ttl, creator_expires);
+                let expires = rules::bounded_expiry(now_secs(), ttl, creator_expires);
                 tx.execute(
                     "UPDATE stages SET expires_at = ?2 WHERE id = ?1",
                     params![id, expires],
@@ -541,10 +511,8 @@ fn staged_rows(tx: &Transaction<'_>, id: &str) -> StoreResult<Vec<StagedRow>> {
     Ok(out)
 }
 
-/// Everything that would make the commit wrong, one sentence per problem:
-/// ownership (it may have changed since upload), the stage's crate globs,
-/// and every dependency on this registry resolving within published plus
-/// staged versions.
+/// Everything that would make the commit wrong (see
+/// [`rules::commit_problems`]), judged on facts read in `tx`.
 fn commit_problems(
     tx: &Transaction<'_>,
     id: &str,
@@ -556,60 +524,42 @@ fn commit_problems(
             r.get(0)
         })
         .map_err(db)?;
-    let globs: Vec<convoy_protocol::scope::CrateGlob> = split_list(&globs)
-        .filter_map(|g| convoy_protocol::scope::CrateGlob::new(g).ok())
+    let globs = rules::parse_globs(&globs);
+    let lines: Vec<StagedLine> = rows
+        .iter()
+        .map(|r| StagedLine {
+            crate_id: r.crate_id,
+            line: r.line.clone(),
+        })
         .collect();
-    let mut problems = Vec::new();
+    let mut owned = std::collections::HashMap::new();
     for row in rows {
-        let what = format!("`{}@{}`", row.line.name, row.line.vers);
-        if !is_owner(tx, row.crate_id, actor)? {
-            problems.push(format!(
-                "{what}: you are not an owner of crate `{}`",
-                row.line.name
-            ));
-        }
-        if !globs.is_empty() && !globs.iter().any(|g| g.matches(&row.line.name)) {
-            problems.push(format!(
-                "{what}: the stage's token does not allow this crate"
-            ));
-        }
-        for dep in row
-            .line
-            .deps
-            .iter()
-            .filter(|d| d.registry.is_none() && d.kind != Some(DependencyKind::Dev))
-        {
-            let real = dep.package.as_deref().unwrap_or(&dep.name);
-            if !resolvable(tx, id, real, &dep.req)? {
-                problems.push(format!(
-                    "{what}: dependency `{real}` `{}` matches no published or staged version",
-                    dep.req
-                ));
-            }
+        if let std::collections::hash_map::Entry::Vacant(e) = owned.entry(row.crate_id) {
+            e.insert(is_owner(tx, row.crate_id, actor)?);
         }
     }
-    Ok(problems)
-}
-
-fn resolvable(tx: &Transaction<'_>, stage: &str, name: &str, req: &str) -> StoreResult<bool> {
-    let Ok(req) = semver::VersionReq::parse(req) else {
-        return Ok(false);
-    };
-    let Some(krate) = find_crate(tx, name)? else {
-        return Ok(false);
-    };
-    let versions: Vec<String> = tx
-        .prepare_cached(
-            "SELECT num FROM versions WHERE crate_id = ?1
-             AND ((state = 'published' AND yanked = 0) OR (state = 'staged' AND stage_id = ?2))",
-        )
-        .map_err(db)?
-        .query_map(params![krate.id, stage], |r| r.get(0))
-        .map_err(db)?
-        .collect::<Result<_, _>>()
-        .map_err(db)?;
-    Ok(versions
-        .iter()
-        .filter_map(|v| semver::Version::parse(v).ok())
-        .any(|v| req.matches(&v)))
+    let mut visible = std::collections::HashMap::new();
+    for name in rules::commit_dependency_names(&lines) {
+        let versions = match find_crate(tx, &name)? {
+            None => None,
+            Some(krate) => Some(
+                tx.prepare_cached(
+                    "SELECT num FROM versions WHERE crate_id = ?1
+                     AND ((state = 'published' AND yanked = 0) OR (state = 'staged' AND stage_id = ?2))",
+                )
+                .map_err(db)?
+                .query_map(params![krate.id, id], |r| r.get::<_, String>(0))
+                .map_err(db)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(db)?,
+            ),
+        };
+        visible.insert(name, versions);
+    }
+    Ok(rules::commit_problems(
+        &lines,
+        &globs,
+        |crate_id| owned.get(&crate_id).copied().unwrap_or(false),
+        |name| visible.get(name).cloned().flatten(),
+    ))
 }
