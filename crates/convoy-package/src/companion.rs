@@ -22,7 +22,7 @@ use convoy_workspace::process::Cmd;
 use convoy_workspace::{Member, Workspace};
 use toml_edit::{DocumentMut, Item, Table, value};
 
-use crate::run::PackageError;
+use crate::error::PackageError;
 
 const DEP_TABLES: [&str; 3] = ["dependencies", "build-dependencies", "dev-dependencies"];
 
@@ -96,6 +96,19 @@ pub(crate) fn sublibraries(ws: &Workspace) -> BTreeMap<String, String> {
             m.companion
                 .as_ref()
                 .map(|c| (c.workspace_name.clone(), m.version.to_string()))
+        })
+        .collect()
+}
+
+/// Each sublibrary's name in the workspace, mapped to its companion's
+/// published name: the manifest rewrite renames the dependencies on it.
+pub(crate) fn renames(ws: &Workspace) -> BTreeMap<String, String> {
+    ws.members
+        .iter()
+        .filter_map(|m| {
+            m.companion
+                .as_ref()
+                .map(|c| (c.workspace_name.clone(), m.name.clone()))
         })
         .collect()
 }

@@ -59,7 +59,7 @@ pub fn content_differences(
     registry: &[u8],
 ) -> Result<Vec<String>, CompareError> {
     let siblings = sibling_path_deps(ws, member);
-    let renames = crate::run::companion_renames(ws);
+    let renames = crate::companion::renames(ws);
     let rewrite = ManifestRewrite {
         siblings: &siblings,
         renames: &renames,

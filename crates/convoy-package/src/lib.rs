@@ -55,6 +55,7 @@ pub struct PackagedCrate {
 
 mod companion;
 mod compare;
+mod error;
 mod manifest;
 mod metadata;
 mod run;

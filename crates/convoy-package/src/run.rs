@@ -4,11 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use convoy_workspace::process::{Cmd, ProcessError};
+use convoy_workspace::process::Cmd;
 use convoy_workspace::{DepKind, Member, Workspace};
 use sha2::{Digest, Sha256};
 
 use crate::compare::sibling_path_deps;
+pub use crate::error::PackageError;
 use crate::manifest::{ManifestRewrite, rewrite_manifest};
 use crate::tarball::{read_entries, write_entries};
 use crate::{PackagedCrate, companion, metadata};
@@ -42,45 +43,6 @@ pub struct PackageOptions<'a> {
     pub cargo_flags: Vec<String>,
 }
 
-/// Why packaging failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PackageError {
-    /// `cargo package` failed.
-    #[error("failed to package the selected crates")]
-    Cargo(#[source] ProcessError),
-    /// Reading or writing a file failed.
-    #[error("failed to {action} `{}`", path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Uncommitted changes, and no `--allow-dirty`. Raised by Convoy when it
-    /// must pass `--allow-dirty` to cargo itself (sublibraries).
-    #[error(
-        "{} files in the working directory contain changes that were not yet committed into git: {}; commit them or pass `--allow-dirty`",
-        files.len(),
-        files.join(", ")
-    )]
-    Dirty {
-        /// The files, relative to the workspace root.
-        files: Vec<String>,
-    },
-    /// The `.crate` cargo made could not be read back.
-    #[error("cargo's package `{}` is not what Convoy expected: {reason}", path.display())]
-    Unexpected {
-        /// The file.
-        path: PathBuf,
-        /// What was wrong.
-        reason: String,
-    },
-}
-
 fn io<'p>(
     action: &'static str,
     path: &'p Path,
@@ -103,7 +65,7 @@ pub fn package(opts: &PackageOptions<'_>) -> Result<Vec<PackagedCrate>, PackageE
 /// to several registries packages once and finalizes once per registry.
 pub fn finalize_packages(opts: &PackageOptions<'_>) -> Result<Vec<PackagedCrate>, PackageError> {
     std::fs::create_dir_all(&opts.out_dir).map_err(io("create", &opts.out_dir))?;
-    let renames = companion_renames(opts.workspace);
+    let renames = companion::renames(opts.workspace);
     let mut packaged = Vec::with_capacity(opts.members.len());
     for member in &opts.members {
         let crate_file = opts.target_dir.join("package").join(format!(
@@ -115,19 +77,6 @@ pub fn finalize_packages(opts: &PackageOptions<'_>) -> Result<Vec<PackagedCrate>
         packaged.push(finalize(opts, member, &renames, &original, &crate_file)?);
     }
     Ok(packaged)
-}
-
-/// Each sublibrary's name in the workspace, mapped to its companion's
-/// published name: the manifest rewrite renames the dependencies on it.
-pub(crate) fn companion_renames(ws: &Workspace) -> BTreeMap<String, String> {
-    ws.members
-        .iter()
-        .filter_map(|m| {
-            m.companion
-                .as_ref()
-                .map(|c| (c.workspace_name.clone(), m.name.clone()))
-        })
-        .collect()
 }
 
 /// Runs the user's `cargo package` once for `opts.members`, leaving the

@@ -5,8 +5,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use convoy_protocol::CrateName;
-use convoy_protocol::index::{RegistryConfig, StagingAdvert, index_path};
+use convoy_protocol::index::{RegistryConfig, StagingAdvert};
 use convoy_protocol::staging::STAGING_VERSION;
 
 use crate::{ApiError, App};
@@ -43,7 +42,7 @@ pub(crate) async fn file(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let reader = app.authorize_read(&headers).await?;
-    let name = file_name(&path)?;
+    let name = super::params::index_file_name(&path)?;
     let name = name.as_str();
     // A stage token sees its stage's view, here as under `/stages/{id}/`.
     if let Some(stage) = reader.and_then(|t| t.stage) {
@@ -65,19 +64,6 @@ pub(crate) async fn file(
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     set_validators(h, &file.etag, &last_modified);
     Ok(response)
-}
-
-/// The crate an index path names, if the path is exactly where cargo looks
-/// for it; 404 for anything else.
-pub(crate) fn file_name(path: &str) -> Result<CrateName, ApiError> {
-    let last = path.rsplit('/').next().unwrap_or_default();
-    let name = super::params::crate_name(last)?;
-    if index_path(name.as_str()) != path {
-        return Err(ApiError::not_found(format!(
-            "crate `{name}` does not exist"
-        )));
-    }
-    Ok(name)
 }
 
 fn set_validators(h: &mut HeaderMap, etag: &str, last_modified: &str) {

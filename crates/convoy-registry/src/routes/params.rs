@@ -48,3 +48,16 @@ pub(crate) fn token_id(raw: &str) -> Result<&str, ApiError> {
         )))
     }
 }
+
+/// The crate an index path names, if the path is exactly where cargo looks
+/// for it; 404 for anything else.
+pub(crate) fn index_file_name(path: &str) -> Result<CrateName, ApiError> {
+    let last = path.rsplit('/').next().unwrap_or_default();
+    let name = crate_name(last)?;
+    if convoy_protocol::index::index_path(name.as_str()) != path {
+        return Err(ApiError::not_found(format!(
+            "crate `{name}` does not exist"
+        )));
+    }
+    Ok(name)
+}

@@ -317,7 +317,7 @@ pub(crate) async fn view_index(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     view_access(&app, &id, &headers).await?;
-    let name = super::index::file_name(&path)?;
+    let name = super::params::index_file_name(&path)?;
     view_file(&app, &id, name.as_str()).await
 }
 
