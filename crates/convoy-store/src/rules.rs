@@ -537,6 +537,43 @@ impl PendingDownloads {
     }
 }
 
+// Browsing (web UI): the encodings both backends store the pages' data in.
+
+const SECONDS_PER_DAY: i64 = 86_400;
+
+/// Today as a UTC day number: the bucket of the daily download counts.
+pub(crate) fn today() -> i64 {
+    now_secs().div_euclid(SECONDS_PER_DAY)
+}
+
+/// A dependency kind as the browsing tables store it.
+pub(crate) fn kind_str(kind: Option<DependencyKind>) -> &'static str {
+    match kind.unwrap_or(DependencyKind::Normal) {
+        DependencyKind::Normal => "normal",
+        DependencyKind::Build => "build",
+        DependencyKind::Dev => "dev",
+    }
+}
+
+/// The inverse of [`kind_str`]; anything unknown reads as normal.
+pub(crate) fn parse_kind(s: &str) -> DependencyKind {
+    match s {
+        "build" => DependencyKind::Build,
+        "dev" => DependencyKind::Dev,
+        _ => DependencyKind::Normal,
+    }
+}
+
+/// Keywords and categories as one stored JSON column.
+pub(crate) fn json_list(list: &[String]) -> StoreResult<String> {
+    serde_json::to_string(list).map_err(StoreError::backend)
+}
+
+/// The inverse of [`json_list`]; a damaged column reads as empty.
+pub(crate) fn parse_list(s: &str) -> Vec<String> {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

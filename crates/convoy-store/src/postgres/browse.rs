@@ -5,48 +5,18 @@
 
 use std::collections::BTreeMap;
 
-use convoy_protocol::index::{DependencyKind, IndexPackage};
+use convoy_protocol::index::IndexPackage;
 use convoy_protocol::name::canonical_name;
 use deadpool_postgres::{GenericClient, Transaction};
 use rand::RngCore;
 
 use super::companions::NOT_A_COMPANION;
 use super::{Inner, find_crate, pg};
-use crate::rules::{self, now_secs};
+use crate::rules::{self, json_list, kind_str, parse_kind, parse_list, today};
 use crate::{
     CrateDetails, CrateSummary, Dependent, NewVersion, StoreError, StoreResult, Totals,
     VersionDetails, VersionMeta,
 };
-
-const SECONDS_PER_DAY: i64 = 86_400;
-
-fn today() -> i64 {
-    now_secs().div_euclid(SECONDS_PER_DAY)
-}
-
-fn kind_str(kind: Option<DependencyKind>) -> &'static str {
-    match kind.unwrap_or(DependencyKind::Normal) {
-        DependencyKind::Normal => "normal",
-        DependencyKind::Build => "build",
-        DependencyKind::Dev => "dev",
-    }
-}
-
-fn parse_kind(s: &str) -> DependencyKind {
-    match s {
-        "build" => DependencyKind::Build,
-        "dev" => DependencyKind::Dev,
-        _ => DependencyKind::Normal,
-    }
-}
-
-fn json_list(list: &[String]) -> StoreResult<String> {
-    serde_json::to_string(list).map_err(StoreError::backend)
-}
-
-fn parse_list(s: &str) -> Vec<String> {
-    serde_json::from_str(s).unwrap_or_default()
-}
 
 /// Records what the pages show of a version being published or staged, in
 /// the publish transaction.

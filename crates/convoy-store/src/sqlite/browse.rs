@@ -7,13 +7,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use convoy_protocol::index::{DependencyKind, IndexPackage};
+use convoy_protocol::index::IndexPackage;
 use convoy_protocol::name::canonical_name;
 use rand::RngCore;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::companions::NOT_A_COMPANION;
-use super::{Inner, db, find_crate, max_version, now_secs};
+use super::{Inner, db, find_crate, max_version};
+use crate::rules::{json_list, kind_str, parse_kind, parse_list, today};
 use crate::{
     CrateDetails, CrateSummary, Dependent, NewVersion, StoreError, StoreResult, Totals,
     VersionDetails, VersionMeta,
@@ -56,12 +57,6 @@ CREATE TABLE IF NOT EXISTS web_settings (
 );
 ";
 
-const SECONDS_PER_DAY: i64 = 86_400;
-
-fn today() -> i64 {
-    now_secs().div_euclid(SECONDS_PER_DAY)
-}
-
 /// Creates the tables if needed and backfills dependency edges.
 pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
     let existed: bool = conn
@@ -88,22 +83,6 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
-fn kind_str(kind: Option<DependencyKind>) -> &'static str {
-    match kind.unwrap_or(DependencyKind::Normal) {
-        DependencyKind::Normal => "normal",
-        DependencyKind::Build => "build",
-        DependencyKind::Dev => "dev",
-    }
-}
-
-fn parse_kind(s: &str) -> DependencyKind {
-    match s {
-        "build" => DependencyKind::Build,
-        "dev" => DependencyKind::Dev,
-        _ => DependencyKind::Normal,
-    }
-}
-
 fn insert_deps(conn: &Connection, version_id: i64, line: &IndexPackage) -> StoreResult<()> {
     conn.execute(
         "DELETE FROM version_deps WHERE version_id = ?1",
@@ -127,14 +106,6 @@ fn insert_deps(conn: &Connection, version_id: i64, line: &IndexPackage) -> Store
         .map_err(db)?;
     }
     Ok(())
-}
-
-fn json_list(list: &[String]) -> StoreResult<String> {
-    serde_json::to_string(list).map_err(StoreError::backend)
-}
-
-fn parse_list(s: &str) -> Vec<String> {
-    serde_json::from_str(s).unwrap_or_default()
 }
 
 /// Records what the pages show of a version being published or staged, in
@@ -523,178 +494,5 @@ impl Inner {
             },
             |_| {},
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use convoy_protocol::index::{IndexDependency, IndexPackage};
-
-    use crate::sqlite::SqliteStore;
-    use crate::{AuthenticatedToken, NewToken, NewVersion, Store, VersionMeta};
-
-    fn version(name: &str, vers: &str, dep: Option<&str>, by: &AuthenticatedToken) -> NewVersion {
-        NewVersion {
-            line: IndexPackage {
-                name: name.into(),
-                vers: vers.into(),
-                deps: dep
-                    .map(|d| IndexDependency {
-                        name: d.into(),
-                        req: "^1".into(),
-                        features: vec![],
-                        optional: false,
-                        default_features: true,
-                        target: None,
-                        kind: None,
-                        registry: None,
-                        package: None,
-                    })
-                    .into_iter()
-                    .collect(),
-                cksum: "0".repeat(64),
-                features: Default::default(),
-                features2: None,
-                yanked: false,
-                links: None,
-                rust_version: None,
-                v: None,
-                pubtime: None,
-            },
-            description: Some(format!("{name} does things")),
-            publisher: by.user_id,
-            may_create: true,
-            may_update: true,
-            meta: VersionMeta {
-                readme: Some(format!("# {name} {vers}")),
-                license: Some("MIT".into()),
-                keywords: vec!["k".into()],
-                ..Default::default()
-            },
-            sublibrary_of: None,
-        }
-    }
-
-    async fn login(store: &SqliteStore, login: &str) -> AuthenticatedToken {
-        let secret = store
-            .create_token(NewToken {
-                login: login.into(),
-                name: "t".into(),
-                scopes: vec![],
-                crates: vec![],
-                expires_at: None,
-            })
-            .await
-            .expect("token");
-        store
-            .authenticate(secret.expose())
-            .await
-            .expect("auth")
-            .expect("valid")
-    }
-
-    #[tokio::test]
-    async fn browsing_sees_published_data_only() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(dir.path().join("db.sqlite")).expect("open");
-        let alice = login(&store, "alice").await;
-        store
-            .publish(version("core", "1.0.0", None, &alice))
-            .await
-            .expect("core");
-        store
-            .publish(version("core", "1.1.0", None, &alice))
-            .await
-            .expect("core 1.1");
-        store
-            .publish(version("app", "1.0.0", Some("core"), &alice))
-            .await
-            .expect("app");
-        let (stage, _) = store
-            .create_stage(&alice, Duration::from_secs(600))
-            .await
-            .expect("stage");
-        store
-            .stage_version(version("hidden", "1.0.0", Some("core"), &alice), &stage.id)
-            .await
-            .expect("staged");
-
-        let details = store
-            .crate_details("core")
-            .await
-            .expect("details")
-            .expect("core");
-        assert_eq!(details.versions.len(), 2);
-        assert_eq!(details.owners, ["alice"]);
-        let meta = store
-            .version_meta("core", "1.1.0")
-            .await
-            .expect("meta")
-            .expect("some");
-        assert_eq!(meta.readme.as_deref(), Some("# core 1.1.0"));
-        assert_eq!(meta.keywords, ["k"]);
-        let dependents = store.reverse_dependencies("core").await.expect("rdeps");
-        assert_eq!(dependents.len(), 1, "{dependents:?}");
-        assert_eq!(dependents[0].name, "app");
-
-        // The staged crate is nowhere.
-        assert!(
-            store
-                .crate_details("hidden")
-                .await
-                .expect("details")
-                .is_none()
-        );
-        assert!(
-            store
-                .version_meta("hidden", "1.0.0")
-                .await
-                .expect("meta")
-                .is_none()
-        );
-        let names =
-            |list: Vec<crate::CrateSummary>| list.into_iter().map(|c| c.name).collect::<Vec<_>>();
-        assert_eq!(
-            names(store.recent_crates(10).await.expect("recent")),
-            ["app", "core"]
-        );
-        assert_eq!(
-            names(
-                store
-                    .user_crates("alice")
-                    .await
-                    .expect("user")
-                    .expect("alice")
-            ),
-            ["app", "core"]
-        );
-        assert_eq!(
-            names(store.search_summaries("", 1, 10).await.expect("search").0),
-            ["app", "core"]
-        );
-        let totals = store.totals().await.expect("totals");
-        assert_eq!((totals.crates, totals.versions), (2, 3));
-        assert!(store.user_crates("nobody").await.expect("user").is_none());
-
-        // Downloads are counted per day once flushed.
-        store.download("core", "1.0.0").await.expect("download");
-        store.download("core", "1.1.0").await.expect("download");
-        store.flush().expect("flush");
-        let daily = store.daily_downloads("core", 90).await.expect("daily");
-        assert_eq!(daily.len(), 1);
-        assert_eq!(daily[0].1, 2);
-        let popular = store.most_downloaded(1).await.expect("popular");
-        assert_eq!(popular[0].name, "core");
-        assert_eq!(popular[0].downloads, 2);
-        assert_eq!(popular[0].max_version, "1.1.0");
-
-        // One session key, kept.
-        let key = store.session_key().await.expect("key");
-        assert_eq!(key.len(), 32);
-        drop(store);
-        let reopened = SqliteStore::open(dir.path().join("db.sqlite")).expect("reopen");
-        assert_eq!(reopened.session_key().await.expect("key"), key);
     }
 }
