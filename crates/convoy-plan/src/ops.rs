@@ -136,25 +136,14 @@ pub fn plan_loaded(
 /// yet; [`CheckReport::new`] does that.
 pub fn preflight(ws: &Workspace, selected: &[&Member], target: &RegistryTarget) -> Vec<Diagnostic> {
     // One `cargo package --list` per package: independent, so they run side
-    // by side, a few at a time.
-    let parallel = std::thread::available_parallelism()
-        .map(usize::from)
-        .unwrap_or(2)
-        .max(2);
-    let mut files: BTreeMap<String, FileList> = BTreeMap::new();
-    for chunk in selected.chunks(parallel) {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = chunk
-                .iter()
-                .map(|m| (m.name.clone(), scope.spawn(move || file_list(ws, m))))
-                .collect();
-            for (name, handle) in handles {
-                if let Ok(list) = handle.join() {
-                    files.insert(name, list);
-                }
-            }
-        });
-    }
+    // by side.
+    let workers = convoy_workspace::process::short_run_workers(None);
+    let lists = convoy_workspace::process::map_parallel(selected, workers, |m| file_list(ws, m));
+    let files: BTreeMap<String, FileList> = selected
+        .iter()
+        .zip(lists)
+        .filter_map(|(m, list)| Some((m.name.clone(), list?)))
+        .collect();
     let mut out = run_checks(&CheckContext {
         workspace: ws,
         selected,

@@ -9,6 +9,7 @@ use convoy_package::{PackageOptions, PackagedCrate, TargetRegistry};
 use convoy_upload::staging::NewStage;
 use convoy_upload::{UploadEvent, UploadOptions, UploadReport};
 use convoy_verify::{Overlay, Upstream, VerifyError, VerifyEvent, VerifyMode, VerifyOptions};
+use convoy_workspace::process::{map_parallel, short_run_workers};
 
 use crate::error::ReleaseError;
 use crate::event::ReleaseEvent;
@@ -133,10 +134,7 @@ fn lock_for(
         .map(|(i, p)| (p.name.clone(), i))
         .collect();
     let vopts = verify_options(label, target_dir, opts);
-    let parallel = std::thread::available_parallelism()
-        .map(usize::from)
-        .unwrap_or(2)
-        .max(opts.jobs.unwrap_or(1));
+    let workers = short_run_workers(opts.jobs);
     let lock_error = |source| ReleaseError::Lock {
         registry: label.to_owned(),
         source: Box::new(source),
@@ -168,24 +166,13 @@ fn lock_for(
             continue;
         }
         let overlay = Overlay::start(Upstream::from(target), &done).map_err(lock_error)?;
-        let mut locks = Vec::with_capacity(ready.len());
-        for chunk in ready.chunks(parallel.max(1)) {
-            let results: Vec<_> = std::thread::scope(|scope| {
-                let handles: Vec<_> = chunk
-                    .iter()
-                    .map(|pkg| {
-                        let (overlay, vopts) = (&overlay, &vopts);
-                        scope.spawn(move || convoy_verify::generate_lockfile(pkg, overlay, vopts))
-                    })
-                    .collect();
-                handles.into_iter().map(|h| h.join()).collect()
-            });
-            locks.extend(results);
-        }
+        let locks = map_parallel(&ready, workers, |pkg| {
+            convoy_verify::generate_lockfile(pkg, &overlay, &vopts)
+        });
         for (pkg, lock) in ready.iter().zip(locks) {
             let lock = match lock {
-                Ok(result) => result.map_err(lock_error)?,
-                Err(_) => {
+                Some(result) => result.map_err(lock_error)?,
+                None => {
                     return Err(ReleaseError::Lock {
                         registry: label.to_owned(),
                         source: Box::new(VerifyError::Spawn {

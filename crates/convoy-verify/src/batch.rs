@@ -14,8 +14,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use convoy_workspace::process::Cmd;
+use convoy_workspace::process::{Cmd, map_parallel, short_run_workers};
 
+use crate::cache::ResultCache;
 use crate::run::{Planned, batch_consumer, consumer_dir, write_consumer};
 use crate::{Overlay, VerifyError, VerifyOptions};
 
@@ -27,8 +28,7 @@ pub(crate) type Resolution = BTreeSet<String>;
 
 /// Groups of `libraries` (each of two or more, in their order) that can
 /// each be built in one cargo invocation; libraries in no group are built
-/// alone. Each library's consumer alone must already be written
-/// ([`write_consumer`]).
+/// alone. `alone` is each library's graph on its own ([`resolve_alone`]).
 ///
 /// Groups are found greedily: start from every library not yet grouped,
 /// resolve them jointly and drop those whose graph changed. The joint graph
@@ -40,10 +40,10 @@ pub(crate) type Resolution = BTreeSet<String>;
 /// drops or groups at least one library, so this ends.
 pub(crate) fn batches<'p, 'a>(
     libraries: &[&'p Planned<'a>],
+    alone: Vec<Option<Graph>>,
     overlay: &Overlay,
     opts: &VerifyOptions,
 ) -> Result<Vec<Vec<&'p Planned<'a>>>, VerifyError> {
-    let alone = resolve_alone(libraries, overlay, opts);
     let mut pool: Vec<(&'p Planned<'a>, Resolution)> = libraries
         .iter()
         .zip(alone)
@@ -89,45 +89,32 @@ pub(crate) fn batches<'p, 'a>(
     Ok(groups)
 }
 
-/// `cargo tree` on the consumer of each library alone, a few at a time
-/// (they mostly wait for index reads); `None` where cargo could not
+/// `cargo tree` on the consumer of each library alone, several at a time; `None` where cargo could not
 /// resolve it, which its own build will then report.
-fn resolve_alone(
+pub(crate) fn resolve_alone(
     libraries: &[&Planned<'_>],
     overlay: &Overlay,
     opts: &VerifyOptions,
 ) -> Vec<Option<Graph>> {
-    let cores = std::thread::available_parallelism()
-        .map(usize::from)
-        .unwrap_or(2);
-    let parallel = (cores.max(opts.jobs.unwrap_or(1) as usize) * 2).min(8);
-    let mut out = Vec::with_capacity(libraries.len());
-    for chunk in libraries.chunks(parallel) {
-        let results: Vec<Option<Graph>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = chunk
-                .iter()
-                .map(|p| {
-                    let dir = consumer_dir(p.pkg, opts);
-                    scope.spawn(move || resolve(&dir, overlay, opts))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().ok().flatten())
-                .collect()
-        });
-        out.extend(results);
-    }
-    out
+    let workers = short_run_workers(opts.jobs.map(|j| j as usize));
+    map_parallel(libraries, workers, |p| {
+        resolve(&consumer_dir(p.pkg, opts), overlay, opts)
+    })
+    .into_iter()
+    .map(Option::flatten)
+    .collect()
 }
 
 /// Cargo's resolution of the consumer in `dir`, for the host, as a build
-/// sees it (normal and build dependencies, no dev-dependencies).
+/// sees it (normal and build dependencies, no dev-dependencies). The same
+/// consumer against the same overlay reuses the last run's answer
+/// ([`crate::cache`]).
 fn resolve(dir: &Path, overlay: &Overlay, opts: &VerifyOptions) -> Option<Graph> {
+    let manifest_path = dir.join("Cargo.toml");
     let mut cmd = Cmd::cargo()
         .arg("tree")
         .arg("--manifest-path")
-        .arg(dir.join("Cargo.toml"))
+        .arg(&manifest_path)
         .args(["-e", "normal,build", "--prefix", "depth"])
         .args(["--format", "{p}|{f}", "--color", "never"])
         .args(overlay.cargo_config_args())
@@ -135,7 +122,15 @@ fn resolve(dir: &Path, overlay: &Overlay, opts: &VerifyOptions) -> Option<Graph>
     for (key, value) in &opts.env {
         cmd = cmd.env(key, value);
     }
+    let manifest = std::fs::read_to_string(&manifest_path).ok()?;
+    let cache = ResultCache::new(&opts.work_dir, "trees");
+    let identity = cmd.identity();
+    let inputs = [identity.as_str(), manifest.as_str()];
+    if let Some(stdout) = cache.get(&inputs) {
+        return Some(Graph::parse(&stdout));
+    }
     let stdout = cmd.stdout().ok()?;
+    cache.put(&inputs, &stdout);
     Some(Graph::parse(&stdout))
 }
 
@@ -143,7 +138,7 @@ fn resolve(dir: &Path, overlay: &Overlay, opts: &VerifyOptions) -> Option<Graph>
 /// package with its features (`name v…|features`): cargo builds a package
 /// once per distinct feature set, and the edges of a node follow from its
 /// features, so two equal nodes are the same unit wherever they appear.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Graph {
     /// The consumer's direct dependencies: the libraries.
     roots: Vec<String>,
@@ -185,6 +180,16 @@ impl Graph {
             }
         }
         graph
+    }
+
+    /// Whether package `name` `version` is anywhere in the graph.
+    pub(crate) fn contains(&self, name: &str, version: &str) -> bool {
+        let id = format!("{name} v{version}");
+        let is = |node: &String| {
+            node.strip_prefix(&id)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('|'))
+        };
+        self.roots.iter().any(is) || self.edges.values().flatten().any(is)
     }
 
     /// Every node the build of library `name` `version` compiles, itself

@@ -31,6 +31,7 @@
 //! `docs/VERIFY.md` describes the design and its measured cost.
 
 mod batch;
+mod cache;
 mod overlay;
 mod run;
 

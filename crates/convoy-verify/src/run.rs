@@ -12,6 +12,7 @@ use convoy_package::PackagedCrate;
 use convoy_workspace::process::{Cmd, ProcessError};
 use sha2::{Digest, Sha256};
 
+use crate::cache::ResultCache;
 use crate::overlay::toml_string;
 use crate::{CargoFailure, Overlay, VerifyError};
 
@@ -189,12 +190,13 @@ pub fn verify(
     let mut planned = Vec::with_capacity(packages.len());
     for pkg in packages {
         let dir = unpack(pkg, &opts.work_dir)?;
-        let (strategy, build_script) = strategy(pkg, &dir, opts)?;
+        let shape = strategy(pkg, &dir, opts)?;
         planned.push(Planned {
             pkg,
             dir,
-            strategy,
-            build_script,
+            strategy: shape.strategy,
+            build_script: shape.build_script,
+            proc_macro: shape.proc_macro,
         });
     }
     let mut run = Run {
@@ -205,15 +207,43 @@ pub fn verify(
         total: packages.len(),
     };
 
-    let libraries: Vec<&Planned<'_>> = planned
-        .iter()
-        .filter(|p| p.strategy == Strategy::AsDependency)
+    // Libraries, by their index in `planned`.
+    let mut libraries: Vec<usize> = (0..planned.len())
+        .filter(|i| planned[*i].strategy == Strategy::AsDependency)
         .collect();
-    for p in &libraries {
-        write_consumer(&consumer_dir(p.pkg, opts), &[p.pkg], overlay, p.pkg)?;
+    for i in &libraries {
+        let pkg = planned[*i].pkg;
+        write_consumer(&consumer_dir(pkg, opts), &[pkg], overlay, pkg)?;
     }
+    let mut alone = if libraries.len() >= 2 || libraries.iter().any(|i| planned[*i].proc_macro) {
+        let refs: Vec<&Planned<'_>> = libraries.iter().map(|i| &planned[*i]).collect();
+        crate::batch::resolve_alone(&refs, overlay, opts)
+    } else {
+        vec![None; libraries.len()]
+    };
+    // In check mode, a proc-macro that no other package of the release
+    // builds is type-checked as the root of its unpacked copy, as
+    // `cargo check --workspace` does with it: as a dependency it would be
+    // compiled to a loadable library, and its own dependencies with it. One
+    // that a sibling uses is compiled anyway, so it stays a dependency and
+    // that build is shared.
+    if opts.mode == VerifyMode::Check {
+        let unused: Vec<usize> = libraries
+            .iter()
+            .copied()
+            .filter(|i| planned[*i].proc_macro && !used_by_others(*i, &planned, &libraries, &alone))
+            .collect();
+        for i in &unused {
+            planned[*i].strategy = Strategy::Unpacked;
+        }
+        let kept: Vec<bool> = libraries.iter().map(|i| !unused.contains(i)).collect();
+        let mut keep = kept.iter();
+        alone.retain(|_| keep.next().copied().unwrap_or(true));
+        libraries.retain(|i| !unused.contains(i));
+    }
+    let libraries: Vec<&Planned<'_>> = libraries.iter().map(|i| &planned[*i]).collect();
     let batches = if libraries.len() >= 2 {
-        crate::batch::batches(&libraries, overlay, opts)?
+        crate::batch::batches(&libraries, alone, overlay, opts)?
     } else {
         Vec::new()
     };
@@ -241,6 +271,34 @@ pub(crate) struct Planned<'a> {
     /// Whether it has a build script, whose writes into the sources must be
     /// looked for after the build.
     build_script: bool,
+    /// Whether it is a proc-macro library, which a dependent must compile
+    /// fully, for the host, before it can expand it.
+    proc_macro: bool,
+}
+
+/// Whether any other package of the release builds `planned[p]`: it is in
+/// the resolved graph of another library alone (`libraries` are indices
+/// into `planned`, `alone` their graphs), or a package without such a graph
+/// depends on it at all.
+fn used_by_others(
+    p: usize,
+    planned: &[Planned<'_>],
+    libraries: &[usize],
+    alone: &[Option<crate::batch::Graph>],
+) -> bool {
+    let pkg = planned[p].pkg;
+    let depends = |other: usize| planned[other].pkg.local_deps.contains(&pkg.name);
+    let by_library = libraries.iter().zip(alone).any(|(other, graph)| {
+        *other != p
+            && match graph {
+                Some(graph) => graph.contains(&pkg.name, &pkg.version),
+                // Unresolved: its own build will say why; assume it does.
+                None => depends(*other),
+            }
+    });
+    by_library
+        || (0..planned.len())
+            .any(|other| other != p && !libraries.contains(&other) && depends(other))
 }
 
 /// One verification run: the shared inputs and the event counter.
@@ -358,41 +416,58 @@ const UNPACKED_GENERATED: &[&str] = &["Cargo.lock"];
 /// Files cargo itself writes into the sources it extracts from a `.crate`.
 const EXTRACTED_GENERATED: &[&str] = &[".cargo-ok"];
 
+/// What the packaged manifest says about how to build a package.
+struct Shape {
+    strategy: Strategy,
+    build_script: bool,
+    proc_macro: bool,
+}
+
 /// Picks [`Strategy::AsDependency`] for a library: a `[lib]` target, no
 /// `[[bin]]`, no feature options (a dependency spec cannot say
 /// `--all-features`) and no tests. Packaged manifests are normalized by
 /// cargo and list their targets explicitly; one that does not is built
-/// unpacked. The second value says whether there is a build script.
-fn strategy(
-    pkg: &PackagedCrate,
-    dir: &Path,
-    opts: &VerifyOptions,
-) -> Result<(Strategy, bool), VerifyError> {
+/// unpacked.
+fn strategy(pkg: &PackagedCrate, dir: &Path, opts: &VerifyOptions) -> Result<Shape, VerifyError> {
     let path = dir.join("Cargo.toml");
     let text =
         std::fs::read_to_string(&path).map_err(|source| io_error(pkg, "read", &path, source))?;
     let Ok(manifest) = toml::from_str::<toml::Table>(&text) else {
         // Cargo will say what is wrong with it.
-        return Ok((Strategy::Unpacked, true));
+        return Ok(Shape {
+            strategy: Strategy::Unpacked,
+            build_script: true,
+            proc_macro: false,
+        });
     };
     let build_script = dir.join("build.rs").exists()
         || manifest
             .get("package")
             .and_then(|p| p.get("build"))
             .is_some_and(|b| b.as_bool() != Some(false));
-    if opts.run_tests || opts.all_features || opts.no_default_features || !opts.features.is_empty()
-    {
-        return Ok((Strategy::Unpacked, build_script));
-    }
-    let has_lib = manifest.get("lib").is_some_and(toml::Value::is_table);
+    let lib = manifest.get("lib").and_then(toml::Value::as_table);
+    let proc_macro = lib.is_some_and(|lib| {
+        ["proc-macro", "proc_macro"]
+            .iter()
+            .any(|key| lib.get(*key).and_then(toml::Value::as_bool) == Some(true))
+    });
     let has_bins = manifest
         .get("bin")
         .is_some_and(|b| b.as_array().is_none_or(|a| !a.is_empty()));
-    if has_lib && !has_bins {
-        Ok((Strategy::AsDependency, build_script))
+    let options = opts.run_tests
+        || opts.all_features
+        || opts.no_default_features
+        || !opts.features.is_empty();
+    let strategy = if lib.is_some() && !has_bins && !options {
+        Strategy::AsDependency
     } else {
-        Ok((Strategy::Unpacked, build_script))
-    }
+        Strategy::Unpacked
+    };
+    Ok(Shape {
+        strategy,
+        build_script,
+        proc_macro,
+    })
 }
 
 /// The package name of generated consumers; no registry crate is expected
@@ -626,16 +701,30 @@ fn unpack(pkg: &PackagedCrate, work_dir: &Path) -> Result<PathBuf, VerifyError> 
 /// already in the overlay. Cargo's own `cargo package` would resolve plain
 /// path dependencies on crates.io instead, which is how a sibling ends up
 /// locked to a stranger's crate of the same name.
+///
+/// The same package against the same overlay gets the lock of the last
+/// run that made one ([`crate::cache`]), so a rerun packages the same bytes.
 pub fn generate_lockfile(
     pkg: &PackagedCrate,
     overlay: &Overlay,
     opts: &VerifyOptions,
 ) -> Result<String, VerifyError> {
     let work_dir = opts.work_dir.join("lock");
-    let dir = unpack(pkg, &work_dir)?;
-    run_cargo(pkg, &dir, overlay, opts, Step::Lock, true)?;
+    let dir = work_dir.join(format!("{}-{}", pkg.name, pkg.version));
+    let cmd = cargo_command(&dir, overlay, opts, Step::Lock, true);
+    let cache = ResultCache::new(&opts.work_dir, "locks");
+    let identity = cmd.identity();
+    let inputs = [identity.as_str(), pkg.cksum.as_str()];
+    if let Some(lock) = cache.get(&inputs) {
+        return Ok(lock);
+    }
+    unpack(pkg, &work_dir)?;
+    finish(pkg, cmd, overlay, Step::Lock)?;
     let lock = dir.join("Cargo.lock");
-    std::fs::read_to_string(&lock).map_err(|source| io_error(pkg, "read", &lock, source))
+    let text =
+        std::fs::read_to_string(&lock).map_err(|source| io_error(pkg, "read", &lock, source))?;
+    cache.put(&inputs, &text);
+    Ok(text)
 }
 
 fn run_cargo(
@@ -646,6 +735,22 @@ fn run_cargo(
     step: Step,
     unpacked: bool,
 ) -> Result<Output, VerifyError> {
+    finish(
+        pkg,
+        cargo_command(dir, overlay, opts, step, unpacked),
+        overlay,
+        step,
+    )
+}
+
+/// The cargo command for `step` in `dir`, against `overlay`.
+fn cargo_command(
+    dir: &Path,
+    overlay: &Overlay,
+    opts: &VerifyOptions,
+    step: Step,
+    unpacked: bool,
+) -> Cmd {
     let mut cmd = Cmd::cargo()
         .arg(step.subcommand())
         .arg("--manifest-path")
@@ -656,8 +761,11 @@ fn run_cargo(
         // unpacked package so the user's configuration around `work_dir`
         // applies, as it does to cargo's own verify.
         .cwd(dir);
+    for (key, value) in &opts.env {
+        cmd = cmd.env(key, value);
+    }
     if step == Step::Lock {
-        return finish(pkg, cmd, overlay, opts, step);
+        return cmd;
     }
     cmd = cmd.arg("--target-dir").arg(&opts.target_dir);
     // The packaged lock file was resolved against this same overlay, so the
@@ -683,19 +791,15 @@ fn run_cargo(
     if unpacked && opts.no_default_features {
         cmd = cmd.arg("--no-default-features");
     }
-    finish(pkg, cmd, overlay, opts, step)
+    cmd
 }
 
 fn finish(
     pkg: &PackagedCrate,
-    mut cmd: Cmd,
+    cmd: Cmd,
     overlay: &Overlay,
-    opts: &VerifyOptions,
     step: Step,
 ) -> Result<Output, VerifyError> {
-    for (key, value) in &opts.env {
-        cmd = cmd.env(key, value);
-    }
     match cmd.output() {
         Ok(output) => Ok(output),
         Err(ProcessError::Failed {

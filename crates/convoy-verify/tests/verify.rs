@@ -79,6 +79,8 @@ mod support {
         pub features: &'static [(&'static str, &'static [&'static str])],
         /// Extra `[package]` keys.
         pub package_extra: &'static str,
+        /// Keys of a `[lib]` section, if any (`proc-macro = true`).
+        pub lib_extra: &'static str,
         /// Files relative to the crate root, `src/lib.rs` included.
         pub files: Vec<(&'static str, String)>,
     }
@@ -91,6 +93,7 @@ mod support {
                 deps,
                 features: &[],
                 package_extra: "",
+                lib_extra: "",
                 files: vec![("src/lib.rs", lib_rs.to_owned())],
             }
         }
@@ -100,6 +103,9 @@ mod support {
                 "[package]\nname = \"{}\"\nversion = \"{}\"\nedition = \"2021\"\ndescription = \"test crate\"\nlicense = \"MIT\"\n{}\n",
                 self.name, self.version, self.package_extra
             );
+            if !self.lib_extra.is_empty() {
+                m.push_str(&format!("\n[lib]\n{}\n", self.lib_extra));
+            }
             m.push_str("\n[dependencies]\n");
             for d in &self.deps {
                 let features = d
@@ -955,6 +961,196 @@ mod overlay {
             args[3],
             "source.convoy-target.replace-with=\"convoy-overlay\""
         );
+    }
+}
+
+/// Proc-macros: compiled to a loadable library only when a sibling uses
+/// one; otherwise type-checked like any crate `cargo check` roots.
+mod proc_macros {
+    use convoy_verify::{Strategy, VerifyEvent, VerifyMode};
+
+    use crate::support::*;
+
+    fn proc_macro(name: &'static str, body: &str) -> Krate {
+        Krate {
+            lib_extra: "proc-macro = true",
+            ..Krate::lib(
+                name,
+                vec![],
+                &format!(
+                    "extern crate proc_macro;\nuse proc_macro::TokenStream;\n\
+                     #[proc_macro]\npub fn answer(_: TokenStream) -> TokenStream {{ {body} }}\n"
+                ),
+            )
+        }
+    }
+
+    fn strategies(events: &[VerifyEvent]) -> Vec<(String, Strategy)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                VerifyEvent::Finished { name, strategy, .. } => Some((name.clone(), *strategy)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `lonely` is used by nobody: checked as a root. `shared` is expanded
+    /// by `user`, so it is built as a dependency and `user` reuses that
+    /// build. In build mode both are dependencies.
+    #[test]
+    fn an_unused_proc_macro_is_checked_as_a_root_and_a_used_one_is_built_once() {
+        let registry = Registry::start();
+        let sandbox = Sandbox::new(&registry);
+        let (_, packages) = sandbox.package(
+            "ws",
+            &[
+                proc_macro("lonely", "\"1\".parse().unwrap()"),
+                proc_macro("shared", "\"42\".parse().unwrap()"),
+                Krate::lib(
+                    "user",
+                    vec![sibling("shared")],
+                    "pub fn x() -> u32 { shared::answer!() }\n",
+                ),
+            ],
+        );
+        let opts = sandbox.options(VerifyMode::Check, "check");
+        let (result, events) = run(&packages, registry.upstream(), &opts);
+        result.unwrap();
+        let mut got = strategies(&events);
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            got,
+            [
+                ("lonely".to_owned(), Strategy::Unpacked),
+                ("shared".to_owned(), Strategy::AsDependency),
+                ("user".to_owned(), Strategy::AsDependency),
+            ]
+        );
+
+        let opts = sandbox.options(VerifyMode::Build, "build");
+        let (result, events) = run(&packages, registry.upstream(), &opts);
+        result.unwrap();
+        assert!(
+            strategies(&events)
+                .iter()
+                .all(|(_, s)| *s == Strategy::AsDependency),
+            "{events:?}"
+        );
+    }
+
+    /// Checked as a root or not, a proc-macro that does not compile fails
+    /// and is named.
+    #[test]
+    fn an_unused_proc_macro_that_does_not_compile_fails() {
+        let registry = Registry::start();
+        let sandbox = Sandbox::new(&registry);
+        let (_, packages) = sandbox.package(
+            "ws",
+            &[
+                Krate::lib("plain", vec![], "pub fn f() -> u32 { 1 }\n"),
+                proc_macro("broken", "1u32 + \"x\""),
+            ],
+        );
+        let opts = sandbox.options(VerifyMode::Check, "run");
+        let (result, _) = run(&packages, registry.upstream(), &opts);
+        let err = result.unwrap_err();
+        assert_eq!(err.package(), Some(("broken", "0.1.0")));
+        assert!(err.to_string().contains("error[E0277]"), "{err}");
+    }
+}
+
+/// A rerun with the same packages takes its lock files and resolutions
+/// from the first run instead of asking cargo again.
+mod reruns {
+    use convoy_verify::{Overlay, VerifyEvent, VerifyMode};
+
+    use crate::support::*;
+
+    fn together(events: &[VerifyEvent]) -> Vec<(String, usize)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                VerifyEvent::Finished { name, together, .. } => Some((name.clone(), *together)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_lock_file_is_reused_for_the_same_package_and_overlay_only() {
+        let registry = Registry::start();
+        let sandbox = Sandbox::new(&registry);
+        sandbox.publish(&dep_with_feature());
+        let (_, packages) = sandbox.package(
+            "ws",
+            &[Krate::lib(
+                "a",
+                vec![dep("dep", "1")],
+                "pub fn a() -> u32 { dep::base() }\n",
+            )],
+        );
+        let opts = sandbox.options(VerifyMode::Check, "run");
+        let overlay = Overlay::start(registry.upstream(), &[]).unwrap();
+        let first = convoy_verify::generate_lockfile(&packages[0], &overlay, &opts).unwrap();
+        assert!(lock_entry(&first, "dep").1.is_some(), "{first}");
+        // Cargo's working copy is gone; the second answer cannot come
+        // from cargo without unpacking the package again.
+        let unpacked = opts.work_dir.join("lock").join("a-0.1.0");
+        std::fs::remove_dir_all(&unpacked).unwrap();
+        let second = convoy_verify::generate_lockfile(&packages[0], &overlay, &opts).unwrap();
+        assert_eq!(second, first);
+        assert!(!unpacked.exists(), "cargo ran again");
+
+        // Other bytes, another lock run.
+        let mut changed = packages[0].clone();
+        changed.cksum = "0".repeat(64);
+        convoy_verify::generate_lockfile(&changed, &overlay, &opts).unwrap();
+        assert!(unpacked.exists(), "a changed package must be locked afresh");
+    }
+
+    /// The batching decision of a rerun comes from the first run's
+    /// resolutions: made to say the two libraries conflict, the rerun
+    /// builds them apart.
+    #[test]
+    fn a_rerun_decides_batches_from_the_first_runs_resolutions() {
+        let registry = Registry::start();
+        let sandbox = Sandbox::new(&registry);
+        let (_, packages) = sandbox.package(
+            "ws",
+            &[
+                Krate::lib("a", vec![], "pub fn a() -> u32 { 1 }\n"),
+                Krate::lib("b", vec![], "pub fn b() -> u32 { 2 }\n"),
+            ],
+        );
+        let opts = sandbox.options(VerifyMode::Check, "run");
+        let (result, events) = run(&packages, registry.upstream(), &opts);
+        result.unwrap();
+        assert_eq!(together(&events), [("a".into(), 2), ("b".into(), 2)]);
+
+        let trees = opts.work_dir.join("cache").join("trees");
+        let mut edited = 0;
+        for entry in std::fs::read_dir(&trees).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            // The joint resolution names both libraries; give `a` a
+            // feature there that it does not have alone.
+            if text.contains("1a v0.1.0") && text.contains("1b v0.1.0") {
+                let text: String = text
+                    .lines()
+                    .map(|line| match line.strip_prefix("1a v0.1.0") {
+                        Some(rest) => format!("1a v0.1.0{}\n", rest.replacen('|', "|made-up", 1)),
+                        None => format!("{line}\n"),
+                    })
+                    .collect();
+                std::fs::write(&path, text).unwrap();
+                edited += 1;
+            }
+        }
+        assert_eq!(edited, 1, "one joint resolution in {}", trees.display());
+        let (result, events) = run(&packages, registry.upstream(), &opts);
+        result.unwrap();
+        assert_eq!(together(&events), [("a".into(), 1), ("b".into(), 1)]);
     }
 }
 

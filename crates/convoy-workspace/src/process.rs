@@ -171,6 +171,14 @@ impl Cmd {
         }
     }
 
+    /// Everything that decides what the command does (program, arguments,
+    /// directory, environment), as one string to key a cache of its
+    /// results with. It may hold secrets from `--config`: hash it, never
+    /// show or store it.
+    pub fn identity(&self) -> String {
+        format!("{:?}", (&self.program, &self.args, &self.cwd, &self.env))
+    }
+
     /// Runs and returns stdout as text.
     pub fn stdout(&self) -> Result<String, ProcessError> {
         let output = self.output()?;
@@ -199,5 +207,77 @@ impl fmt::Display for Cmd {
             }
         }
         Ok(())
+    }
+}
+
+/// How many short cargo runs (`package --list`, `generate-lockfile`,
+/// `tree`) to keep going at once. Each spends most of its time starting up
+/// and waiting on index reads from a registry or Convoy's overlay, not on a
+/// core, so several per core keep both the cores and the network busy; more
+/// than that only makes them queue for the same cores.
+pub fn short_run_workers(jobs: Option<usize>) -> usize {
+    let cores = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2);
+    (cores.max(jobs.unwrap_or(1)) * 4).clamp(4, 16)
+}
+
+/// `f` over every item, on up to `workers` threads that each take the next
+/// item as they finish the last, so one slow item holds up nobody else.
+/// Results keep the items' order; an item whose call panicked gets `None`.
+pub fn map_parallel<T, R, F>(items: &[T], workers: usize, f: F) -> Vec<Option<R>>
+where
+    T: Sync,
+    R: Send,
+    F: Fn(&T) -> R + Sync,
+{
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..workers.clamp(1, items.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let result =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(item))).ok();
+                    if let Ok(mut all) = results.lock() {
+                        all[i] = result;
+                    }
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod parallel_tests {
+    use super::map_parallel;
+
+    #[test]
+    fn results_keep_the_order_of_the_items() {
+        let items: Vec<u64> = (0..50).collect();
+        let out = map_parallel(&items, 7, |i| {
+            std::thread::sleep(std::time::Duration::from_millis(50 - i));
+            i * 2
+        });
+        let expected: Vec<Option<u64>> = items.iter().map(|i| Some(i * 2)).collect();
+        assert_eq!(out, expected);
+        assert!(map_parallel(&Vec::<u8>::new(), 4, |_| 1).is_empty());
+    }
+
+    #[test]
+    fn a_panicking_item_is_none_and_the_others_finish() {
+        let out = map_parallel(&[1, 2, 3], 2, |i| {
+            assert_ne!(*i, 2, "boom");
+            *i
+        });
+        assert_eq!(out, vec![Some(1), None, Some(3)]);
     }
 }
