@@ -1,7 +1,7 @@
 //! The steps of a release that both the plain and the atomic pipeline run:
 //! package, lock, verify and upload, and what they hand on ([`Prepared`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use convoy_index_client::RegistryTarget;
@@ -112,13 +112,19 @@ pub(crate) fn package_for(
     Ok(packaged)
 }
 
-/// Gives every package the `Cargo.lock` it ships with. Each lock is
-/// resolved against an overlay holding the siblings finalized so far, so it
-/// names the target registry and the checksums of the very files that will
-/// be uploaded; packages in `published` are the registry's files and keep
-/// theirs. Packages go in batches: every package whose local
-/// dependencies are final is locked at once (one overlay, several cargo
-/// runs in parallel), which is once per wave.
+/// Gives every package the `Cargo.lock` it ships with, naming the target
+/// registry and the checksums of the very files that will be uploaded;
+/// packages in `published` are the registry's files and keep theirs.
+///
+/// A package's lock depends on its siblings' final checksums, and those
+/// on the siblings' own locks, so a naive order locks one wave at a time,
+/// and each wave waits for cargo's index reads. But what cargo resolves
+/// (versions, sources) does not depend on checksums at all. So every lock
+/// is resolved at once, against one overlay of the packages as they are
+/// now, and the siblings' checksums in it are then replaced, in publish
+/// order, with their final ones. A lock that names a sibling not yet final
+/// at that point (through a dev-dependency on a later package) is resolved
+/// again against the final packages before it, as the wave order would.
 fn lock_for(
     packages: Vec<PackagedCrate>,
     published: &BTreeSet<String>,
@@ -127,71 +133,65 @@ fn lock_for(
     target_dir: &Path,
     opts: &PublishOptions,
 ) -> Result<Vec<PackagedCrate>, ReleaseError> {
-    let selected: BTreeSet<String> = packages.iter().map(|p| p.name.clone()).collect();
-    let position: BTreeMap<String, usize> = packages
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.name.clone(), i))
-        .collect();
     let vopts = verify_options(label, target_dir, opts);
-    let workers = short_run_workers(opts.jobs);
     let lock_error = |source| ReleaseError::Lock {
         registry: label.to_owned(),
         source: Box::new(source),
     };
+    let panicked = |pkg: &PackagedCrate| ReleaseError::Lock {
+        registry: label.to_owned(),
+        source: Box::new(VerifyError::Spawn {
+            command: format!("cargo generate-lockfile for `{}`", pkg.name),
+            source: std::io::Error::other("the worker thread panicked"),
+        }),
+    };
+    let to_lock: Vec<&PackagedCrate> = packages
+        .iter()
+        .filter(|p| !published.contains(&p.name))
+        .collect();
+    let locks = if to_lock.is_empty() {
+        Vec::new()
+    } else {
+        let overlay = Overlay::start(Upstream::from(target), &packages).map_err(lock_error)?;
+        map_parallel(&to_lock, short_run_workers(opts.jobs), |pkg| {
+            convoy_verify::generate_lockfile(pkg, &overlay, &vopts)
+        })
+    };
+    let mut locks = to_lock.iter().zip(locks);
+    // Checksums of the packages as locked above, and what each became.
+    let mut finals: Vec<(String, String)> = Vec::new();
     let mut done: Vec<PackagedCrate> = Vec::with_capacity(packages.len());
-    let mut pending = packages;
-    while !pending.is_empty() {
-        let finished: BTreeSet<&str> = done.iter().map(|p| p.name.as_str()).collect();
-        let (mut ready, rest): (Vec<PackagedCrate>, Vec<PackagedCrate>) =
-            pending.into_iter().partition(|p| {
-                p.local_deps
-                    .iter()
-                    .all(|d| finished.contains(d.as_str()) || !selected.contains(d))
-            });
-        if ready.is_empty() {
-            // The input is in publish order, so this cannot happen; take the
-            // next package rather than loop forever if it ever does.
-            let mut rest = rest;
-            ready.push(rest.remove(0));
-            pending = rest;
-        } else {
-            pending = rest;
-        }
-        // The registry's own files (see `reuse`) keep the lock they ship.
-        let (kept, ready): (Vec<PackagedCrate>, Vec<PackagedCrate>) =
-            ready.into_iter().partition(|p| published.contains(&p.name));
-        done.extend(kept);
-        if ready.is_empty() {
+    for pkg in &packages {
+        if published.contains(&pkg.name) {
+            done.push(pkg.clone());
             continue;
         }
-        let overlay = Overlay::start(Upstream::from(target), &done).map_err(lock_error)?;
-        let locks = map_parallel(&ready, workers, |pkg| {
-            convoy_verify::generate_lockfile(pkg, &overlay, &vopts)
-        });
-        for (pkg, lock) in ready.iter().zip(locks) {
-            let lock = match lock {
-                Some(result) => result.map_err(lock_error)?,
-                None => {
-                    return Err(ReleaseError::Lock {
-                        registry: label.to_owned(),
-                        source: Box::new(VerifyError::Spawn {
-                            command: format!("cargo generate-lockfile for `{}`", pkg.name),
-                            source: std::io::Error::other("the worker thread panicked"),
-                        }),
-                    });
-                }
-            };
-            let locked = convoy_package::with_lockfile(pkg, &lock).map_err(|source| {
-                ReleaseError::Package {
-                    registry: label.to_owned(),
-                    source,
-                }
-            })?;
-            done.push(locked);
+        let Some((_, lock)) = locks.next() else {
+            return Err(panicked(pkg));
+        };
+        let mut lock = lock.ok_or_else(|| panicked(pkg))?.map_err(lock_error)?;
+        for (before, after) in &finals {
+            lock = lock.replace(before.as_str(), after);
         }
+        let names_unfinished = packages.iter().any(|other| {
+            !published.contains(&other.name)
+                && other.cksum != pkg.cksum
+                && !finals.iter().any(|(before, _)| *before == other.cksum)
+                && lock.contains(other.cksum.as_str())
+        });
+        if names_unfinished {
+            let overlay = Overlay::start(Upstream::from(target), &done).map_err(lock_error)?;
+            lock = convoy_verify::generate_lockfile(pkg, &overlay, &vopts).map_err(lock_error)?;
+        }
+        let locked = convoy_package::with_lockfile(pkg, &lock).map_err(|source| {
+            ReleaseError::Package {
+                registry: label.to_owned(),
+                source,
+            }
+        })?;
+        finals.push((pkg.cksum.clone(), locked.cksum.clone()));
+        done.push(locked);
     }
-    done.sort_by_key(|p| position.get(&p.name).copied().unwrap_or(usize::MAX));
     Ok(done)
 }
 
