@@ -100,7 +100,7 @@ pub(crate) fn package_for(
         registry: label.to_owned(),
         source,
     })?;
-    let (packaged, published) = crate::reuse::take_published(ws, target, packaged);
+    let (packaged, published) = crate::reuse::take_published(&opts.runtime, ws, target, packaged);
     let packaged = lock_for(packaged, &published, target, label, target_dir, opts)?;
     for p in &packaged {
         observer(ReleaseEvent::Packaged {
@@ -167,7 +167,8 @@ fn lock_for(
         if ready.is_empty() {
             continue;
         }
-        let overlay = Overlay::start(Upstream::from(target), &done).map_err(lock_error)?;
+        let overlay =
+            Overlay::start(&opts.runtime, Upstream::from(target), &done).map_err(lock_error)?;
         let mut locks = Vec::with_capacity(ready.len());
         for chunk in ready.chunks(parallel.max(1)) {
             let results: Vec<_> = std::thread::scope(|scope| {
@@ -254,14 +255,14 @@ pub(crate) fn verify_for(
         return Ok(());
     }
     let overlay = match stage {
-        None => Overlay::start(Upstream::from(target), packages),
+        None => Overlay::start(&opts.runtime, Upstream::from(target), packages),
         Some(stage) => {
             let upstream = Upstream {
                 index_url: stage.stage.index.clone(),
                 token: Some(stage.token.expose().to_owned()),
                 http: target.http.clone(),
             };
-            Overlay::start_with_identity(&target.index, upstream, &[])
+            Overlay::start_with_identity(&opts.runtime, &target.index, upstream, &[])
         }
     }
     .map_err(|source| ReleaseError::Overlay {
