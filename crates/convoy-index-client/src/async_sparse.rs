@@ -1,8 +1,9 @@
 //! Reading a sparse index over HTTP, async, for the parts of Convoy that
 //! keep many reads in flight on one runtime: the verification overlay's
 //! upstream reads and the upload stage's skip checks and visibility polls.
-//! The HTTP rules live in [`crate::http`], shared with the blocking
-//! [`crate::SparseIndex`].
+//! It is also the engine of the synchronous [`crate::SparseIndex`], which
+//! runs these reads on the caller's runtime. The HTTP rules live in
+//! [`crate::http`].
 
 use std::time::Duration;
 
@@ -126,6 +127,14 @@ impl AsyncSparseIndex {
         })
     }
 
+    /// The same reader, reading the network even when its [`HttpConfig`]
+    /// says `offline`: for [`crate::SparseIndex`], whose callers decide
+    /// about `--offline` themselves.
+    pub(crate) fn online(mut self) -> Self {
+        self.offline = None;
+        self
+    }
+
     /// The index's `config.json`, fetched once.
     pub async fn config(&self) -> Result<&RegistryConfig, IndexError> {
         Ok(&self.config_and_auth().await?.0)
@@ -198,6 +207,27 @@ impl AsyncSparseIndex {
     /// and checks it against `cksum` (the index line's): bytes that do not
     /// match are not the version the index describes.
     pub async fn download(&self, name: &str, vers: &str, cksum: &str) -> Result<Bytes, IndexError> {
+        let (url, bytes) = self.download_unchecked(name, vers, cksum).await?;
+        let actual = hex::encode(Sha256::digest(&bytes));
+        if !actual.eq_ignore_ascii_case(cksum) {
+            return Err(IndexError::Checksum(Box::new(ChecksumMismatch {
+                url,
+                actual,
+                expected: cksum.to_owned(),
+            })));
+        }
+        Ok(bytes)
+    }
+
+    /// The `.crate` of `name` `vers` and its URL, whatever its checksum:
+    /// [`crate::SparseIndex::download`] has always left that check to its
+    /// callers.
+    pub(crate) async fn download_unchecked(
+        &self,
+        name: &str,
+        vers: &str,
+        cksum: &str,
+    ) -> Result<(String, Bytes), IndexError> {
         let (config, auth) = self.config_and_auth().await?;
         let url = config.download_url(name, vers, cksum);
         let bytes = if let Some(cache) = &self.offline {
@@ -212,15 +242,29 @@ impl AsyncSparseIndex {
             };
             bytes
         };
-        let actual = hex::encode(Sha256::digest(&bytes));
-        if !actual.eq_ignore_ascii_case(cksum) {
-            return Err(IndexError::Checksum(Box::new(ChecksumMismatch {
-                url,
-                actual,
-                expected: cksum.to_owned(),
-            })));
+        Ok((url, bytes))
+    }
+
+    /// The owners' logins of `name` from the Web API
+    /// (`GET {api}/api/v1/crates/{name}/owners`, what `cargo owner --list`
+    /// reads), with the token; `None` when the registry has no Web API or
+    /// no such crate. Offline, an error: cargo's cache has no owners.
+    pub async fn owners(&self, name: &str) -> Result<Option<Vec<String>>, IndexError> {
+        let (config, _) = self.config_and_auth().await?;
+        let Some(api) = &config.api else {
+            return Ok(None);
+        };
+        let url = format!("{}/api/v1/crates/{name}/owners", api.trim_end_matches('/'));
+        if self.offline.is_some() {
+            return Err(IndexError::Offline { url });
         }
-        Ok(bytes)
+        let reply = self.get(&url, true, Fetch::Retrying).await?;
+        let Some(body) = Self::body(&url, reply)? else {
+            return Ok(None);
+        };
+        let list: convoy_protocol::api::OwnersList =
+            serde_json::from_slice(&body).map_err(|source| IndexError::Config { url, source })?;
+        Ok(Some(list.users.into_iter().map(|u| u.login).collect()))
     }
 
     /// One GET, retrying transient failures (no answer, 429, 5xx) as

@@ -1,7 +1,7 @@
-//! Cargo's sparse-index HTTP rules, shared by the blocking [`SparseIndex`]
-//! and the async [`AsyncSparseIndex`] so that both read a registry exactly
-//! as cargo does: the same headers, the same meaning of each status, the
-//! same retries.
+//! Cargo's sparse-index HTTP rules, which [`AsyncSparseIndex`] (and with it
+//! the synchronous [`SparseIndex`] facade) follows so that Convoy reads a
+//! registry exactly as cargo does: the same headers, the same meaning of
+//! each status, the same retries.
 //!
 //! [`SparseIndex`]: crate::SparseIndex
 //! [`AsyncSparseIndex`]: crate::AsyncSparseIndex
@@ -26,8 +26,8 @@ pub(crate) const ACCEPT_TEXT: (&str, &str) = ("accept", "text/plain");
 /// misconfigured server cannot stall a release for hours.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
-/// When and how often a transient failure (429, 5xx, or for the async
-/// client also no answer at all) is retried.
+/// When and how often a transient failure (429, 5xx, or no answer at all)
+/// is retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Retries after the first attempt.
@@ -175,25 +175,6 @@ pub enum HttpError {
     Client(#[source] reqwest::Error),
 }
 
-/// Applies an [`HttpConfig`] to a reqwest builder; the async and the
-/// blocking builder have the same methods but no common trait.
-macro_rules! configure {
-    ($builder:expr, $config:expr) => {{
-        let config: &HttpConfig = $config;
-        let mut builder = $builder
-            .user_agent(config.user_agent.as_str())
-            .connect_timeout(config.timeout)
-            .use_preconfigured_tls(config.tls()?)
-            // Only the proxies configured here, never reqwest's own reading
-            // of the environment: cargo's rules differ from it.
-            .no_proxy();
-        for proxy in config.proxies()? {
-            builder = builder.proxy(proxy);
-        }
-        builder
-    }};
-}
-
 impl HttpConfig {
     /// Retries and backoff for this configuration: `net.retry` retries,
     /// with cargo's waits.
@@ -208,18 +189,18 @@ impl HttpConfig {
     /// `http.timeout` fails, as a cargo transfer below its low-speed limit
     /// does.
     pub fn client(&self) -> Result<reqwest::Client, HttpError> {
-        configure!(reqwest::Client::builder(), self)
+        let mut builder = reqwest::Client::builder()
+            .user_agent(self.user_agent.as_str())
+            .connect_timeout(self.timeout)
             .read_timeout(self.timeout)
-            .build()
-            .map_err(HttpError::Client)
-    }
-
-    /// A blocking client with these settings, for synchronous callers.
-    pub fn blocking_client(&self) -> Result<reqwest::blocking::Client, HttpError> {
-        configure!(reqwest::blocking::Client::builder(), self)
-            .timeout(self.timeout.saturating_mul(4))
-            .build()
-            .map_err(HttpError::Client)
+            .use_preconfigured_tls(self.tls()?)
+            // Only the proxies configured here, never reqwest's own reading
+            // of the environment: cargo's rules differ from it.
+            .no_proxy();
+        for proxy in self.proxies()? {
+            builder = builder.proxy(proxy);
+        }
+        builder.build().map_err(HttpError::Client)
     }
 
     /// The proxies to use, in reqwest's order of precedence.
@@ -516,7 +497,6 @@ mod tests {
         };
         assert!(!format!("{config:?}").contains("secret"));
         config.client().unwrap();
-        config.blocking_client().unwrap();
     }
 
     #[test]

@@ -9,11 +9,13 @@
 //!   NAME` / `--index URL` / `--token` into a [`RegistryTarget`], with the
 //!   token from cargo's credential-provider chain, so that Convoy targets
 //!   the registry `cargo publish` would, as that user.
-//! - [`SparseIndex`] fetches `config.json` and per-crate index files over
-//!   HTTP, with cargo's status-code meanings (404/410/451 = no such crate)
-//!   and its retries on 429 and 5xx; [`AsyncSparseIndex`] is the same
-//!   reader for async callers (the verification overlay, the upload stage),
-//!   with checked downloads and an option to bypass caches.
+//! - [`AsyncSparseIndex`] fetches `config.json` and per-crate index files
+//!   over HTTP, with cargo's status-code meanings (404/410/451 = no such
+//!   crate) and its retries on 429, 5xx and no answer, with checked
+//!   downloads and an option to bypass caches; [`SparseIndex`] is the same
+//!   reader for synchronous callers, each read a `block_on` on the runtime
+//!   the caller hands it (Convoy builds no runtime of its own: the CLI owns
+//!   the one runtime of the process).
 //!
 //! Wire types come from `convoy-protocol`; nothing here redefines them. The
 //! release engine adds the Web API client next to this reader.

@@ -296,6 +296,15 @@ mod sparse {
     use convoy_index_client::SparseIndex;
     use convoy_index_client::testing::StaticIndex;
 
+    /// The client runtime the reader blocks on, as the CLI's: multi-thread.
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
     #[test]
     fn reads_config_versions_and_downloads() {
         let fixture = StaticIndex::start().unwrap();
@@ -307,7 +316,8 @@ mod sparse {
             200,
             b"{\"name\":\"Serde_Core\",\"vers\":\"1.0.0\",\"deps\":[],\"cksum\":\"abc\"}\nnot json\n".to_vec(),
         );
-        let index = SparseIndex::new(&fixture.index_url(), None).unwrap();
+        let rt = runtime();
+        let index = SparseIndex::new(rt.handle(), &fixture.index_url(), None).unwrap();
         assert!(index.config().unwrap().dl.ends_with("/dl"));
         let versions = index.versions("Serde_Core").unwrap().unwrap();
         assert_eq!(versions.len(), 1);
@@ -323,7 +333,13 @@ mod sparse {
             .local_addr()
             .unwrap()
             .port();
-        let index = SparseIndex::new(&format!("sparse+http://127.0.0.1:{port}/"), None).unwrap();
+        let rt = runtime();
+        let index = SparseIndex::new(
+            rt.handle(),
+            &format!("sparse+http://127.0.0.1:{port}/"),
+            None,
+        )
+        .unwrap();
         let err = index.versions("a").unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -335,7 +351,8 @@ mod sparse {
     fn auth_required_without_token() {
         let fixture = StaticIndex::start().unwrap();
         fixture.set_file("config.json", 401, Vec::new());
-        let index = SparseIndex::new(&fixture.index_url(), None).unwrap();
+        let rt = runtime();
+        let index = SparseIndex::new(rt.handle(), &fixture.index_url(), None).unwrap();
         assert!(matches!(
             index.versions("a"),
             Err(convoy_index_client::IndexError::Unauthorized { .. })
@@ -344,7 +361,7 @@ mod sparse {
 
     #[test]
     fn not_sparse() {
-        assert!(SparseIndex::new("https://x.invalid/", None).is_err());
+        assert!(SparseIndex::new(runtime().handle(), "https://x.invalid/", None).is_err());
     }
 }
 

@@ -13,6 +13,7 @@ use convoy_workspace::{
     LoadError, Member, OrderError, SelectError, Selection, Workspace, package_file_list,
 };
 use sha2::{Digest, Sha256};
+use tokio::runtime::Handle;
 
 use crate::checks::{
     CheckContext, CompanionFacts, FileEntry, FileList, check_sublibraries, run_checks,
@@ -28,9 +29,10 @@ use crate::plan::{Action, Plan, RegistryInfo, RegistryState, RegistryView, build
 /// without sibling dev-dependencies.
 pub trait PackageChecksums: Send + Sync {
     /// The sha256 of each member's package for `target`, or why it could
-    /// not be made.
+    /// not be made. Network reads (and any overlay) run on `runtime`.
     fn checksums(
         &self,
+        runtime: &Handle,
         ws: &Workspace,
         members: &[&Member],
         target: &RegistryTarget,
@@ -49,8 +51,12 @@ impl std::fmt::Debug for ChecksumSource {
 }
 
 /// Options shared by `plan` and `check`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PlanOpts {
+    /// The runtime the registry reads run on: the CLI's one runtime. It
+    /// must be multi-thread, and `plan` and `check` must not be called from
+    /// one of its tasks, as they block on it.
+    pub runtime: Handle,
     /// `--manifest-path`; the current directory's workspace otherwise.
     pub manifest_path: Option<PathBuf>,
     /// `-p` / `--exclude`.
@@ -67,6 +73,23 @@ pub struct PlanOpts {
     pub compare_content: bool,
     /// How to package for the comparison; plain `cargo package` when unset.
     pub content: Option<ChecksumSource>,
+}
+
+impl PlanOpts {
+    /// The options of a plain `plan` of the current directory's workspace
+    /// for the registry `cargo publish` would pick, reading on `runtime`.
+    pub fn new(runtime: Handle) -> Self {
+        Self {
+            runtime,
+            manifest_path: None,
+            selection: Selection::default(),
+            registry: RegistryRequest::default(),
+            offline: false,
+            config: ConfigOptions::default(),
+            compare_content: false,
+            content: None,
+        }
+    }
 }
 
 /// Why planning could not even start.
@@ -98,7 +121,7 @@ pub fn plan(opts: &PlanOpts) -> Result<Plan, PlanError> {
     let facts = if opts.offline {
         CompanionFacts::default()
     } else {
-        companion_facts(&selected, &target)
+        companion_facts(&opts.runtime, &selected, &target)
     };
     plan.diagnostics
         .extend(check_sublibraries(&ws, &selected, target.label(), &facts));
@@ -114,7 +137,12 @@ pub fn plan_loaded(
     opts: &PlanOpts,
 ) -> Result<Plan, PlanError> {
     let names: Vec<&str> = selected.iter().map(|m| m.name.as_str()).collect();
-    let registry = read_registry(target, &names, opts.offline || target.http.offline);
+    let registry = read_registry(
+        &opts.runtime,
+        target,
+        &names,
+        opts.offline || target.http.offline,
+    );
     let checksums = if opts.compare_content {
         let published: Vec<&Member> = selected
             .iter()
@@ -122,7 +150,7 @@ pub fn plan_loaded(
             .filter(|m| is_published(&registry.state, m))
             .collect();
         match &opts.content {
-            Some(source) => source.0.checksums(ws, &published, target),
+            Some(source) => source.0.checksums(&opts.runtime, ws, &published, target),
             None => package_checksums(ws, &published),
         }
     } else {
@@ -133,8 +161,14 @@ pub fn plan_loaded(
 
 /// Every preflight check of `selected` for `target`, file lists included
 /// (one `cargo package --list` per package). Severities are not applied
-/// yet; [`CheckReport::new`] does that.
-pub fn preflight(ws: &Workspace, selected: &[&Member], target: &RegistryTarget) -> Vec<Diagnostic> {
+/// yet; [`CheckReport::new`] does that. Registry reads run on `runtime`
+/// (see [`PlanOpts::runtime`]).
+pub fn preflight(
+    runtime: &Handle,
+    ws: &Workspace,
+    selected: &[&Member],
+    target: &RegistryTarget,
+) -> Vec<Diagnostic> {
     // One `cargo package --list` per package: independent, so they run side
     // by side.
     let workers = convoy_workspace::process::short_run_workers(None);
@@ -150,7 +184,7 @@ pub fn preflight(ws: &Workspace, selected: &[&Member], target: &RegistryTarget) 
         target,
         files: &files,
     });
-    let facts = companion_facts(selected, target);
+    let facts = companion_facts(runtime, selected, target);
     out.extend(check_sublibraries(ws, selected, target.label(), &facts));
     out
 }
@@ -161,7 +195,11 @@ pub fn preflight(ws: &Workspace, selected: &[&Member], target: &RegistryTarget) 
 /// very version is this release's own, from an earlier partial run, and
 /// is left to the upload step (same bytes: skipped). Unreadable answers
 /// claim nothing; the plan reports an unreachable registry on its own.
-pub fn companion_facts(selected: &[&Member], target: &RegistryTarget) -> CompanionFacts {
+pub fn companion_facts(
+    runtime: &Handle,
+    selected: &[&Member],
+    target: &RegistryTarget,
+) -> CompanionFacts {
     let mut facts = CompanionFacts::default();
     let companions: Vec<&Member> = selected
         .iter()
@@ -171,7 +209,7 @@ pub fn companion_facts(selected: &[&Member], target: &RegistryTarget) -> Compani
     if companions.is_empty() {
         return facts;
     }
-    let Ok(index) = SparseIndex::for_target(target) else {
+    let Ok(index) = SparseIndex::for_target(runtime, target) else {
         return facts;
     };
     facts.extension = index.config().ok().map(|c| c.convoy_companions.is_some());
@@ -204,7 +242,7 @@ pub fn check(opts: &PlanOpts) -> Result<CheckReport, PlanError> {
     let ws = convoy_workspace::load(opts.manifest_path.as_deref())?;
     let selected = convoy_workspace::select(&ws, &opts.selection)?;
     let target = resolve(opts, &ws)?;
-    let mut diagnostics = preflight(&ws, &selected, &target);
+    let mut diagnostics = preflight(&opts.runtime, &ws, &selected, &target);
     match plan_loaded(&ws, &selected, &target, opts) {
         Ok(plan) => diagnostics.extend(plan.diagnostics),
         Err(PlanError::Order(e)) => diagnostics.push(Diagnostic::new(
@@ -246,8 +284,14 @@ fn is_published(state: &RegistryState, m: &Member) -> bool {
 }
 
 /// Reads the index entries of `names`. Any failure makes the whole state
-/// unknown: a half-read registry would make the plan guess.
-pub fn read_registry(target: &RegistryTarget, names: &[&str], offline: bool) -> RegistryView {
+/// unknown: a half-read registry would make the plan guess. Reads run on
+/// `runtime`.
+pub fn read_registry(
+    runtime: &Handle,
+    target: &RegistryTarget,
+    names: &[&str],
+    offline: bool,
+) -> RegistryView {
     let mut info = RegistryInfo {
         name: target.name.clone(),
         index: target.index.clone(),
@@ -262,7 +306,7 @@ pub fn read_registry(target: &RegistryTarget, names: &[&str], offline: bool) -> 
             state: RegistryState::Unknown { reason },
         };
     }
-    let result = SparseIndex::for_target(target).and_then(|index| {
+    let result = SparseIndex::for_target(runtime, target).and_then(|index| {
         let mut map = BTreeMap::new();
         for name in names {
             if let Some(versions) = index.versions(name)? {

@@ -475,7 +475,7 @@ mod checks {
         let opts = ops::PlanOpts {
             manifest_path: Some(dir.path().join("Cargo.toml")),
             offline: true,
-            ..Default::default()
+            ..ops::PlanOpts::new(convoy_test_support::runtime())
         };
         let report = ops::check(&opts).unwrap();
         assert!(!report.passed());
@@ -525,7 +525,7 @@ mod registry {
             },
             compare_content: true,
             content: None,
-            ..Default::default()
+            ..ops::PlanOpts::new(convoy_test_support::runtime())
         }
     }
 
@@ -642,7 +642,7 @@ mod registry {
                 index: Some(format!("sparse+http://127.0.0.1:{port}/")),
                 ..Default::default()
             },
-            ..Default::default()
+            ..ops::PlanOpts::new(convoy_test_support::runtime())
         };
         let plan = ops::plan(&o).unwrap();
         assert!(!plan.registry.checked);

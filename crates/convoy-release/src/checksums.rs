@@ -21,6 +21,7 @@ pub struct EngineChecksums;
 impl convoy_plan::ops::PackageChecksums for EngineChecksums {
     fn checksums(
         &self,
+        runtime: &tokio::runtime::Handle,
         ws: &convoy_workspace::Workspace,
         members: &[&convoy_workspace::Member],
         target: &RegistryTarget,
@@ -61,8 +62,9 @@ impl convoy_plan::ops::PackageChecksums for EngineChecksums {
             atomic: false,
             locked: false,
             config: ConfigOptions::default(),
-            // Packaging for the comparison uploads nothing.
-            runtime: None,
+            // Packaging for the comparison uploads nothing, but locking
+            // serves an overlay and reads the registry.
+            runtime: runtime.clone(),
         };
         let label = target.label().to_owned();
         if let Err(e) = cargo_package_once(ws, &ordered, target, &target_dir, &opts) {

@@ -68,9 +68,6 @@ pub enum ReleaseError {
     /// `--offline` without `--dry-run`: uploads need the network.
     #[error("`--offline` can only be used with `--dry-run`: uploading needs the network")]
     OfflineUpload,
-    /// No runtime was given and none could be started.
-    #[error("failed to start the async runtime")]
-    Runtime(#[source] std::io::Error),
     /// Nothing to do: every member is `publish = false` or excluded.
     #[error("no packages selected to publish")]
     NothingSelected,

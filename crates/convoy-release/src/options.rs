@@ -52,7 +52,10 @@ pub struct PublishOptions {
     /// `--config` and `--offline`, read with cargo's precedence: the
     /// registries, tokens and network settings of the release.
     pub config: ConfigOptions,
-    /// The runtime every network request of the release runs on: the
-    /// CLI's one runtime. `None` makes one for the call.
-    pub runtime: Option<tokio::runtime::Handle>,
+    /// The runtime every network request of the release runs on, and the
+    /// verification overlays are served from: the CLI's one runtime. It
+    /// must be multi-thread (its workers answer cargo while the release
+    /// waits on it), and [`crate::publish`] must not be called from one of
+    /// its tasks: the release blocks on it.
+    pub runtime: tokio::runtime::Handle,
 }

@@ -78,25 +78,13 @@ pub fn publish(
         .iter()
         .map(|r| config.resolve(r))
         .collect::<Result<Vec<_>, _>>()?;
-    // One runtime for every request of the release: the caller's, or one
-    // made for this call.
-    let owned: tokio::runtime::Runtime;
-    let runtime = match &opts.runtime {
-        Some(handle) => handle.clone(),
-        None => {
-            owned = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .map_err(ReleaseError::Runtime)?;
-            owned.handle().clone()
-        }
-    };
+    // One runtime for every request of the release: the caller's.
+    let runtime = &opts.runtime;
 
     // `--atomic` needs every registry to offer staging; find out before
     // anything is checked or packaged.
     let staging = if opts.atomic {
-        let clients = staging_clients(&targets, &runtime);
+        let clients = staging_clients(&targets, runtime);
         if let Err(e) = &clients {
             recorder.failed(None, e);
         }
@@ -109,7 +97,7 @@ pub fn publish(
     // Checks for every registry first: a problem anywhere stops everything.
     let mut errors = Vec::new();
     for target in &targets {
-        let diagnostics = convoy_plan::ops::preflight(&ws, &members, target);
+        let diagnostics = convoy_plan::ops::preflight(runtime, &ws, &members, target);
         let report = convoy_plan::CheckReport::new(&ws.convoy_metadata, members.len(), diagnostics);
         for d in report.diagnostics {
             match d.severity {
@@ -183,7 +171,7 @@ pub fn publish(
             &crate::atomic::Context {
                 opts,
                 target_dir: &target_dir,
-                runtime: &runtime,
+                runtime,
             },
             observer,
             &recorder,
@@ -213,7 +201,7 @@ pub fn publish(
                     event,
                 });
             };
-            upload_with(&runtime, &p.target, &p.packages, &upload_opts, forward)
+            upload_with(runtime, &p.target, &p.packages, &upload_opts, forward)
         };
         registries.push(registry_result(p, &report));
     }

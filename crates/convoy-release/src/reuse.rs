@@ -20,8 +20,9 @@ use sha2::{Digest, Sha256};
 /// `packaged` with the registry's file in place of each package whose
 /// version it holds with the same content, and the names of those. Best
 /// effort: a registry that cannot be read here changes nothing, and the
-/// upload stage reports it authoritatively.
+/// upload stage reports it authoritatively. Reads block on `runtime`.
 pub(crate) fn take_published(
+    runtime: &tokio::runtime::Handle,
     ws: &Workspace,
     target: &RegistryTarget,
     packaged: Vec<PackagedCrate>,
@@ -32,7 +33,7 @@ pub(crate) fn take_published(
         is_crates_io: target.is_crates_io(),
     };
     // One index read per package, independent of each other: a few workers
-    // side by side, each with its own reader (they are not `Sync`).
+    // side by side, each with its own reader, blocking on the runtime.
     let workers = std::thread::available_parallelism()
         .map(usize::from)
         .unwrap_or(2)
@@ -45,7 +46,7 @@ pub(crate) fn take_published(
             .map(|chunk| {
                 let rules = &rules;
                 scope.spawn(move || {
-                    let index = SparseIndex::for_target(target).ok();
+                    let index = SparseIndex::for_target(runtime, target).ok();
                     chunk
                         .iter()
                         .map(|pkg| {

@@ -101,7 +101,7 @@ pub(crate) fn package_for(
         registry: label.to_owned(),
         source,
     })?;
-    let (packaged, published) = crate::reuse::take_published(ws, target, packaged);
+    let (packaged, published) = crate::reuse::take_published(&opts.runtime, ws, target, packaged);
     let packaged = lock_for(packaged, &published, target, label, target_dir, opts)?;
     for p in &packaged {
         observer(ReleaseEvent::Packaged {
@@ -152,7 +152,8 @@ fn lock_for(
     let locks = if to_lock.is_empty() {
         Vec::new()
     } else {
-        let overlay = Overlay::start(Upstream::from(target), &packages).map_err(lock_error)?;
+        let overlay =
+            Overlay::start(&opts.runtime, Upstream::from(target), &packages).map_err(lock_error)?;
         map_parallel(&to_lock, short_run_workers(opts.jobs), |pkg| {
             convoy_verify::generate_lockfile(pkg, &overlay, &vopts)
         })
@@ -180,15 +181,15 @@ fn lock_for(
                 && lock.contains(other.cksum.as_str())
         });
         if names_unfinished {
-            let overlay = Overlay::start(Upstream::from(target), &done).map_err(lock_error)?;
+            let overlay =
+                Overlay::start(&opts.runtime, Upstream::from(target), &done).map_err(lock_error)?;
             lock = convoy_verify::generate_lockfile(pkg, &overlay, &vopts).map_err(lock_error)?;
         }
-        let locked = convoy_package::with_lockfile(pkg, &lock).map_err(|source| {
-            ReleaseError::Package {
+        let locked =
+            convoy_package::with_lockfile(pkg, &lock).map_err(|source| ReleaseError::Package {
                 registry: label.to_owned(),
                 source,
-            }
-        })?;
+            })?;
         finals.push((pkg.cksum.clone(), locked.cksum.clone()));
         done.push(locked);
     }
@@ -241,14 +242,14 @@ pub(crate) fn verify_for(
         return Ok(());
     }
     let overlay = match stage {
-        None => Overlay::start(Upstream::from(target), packages),
+        None => Overlay::start(&opts.runtime, Upstream::from(target), packages),
         Some(stage) => {
             let upstream = Upstream {
                 index_url: stage.stage.index.clone(),
                 token: Some(stage.token.expose().to_owned()),
                 http: target.http.clone(),
             };
-            Overlay::start_with_identity(&target.index, upstream, &[])
+            Overlay::start_with_identity(&opts.runtime, &target.index, upstream, &[])
         }
     }
     .map_err(|source| ReleaseError::Overlay {

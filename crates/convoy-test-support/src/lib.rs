@@ -415,6 +415,26 @@ impl Cargo {
     }
 }
 
+/// The client runtime of the test binary, as `cargo convoy` has one per
+/// process: multi-thread, so that its workers answer an overlay's cargo
+/// while the test thread blocks in `cargo` or in a `block_on`. One for all
+/// the tests of a binary, never shut down; servers under test keep their
+/// own runtimes ([`InProcessRegistry`]), as `serve` is a process of its own.
+pub fn runtime() -> tokio::runtime::Handle {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("convoy-test-client")
+                .enable_all()
+                .build()
+                .expect("the tests' client runtime")
+        })
+        .handle()
+        .clone()
+}
+
 /// A blocking HTTP client for raw protocol requests.
 pub fn http() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()

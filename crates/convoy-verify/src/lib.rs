@@ -50,13 +50,18 @@ pub enum VerifyError {
         /// The URL given.
         url: String,
     },
-    /// The overlay server or its runtime could not start.
+    /// The overlay server could not start.
     #[error("failed to start the verification overlay on 127.0.0.1")]
     OverlayStart {
         /// The OS error.
         #[source]
         source: std::io::Error,
     },
+    /// The overlay was given a current-thread runtime. Such a runtime runs
+    /// only inside `block_on`, and the overlay's callers block in cargo
+    /// instead, so cargo's requests would never be answered.
+    #[error("the verification overlay needs a multi-thread tokio runtime")]
+    CurrentThreadRuntime,
     /// A package's index line could not be serialized.
     #[error("failed to serialize the index line of `{name} v{version}`")]
     IndexLine {

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
 use axum::Router;
@@ -26,13 +26,20 @@ use convoy_protocol::crates_io::INDEX as CRATES_IO_INDEX;
 use convoy_protocol::index::{RegistryConfig, index_path};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 use crate::VerifyError;
 
 /// Timeout of one upstream request; downloads of large crates need more
 /// than an index read.
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long dropping an overlay waits for the server to finish the requests
+/// it is answering. By then cargo has exited, so the wait is normally
+/// nothing; a request still waiting on upstream is cut off after it.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// The source name cargo knows the overlay by. It shows up in cargo's
 /// `Updating`/`Downloaded` lines, never in lock files.
@@ -122,8 +129,10 @@ impl Upstream {
     }
 }
 
-/// A running overlay registry. Dropping it stops the server and its
-/// runtime.
+/// A running overlay registry, served by a task on the caller's runtime.
+/// Dropping it stops the server and waits, a bounded time, until it has
+/// let go of its port, so that an overlay started next for the same
+/// packages gets the same URL.
 pub struct Overlay {
     index_url: String,
     upstream: Upstream,
@@ -132,8 +141,15 @@ pub struct Overlay {
     /// `upstream` except with [`Overlay::start_with_identity`].
     identity: Upstream,
     state: Arc<OverlayState>,
+    /// Asks the server to stop accepting and finish what it is answering.
     shutdown: Option<oneshot::Sender<()>>,
-    runtime: Option<tokio::runtime::Runtime>,
+    /// Disconnects when the server task ends, however it ends: a plain
+    /// `std` channel, so that `drop` can wait on it from a thread outside
+    /// the runtime without a runtime of its own. In a `Mutex` only so that
+    /// the overlay is `Sync` (cargo runs share it); `drop` has it alone.
+    stopped: Option<Mutex<mpsc::Receiver<()>>>,
+    /// The server task, aborted when it overstays [`SHUTDOWN_GRACE`].
+    server: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Overlay {
@@ -148,7 +164,16 @@ impl std::fmt::Debug for Overlay {
 
 impl Overlay {
     /// Starts the overlay for `local` over `upstream` on 127.0.0.1 with an
-    /// ephemeral port, on a runtime of its own (callers are synchronous).
+    /// ephemeral port, serving from a task spawned on `runtime` (the CLI's
+    /// one runtime).
+    ///
+    /// `runtime` must be a multi-thread runtime with I/O and time enabled,
+    /// and the caller must not be one of its tasks: callers are synchronous
+    /// threads that then block in `cargo` (`std::process::Command`), and
+    /// cargo's requests are answered while they wait only because the
+    /// runtime's worker threads run on their own. A current-thread runtime
+    /// is refused ([`VerifyError::CurrentThreadRuntime`]): it would only
+    /// run inside a `block_on` nobody is in.
     ///
     /// The URL path contains a key derived from the local packages (names,
     /// versions, checksums and index lines). Cargo caches downloaded
@@ -164,9 +189,13 @@ impl Overlay {
     /// fingerprints, reuses every build of the previous run. When that port
     /// is taken, any free one is used, which costs the reuse and nothing
     /// else.
-    pub fn start(upstream: Upstream, local: &[PackagedCrate]) -> Result<Self, VerifyError> {
+    pub fn start(
+        runtime: &Handle,
+        upstream: Upstream,
+        local: &[PackagedCrate],
+    ) -> Result<Self, VerifyError> {
         let identity = upstream.index_url.clone();
-        Self::start_with_identity(&identity, upstream, local)
+        Self::start_with_identity(runtime, &identity, upstream, local)
     }
 
     /// [`Overlay::start`], reading from `upstream` but standing in for the
@@ -179,10 +208,14 @@ impl Overlay {
     /// must therefore replace the *target's* source, not the stage's, so
     /// that what it resolves and records stays valid after the commit.
     pub fn start_with_identity(
+        runtime: &Handle,
         identity: &str,
         upstream: Upstream,
         local: &[PackagedCrate],
     ) -> Result<Self, VerifyError> {
+        if runtime.runtime_flavor() == RuntimeFlavor::CurrentThread {
+            return Err(VerifyError::CurrentThreadRuntime);
+        }
         let reader = upstream.reader()?;
         let identity = Upstream {
             index_url: identity.to_owned(),
@@ -212,12 +245,6 @@ impl Overlay {
             );
         }
 
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("convoy-overlay")
-            .enable_all()
-            .build()
-            .map_err(|source| VerifyError::OverlayStart { source })?;
         let std_listener = bind(&key)
             .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|source| VerifyError::OverlayStart { source })?;
@@ -246,28 +273,32 @@ impl Overlay {
             )
             .with_state(Arc::clone(&state));
         let (tx, rx) = oneshot::channel::<()>();
-        {
+        let (stopped_tx, stopped) = mpsc::sync_channel::<()>(1);
+        let listener = {
             let _entered = runtime.enter();
-            let listener = tokio::net::TcpListener::from_std(std_listener)
-                .map_err(|source| VerifyError::OverlayStart { source })?;
-            runtime.spawn(async move {
-                let shutdown = async {
-                    let _ = rx.await;
-                };
-                // A serve error after startup shows up as failed cargo
-                // requests, which name the overlay URL.
-                let _ = axum::serve(listener, router)
-                    .with_graceful_shutdown(shutdown)
-                    .await;
-            });
-        }
+            tokio::net::TcpListener::from_std(std_listener)
+                .map_err(|source| VerifyError::OverlayStart { source })?
+        };
+        let server = runtime.spawn(async move {
+            // Dropped with the task, whether it returns or is aborted.
+            let _stopped = stopped_tx;
+            let shutdown = async {
+                let _ = rx.await;
+            };
+            // A serve error after startup shows up as failed cargo
+            // requests, which name the overlay URL.
+            let _ = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await;
+        });
         Ok(Self {
             index_url: format!("sparse+{root}/index/"),
             upstream,
             identity,
             state,
             shutdown: Some(tx),
-            runtime: Some(runtime),
+            stopped: Some(Mutex::new(stopped)),
+            server: Some(server),
         })
     }
 
@@ -347,12 +378,26 @@ impl Overlay {
 }
 
 impl Drop for Overlay {
+    /// Stops the server gracefully, and past [`SHUTDOWN_GRACE`] by
+    /// aborting its task. Never blocks for long and needs no runtime: it
+    /// waits on a `std` channel that the task drops as it ends (at once if
+    /// the runtime is already gone). Dropped on a worker thread of the
+    /// runtime, it holds that worker for at most the grace period.
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_timeout(Duration::from_secs(2));
+        let Some(Ok(stopped)) = self.stopped.take().map(Mutex::into_inner) else {
+            return;
+        };
+        // Nothing is ever sent: the task ending disconnects the channel.
+        if let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(SHUTDOWN_GRACE)
+            && let Some(server) = self.server.take()
+        {
+            server.abort();
+            // The abort takes effect on a worker; wait, briefly, for the
+            // listener to be dropped with the task.
+            let _ = stopped.recv_timeout(SHUTDOWN_GRACE);
         }
     }
 }
@@ -672,7 +717,9 @@ mod tests {
         let stage = "sparse+http://127.0.0.1:9/stages/stg_x/index/";
         let target = "sparse+http://127.0.0.1:9/index/";
         let upstream = Upstream::new(stage, Some("stage-token".into()));
-        let overlay = Overlay::start_with_identity(target, upstream, &[]).expect("starts");
+        let runtime = convoy_test_support::runtime();
+        let overlay =
+            Overlay::start_with_identity(&runtime, target, upstream, &[]).expect("starts");
         let args = overlay.cargo_config_args().join(" ");
         assert!(
             args.contains(&format!("source.{TARGET_SOURCE}.registry=\"{target}\"")),
@@ -683,8 +730,39 @@ mod tests {
         assert_eq!(overlay.identity().index_url, target);
         assert!(!format!("{overlay:?}").contains("stage-token"));
 
-        let plain = Overlay::start(Upstream::new(target, None), &[]).expect("starts");
+        let plain = Overlay::start(&runtime, Upstream::new(target, None), &[]).expect("starts");
         assert_eq!(plain.identity().index_url, target);
+    }
+
+    #[test]
+    fn a_current_thread_runtime_is_refused_and_drop_frees_the_port() {
+        let current = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let upstream = Upstream::new("sparse+http://127.0.0.1:9/refused/", None);
+        assert!(matches!(
+            Overlay::start(current.handle(), upstream.clone(), &[]),
+            Err(VerifyError::CurrentThreadRuntime)
+        ));
+
+        // Dropping stops the server and lets go of the port at once, so
+        // that the next overlay for the same packages can have it.
+        let runtime = convoy_test_support::runtime();
+        let overlay = Overlay::start(&runtime, upstream, &[]).expect("starts");
+        let addr = overlay
+            .index_url()
+            .trim_start_matches("sparse+http://")
+            .split('/')
+            .next()
+            .map(str::to_owned)
+            .expect("an address");
+        assert!(
+            std::net::TcpListener::bind(&addr).is_err(),
+            "{addr} is served"
+        );
+        drop(overlay);
+        std::net::TcpListener::bind(&addr).expect("the port is free again");
     }
 
     #[test]

@@ -318,7 +318,7 @@ mod support {
         upstream: Upstream,
         opts: &VerifyOptions,
     ) -> (Result<(), convoy_verify::VerifyError>, Vec<VerifyEvent>) {
-        let overlay = Overlay::start(upstream, packages).unwrap();
+        let overlay = Overlay::start(&convoy_test_support::runtime(), upstream, packages).unwrap();
         let mut events = Vec::new();
         let result = convoy_verify::verify(packages, &overlay, opts, &mut |e| events.push(e));
         (result, events)
@@ -623,7 +623,12 @@ mod batching {
             ],
         );
         let opts = sandbox.options(VerifyMode::Check, "run");
-        let first = Overlay::start(registry.upstream(), &packages).unwrap();
+        let first = Overlay::start(
+            &convoy_test_support::runtime(),
+            registry.upstream(),
+            &packages,
+        )
+        .unwrap();
         let url = first.index_url();
         let mut events = Vec::new();
         convoy_verify::verify(&packages, &first, &opts, &mut |e| events.push(e)).unwrap();
@@ -633,7 +638,12 @@ mod batching {
         );
         drop(first);
 
-        let second = Overlay::start(registry.upstream(), &packages).unwrap();
+        let second = Overlay::start(
+            &convoy_test_support::runtime(),
+            registry.upstream(),
+            &packages,
+        )
+        .unwrap();
         assert_eq!(second.index_url(), url, "same packages, same URL");
         // What verification runs, with cargo asked to say what it reuses.
         let consumer = opts.work_dir.join("batch-0.consumer");
@@ -838,7 +848,12 @@ mod overlay {
             "ws",
             &[Krate::lib("dep", vec![], "pub fn local() {}\n").version("1.0.0")],
         );
-        let overlay = Overlay::start(registry.upstream(), &packages).unwrap();
+        let overlay = Overlay::start(
+            &convoy_test_support::runtime(),
+            registry.upstream(),
+            &packages,
+        )
+        .unwrap();
         let base = overlay
             .index_url()
             .strip_prefix("sparse+")
@@ -920,14 +935,16 @@ mod overlay {
             (line["cksum"].as_str().unwrap().to_owned(), bytes)
         };
 
-        let overlay = Overlay::start(registry.upstream(), &[]).unwrap();
+        let overlay =
+            Overlay::start(&convoy_test_support::runtime(), registry.upstream(), &[]).unwrap();
         overlay.cache_downloads_in(&cache);
         let (cksum, bytes) = fetch(&overlay);
         drop(overlay);
         assert_eq!(std::fs::read(cache.join(&cksum)).unwrap(), bytes.as_ref());
 
         std::fs::write(cache.join(&cksum), b"not the crate").unwrap();
-        let overlay = Overlay::start(registry.upstream(), &[]).unwrap();
+        let overlay =
+            Overlay::start(&convoy_test_support::runtime(), registry.upstream(), &[]).unwrap();
         overlay.cache_downloads_in(&cache);
         let (_, again) = fetch(&overlay);
         assert_eq!(again, bytes, "a bad entry is refused and replaced");
@@ -938,8 +955,12 @@ mod overlay {
     /// overlay reads nothing upstream, so crates.io is not contacted.
     #[test]
     fn config_args_replace_the_target_source() {
-        let crates_io =
-            Overlay::start(Upstream::new("sparse+https://index.crates.io/", None), &[]).unwrap();
+        let crates_io = Overlay::start(
+            &convoy_test_support::runtime(),
+            Upstream::new("sparse+https://index.crates.io/", None),
+            &[],
+        )
+        .unwrap();
         let url = crates_io.index_url();
         assert_eq!(
             crates_io.cargo_config_args(),
@@ -950,8 +971,12 @@ mod overlay {
                 format!("source.convoy-overlay.registry=\"{url}\""),
             ]
         );
-        let alt =
-            Overlay::start(Upstream::new("sparse+http://127.0.0.1:9/index/", None), &[]).unwrap();
+        let alt = Overlay::start(
+            &convoy_test_support::runtime(),
+            Upstream::new("sparse+http://127.0.0.1:9/index/", None),
+            &[],
+        )
+        .unwrap();
         let args = alt.cargo_config_args();
         assert_eq!(
             args[1],
@@ -1091,7 +1116,8 @@ mod reruns {
             )],
         );
         let opts = sandbox.options(VerifyMode::Check, "run");
-        let overlay = Overlay::start(registry.upstream(), &[]).unwrap();
+        let overlay =
+            Overlay::start(&convoy_test_support::runtime(), registry.upstream(), &[]).unwrap();
         let first = convoy_verify::generate_lockfile(&packages[0], &overlay, &opts).unwrap();
         assert!(lock_entry(&first, "dep").1.is_some(), "{first}");
         // Cargo's working copy is gone; the second answer cannot come

@@ -13,8 +13,11 @@ use serde::Serialize;
 use crate::WorkflowError;
 
 /// What to compare, against which registry.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ChangedOptions {
+    /// The runtime the registry reads block on: the CLI's one runtime,
+    /// multi-thread. [`changed`] must not be called from one of its tasks.
+    pub runtime: tokio::runtime::Handle,
     /// `--manifest-path`.
     pub manifest_path: Option<PathBuf>,
     /// `-p` / `--exclude`; every publishable member by default.
@@ -69,23 +72,25 @@ pub fn changed(opts: &ChangedOptions) -> Result<ChangedReport, WorkflowError> {
     let ws = convoy_workspace::load(opts.manifest_path.as_deref())?;
     let selected = convoy_workspace::select(&ws, &opts.selection)?;
     let target = convoy_index_client::resolve_registry(&opts.registry, &ws.root)?;
-    let packages = compare(&ws, &selected, &target)?;
+    let packages = compare(&opts.runtime, &ws, &selected, &target)?;
     Ok(ChangedReport {
         registry: target.label().to_owned(),
         packages,
     })
 }
 
-/// Compares `selected` with `target`'s copies.
+/// Compares `selected` with `target`'s copies, reading on `runtime`.
 pub(crate) fn compare(
+    runtime: &tokio::runtime::Handle,
     ws: &Workspace,
     selected: &[&Member],
     target: &RegistryTarget,
 ) -> Result<Vec<ChangedPackage>, WorkflowError> {
-    let index = SparseIndex::for_target(target).map_err(|source| WorkflowError::Index {
-        name: "config.json".into(),
-        source,
-    })?;
+    let index =
+        SparseIndex::for_target(runtime, target).map_err(|source| WorkflowError::Index {
+            name: "config.json".into(),
+            source,
+        })?;
     let mut published: BTreeMap<&str, (Option<IndexPackage>, Option<IndexPackage>)> =
         BTreeMap::new();
     for m in selected {

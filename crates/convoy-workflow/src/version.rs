@@ -25,6 +25,9 @@ use crate::{Git, WorkflowError, changelog, io_error};
 /// What to bump, and how.
 #[derive(Debug, Clone)]
 pub struct VersionOptions {
+    /// The runtime the registry reads block on: the CLI's one runtime,
+    /// multi-thread. [`version`] must not be called from one of its tasks.
+    pub runtime: tokio::runtime::Handle,
     /// `--manifest-path`.
     pub manifest_path: Option<PathBuf>,
     /// `-p` / `--exclude`. Without `-p`, the members `changed` reports.
@@ -156,8 +159,8 @@ pub fn version(opts: &VersionOptions) -> Result<VersionReport, WorkflowError> {
     let mut registry: Option<Registry> = None;
     let selected: Vec<&Member> = if opts.selection.packages.is_empty() {
         let candidates = convoy_workspace::select(&ws, &opts.selection)?;
-        let (target, _) = open_registry(&mut registry, &opts.registry, &ws)?;
-        let report = crate::changed::compare(&ws, &candidates, target)?;
+        let (target, _) = open_registry(&mut registry, opts, &ws)?;
+        let report = crate::changed::compare(&opts.runtime, &ws, &candidates, target)?;
         let changed: BTreeSet<String> = report
             .into_iter()
             .filter(|p| p.changed)
@@ -224,7 +227,7 @@ pub fn version(opts: &VersionOptions) -> Result<VersionReport, WorkflowError> {
                 let changes = commits.changes(m)?;
                 let mut level = conventional::level_of(&changes);
                 if let SemverChecks::Installed { .. } = semver {
-                    let (_, index) = open_registry(&mut registry, &opts.registry, &ws)?;
+                    let (_, index) = open_registry(&mut registry, opts, &ws)?;
                     level = level.max(semver_level(&ws, m, index)?);
                 }
                 let level = match level {
@@ -519,18 +522,19 @@ type Registry = (convoy_index_client::RegistryTarget, SparseIndex);
 /// needs none.
 fn open_registry<'r>(
     slot: &'r mut Option<Registry>,
-    request: &RegistryRequest,
+    opts: &VersionOptions,
     ws: &Workspace,
 ) -> Result<&'r Registry, WorkflowError> {
     let registry = match slot.take() {
         Some(r) => r,
         None => {
-            let target = convoy_index_client::resolve_registry(request, &ws.root)?;
-            let index =
-                SparseIndex::for_target(&target).map_err(|source| WorkflowError::Index {
+            let target = convoy_index_client::resolve_registry(&opts.registry, &ws.root)?;
+            let index = SparseIndex::for_target(&opts.runtime, &target).map_err(|source| {
+                WorkflowError::Index {
                     name: "config.json".into(),
                     source,
-                })?;
+                }
+            })?;
             (target, index)
         }
     };

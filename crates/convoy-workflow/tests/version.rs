@@ -23,6 +23,7 @@ fn chain(extra: &str) -> WorkspaceBuilder {
 
 fn opts(root: &Path, spec: BumpSpec, pre: Option<&str>, dry_run: bool) -> VersionOptions {
     VersionOptions {
+        runtime: convoy_test_support::runtime(),
         manifest_path: Some(root.join("Cargo.toml")),
         selection: Selection {
             packages: vec!["vb-a".into()],

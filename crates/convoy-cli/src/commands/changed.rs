@@ -8,8 +8,9 @@ use anyhow::Context;
 use crate::cli::{ChangedArgs, WorkflowFormat};
 use crate::status::{Status, Tone};
 
-pub fn exec(args: ChangedArgs) -> anyhow::Result<ExitCode> {
+pub fn exec(args: ChangedArgs, runtime: &tokio::runtime::Handle) -> anyhow::Result<ExitCode> {
     let report = convoy_workflow::changed(&convoy_workflow::ChangedOptions {
+        runtime: runtime.clone(),
         manifest_path: args.packages.manifest_path.clone(),
         selection: args.packages.selection(),
         registry: args.registry.request(),

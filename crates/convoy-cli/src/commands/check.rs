@@ -7,8 +7,8 @@ use anyhow::Context;
 
 use crate::cli::{CheckArgs, CheckFormat};
 
-pub fn exec(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let report = convoy_plan::ops::check(&super::plan::opts(args.scope, true)?)
+pub fn exec(args: CheckArgs, runtime: &tokio::runtime::Handle) -> anyhow::Result<ExitCode> {
+    let report = convoy_plan::ops::check(&super::plan::opts(args.scope, true, runtime)?)
         .context("failed to check the release")?;
     let text = match args.format {
         CheckFormat::Human => convoy_plan::render::check_human(&report),

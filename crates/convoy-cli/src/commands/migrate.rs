@@ -9,7 +9,10 @@ use convoy_store::{Backend, OpenOptions};
 use crate::cli::MigrateArgs;
 use crate::status::{Status, Tone};
 
-pub(crate) fn exec(args: MigrateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn exec(
+    args: MigrateArgs,
+    runtime: &tokio::runtime::Handle,
+) -> anyhow::Result<ExitCode> {
     // Validates both URLs the way `serve` does.
     let Backend::Postgres { url, storage } =
         Backend::from_urls(&args.from_data, Some(&args.database), Some(&args.storage))?
@@ -17,7 +20,7 @@ pub(crate) fn exec(args: MigrateArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("`--database` must name a PostgreSQL database");
     };
     let status = Status::new();
-    let report = super::token::runtime()?.block_on(async {
+    let report = runtime.block_on(async {
         let store = PgStore::connect(&url)
             .await
             .context("failed to open the PostgreSQL database")?;

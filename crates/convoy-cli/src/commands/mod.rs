@@ -17,27 +17,41 @@ use crate::cli::{Command, TokenCommand};
 /// Runs a parsed command. `Ok` carries the exit code for commands whose
 /// "no" is not an error (such as `check` finding problems).
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
+    let runtime = runtime(matches!(command, Command::Serve(_)))?;
+    let handle = runtime.handle();
     match command {
-        Command::Serve(args) => serve::exec(args),
-        Command::Token(TokenCommand::Create(args)) => token::create(args),
-        Command::Migrate(args) => migrate::exec(args),
-        Command::Token(TokenCommand::List(args)) => token::list(args),
-        Command::Token(TokenCommand::Revoke(args)) => token::revoke(args),
-        Command::Plan(args) => plan::exec(args),
-        Command::Check(args) => check::exec(args),
-        Command::Publish(args) => publish::exec(args, runtime()?.handle()),
-        Command::Yank(args) => yank::exec(args, runtime()?.handle()),
-        Command::Changed(args) => changed::exec(args),
-        Command::Version(args) => version::exec(args),
+        Command::Serve(args) => serve::exec(args, handle),
+        Command::Token(TokenCommand::Create(args)) => token::create(args, handle),
+        Command::Migrate(args) => migrate::exec(args, handle),
+        Command::Token(TokenCommand::List(args)) => token::list(args, handle),
+        Command::Token(TokenCommand::Revoke(args)) => token::revoke(args, handle),
+        Command::Plan(args) => plan::exec(args, handle),
+        Command::Check(args) => check::exec(args, handle),
+        Command::Publish(args) => publish::exec(args, handle),
+        Command::Yank(args) => yank::exec(args, handle),
+        Command::Changed(args) => changed::exec(args, handle),
+        Command::Version(args) => version::exec(args, handle),
     }
 }
 
-/// The command's one tokio runtime: the release engine's uploads and stage
-/// requests all run on it (`serve` makes its own, the only one it has).
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+/// The process's one tokio runtime, built here and handed down as a
+/// [`tokio::runtime::Handle`]: no library builds one. Every network request
+/// runs on it, the verification overlays are served from it, and `serve`'s
+/// registry runs on it.
+///
+/// Multi-thread, always: the synchronous library calls block on it from
+/// this thread (`Handle::block_on`, which cannot drive a current-thread
+/// runtime), and while a release waits on cargo, cargo's requests to the
+/// overlay are answered by the workers alone. Two workers suffice for a
+/// client, whose work is waiting on the network; the server takes one per
+/// core.
+fn runtime(serving: bool) -> anyhow::Result<tokio::runtime::Runtime> {
     use anyhow::Context;
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if !serving {
+        builder.worker_threads(2);
+    }
+    builder
         .thread_name("convoy")
         .enable_all()
         .build()

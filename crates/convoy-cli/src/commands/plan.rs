@@ -11,9 +11,11 @@ use crate::cli::{PlanArgs, PlanFormat, ReleaseScopeArgs};
 pub fn opts(
     scope: ReleaseScopeArgs,
     compare_content: bool,
+    runtime: &tokio::runtime::Handle,
 ) -> anyhow::Result<convoy_plan::ops::PlanOpts> {
     let config = scope.cargo.apply()?;
     Ok(convoy_plan::ops::PlanOpts {
+        runtime: runtime.clone(),
         selection: scope.packages.selection(),
         manifest_path: scope.packages.manifest_path,
         registry: scope.registry.request(),
@@ -28,8 +30,8 @@ pub fn opts(
     })
 }
 
-pub fn exec(args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let plan = convoy_plan::ops::plan(&opts(args.scope, !args.no_content_check)?)
+pub fn exec(args: PlanArgs, runtime: &tokio::runtime::Handle) -> anyhow::Result<ExitCode> {
+    let plan = convoy_plan::ops::plan(&opts(args.scope, !args.no_content_check, runtime)?)
         .context("failed to plan the release")?;
     let text = match args.format {
         PlanFormat::Human => convoy_plan::render::plan_human(&plan),

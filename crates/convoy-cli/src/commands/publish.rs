@@ -17,7 +17,7 @@ pub fn exec(args: PublishArgs, runtime: &tokio::runtime::Handle) -> anyhow::Resu
     let config = args.cargo.apply()?;
     let opts = PublishOptions {
         config,
-        runtime: Some(runtime.clone()),
+        runtime: runtime.clone(),
         selection: args.packages.selection(),
         manifest_path: args.packages.manifest_path,
         registries: registries(args.registries, args.index, args.token),

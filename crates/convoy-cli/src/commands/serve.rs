@@ -12,7 +12,7 @@ use convoy_store::{Backend, OpenOptions};
 
 use crate::cli::ServeArgs;
 
-pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn exec(args: ServeArgs, runtime: &tokio::runtime::Handle) -> anyhow::Result<ExitCode> {
     log_panics_escaped();
     let backend = args.state.backend()?;
     let options = OpenOptions {
@@ -33,10 +33,6 @@ pub(crate) fn exec(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Backend::Postgres { .. } => args.sweep_interval_secs.unwrap_or(0),
     };
     let sweep_every = (sweep_secs > 0).then(|| Duration::from_secs(sweep_secs));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("failed to start the async runtime")?;
     runtime.block_on(async move {
         let backends = convoy_store::open(&backend, &options).await?;
         let listener = tokio::net::TcpListener::bind(&args.addr)

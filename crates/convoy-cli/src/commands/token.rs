@@ -8,7 +8,6 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::Context;
 use convoy_protocol::index::format_timestamp;
 use convoy_store::{NewToken, TokenInfo};
 
@@ -21,7 +20,10 @@ fn require_user(user: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub(crate) fn create(args: TokenCreateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn create(
+    args: TokenCreateArgs,
+    runtime: &tokio::runtime::Handle,
+) -> anyhow::Result<ExitCode> {
     require_user(&args.user)?;
     let lifetime = match (args.expires_days, args.expires_secs) {
         (Some(days), _) => Some(Duration::from_secs(u64::from(days) * 86_400)),
@@ -29,7 +31,7 @@ pub(crate) fn create(args: TokenCreateArgs) -> anyhow::Result<ExitCode> {
         (None, None) => None,
     };
     let expires_at = lifetime.map(|d| SystemTime::now() + d);
-    let secret = runtime()?.block_on(async {
+    let secret = runtime.block_on(async {
         // The database arbitrates with running servers, so this works
         // whether or not one is up.
         let store = args.state.metadata().await?;
@@ -71,9 +73,12 @@ fn json(t: &TokenInfo) -> serde_json::Value {
     })
 }
 
-pub(crate) fn list(args: TokenListArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn list(
+    args: TokenListArgs,
+    runtime: &tokio::runtime::Handle,
+) -> anyhow::Result<ExitCode> {
     require_user(&args.user)?;
-    let tokens = runtime()?.block_on(async {
+    let tokens = runtime.block_on(async {
         let store = args.state.metadata().await?;
         anyhow::Ok(convoy_store::admin::tokens_of(store.as_ref(), &args.user).await?)
     })?;
@@ -111,10 +116,13 @@ pub(crate) fn list(args: TokenListArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn revoke(args: TokenRevokeArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn revoke(
+    args: TokenRevokeArgs,
+    runtime: &tokio::runtime::Handle,
+) -> anyhow::Result<ExitCode> {
     require_user(&args.user)?;
     let id = if args.all { None } else { args.id.as_deref() };
-    let revoked = runtime()?.block_on(async {
+    let revoked = runtime.block_on(async {
         let store = args.state.metadata().await?;
         anyhow::Ok(convoy_store::admin::revoke_tokens(store.as_ref(), &args.user, id).await?)
     })?;
@@ -136,12 +144,4 @@ pub(crate) fn revoke(args: TokenRevokeArgs) -> anyhow::Result<ExitCode> {
         ),
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// A small runtime for one administrative command.
-pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("failed to start the async runtime")
 }

@@ -8,8 +8,9 @@ use anyhow::Context;
 use crate::cli::{VersionArgs, WorkflowFormat};
 use crate::status::{Status, Tone};
 
-pub fn exec(args: VersionArgs) -> anyhow::Result<ExitCode> {
+pub fn exec(args: VersionArgs, runtime: &tokio::runtime::Handle) -> anyhow::Result<ExitCode> {
     let report = convoy_workflow::version(&convoy_workflow::VersionOptions {
+        runtime: runtime.clone(),
         manifest_path: args.packages.manifest_path.clone(),
         selection: args.packages.selection(),
         registry: args.registry.request(),
