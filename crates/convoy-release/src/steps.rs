@@ -102,7 +102,17 @@ pub(crate) fn package_for(
         source,
     })?;
     let (packaged, published) = crate::reuse::take_published(&opts.runtime, ws, target, packaged);
-    let packaged = lock_for(packaged, &published, target, label, target_dir, opts)?;
+    // `cargo package` above wrote it if the workspace had none.
+    let previous = std::fs::read_to_string(ws.root.join("Cargo.lock")).ok();
+    let packaged = lock_for(
+        packaged,
+        &published,
+        previous.as_deref(),
+        target,
+        label,
+        target_dir,
+        opts,
+    )?;
     for p in &packaged {
         observer(ReleaseEvent::Packaged {
             registry: label.to_owned(),
@@ -114,7 +124,9 @@ pub(crate) fn package_for(
 
 /// Gives every package the `Cargo.lock` it ships with, naming the target
 /// registry and the checksums of the very files that will be uploaded;
-/// packages in `published` are the registry's files and keep theirs.
+/// packages in `published` are the registry's files and keep theirs. Like
+/// `cargo package`, each starts from the workspace's lock (`previous`), so
+/// it keeps the versions the workspace was tested with.
 ///
 /// A package's lock depends on its siblings' final checksums, and those
 /// on the siblings' own locks, so a naive order locks one wave at a time,
@@ -128,6 +140,7 @@ pub(crate) fn package_for(
 fn lock_for(
     packages: Vec<PackagedCrate>,
     published: &BTreeSet<String>,
+    previous: Option<&str>,
     target: &RegistryTarget,
     label: &str,
     target_dir: &Path,
@@ -155,7 +168,7 @@ fn lock_for(
         let overlay =
             Overlay::start(&opts.runtime, Upstream::from(target), &packages).map_err(lock_error)?;
         map_parallel(&to_lock, short_run_workers(opts.jobs), |pkg| {
-            convoy_verify::generate_lockfile(pkg, &overlay, &vopts)
+            convoy_verify::generate_lockfile(pkg, &overlay, &vopts, previous)
         })
     };
     let mut locks = to_lock.iter().zip(locks);
@@ -183,7 +196,8 @@ fn lock_for(
         if names_unfinished {
             let overlay =
                 Overlay::start(&opts.runtime, Upstream::from(target), &done).map_err(lock_error)?;
-            lock = convoy_verify::generate_lockfile(pkg, &overlay, &vopts).map_err(lock_error)?;
+            lock = convoy_verify::generate_lockfile(pkg, &overlay, &vopts, previous)
+                .map_err(lock_error)?;
         }
         let locked =
             convoy_package::with_lockfile(pkg, &lock).map_err(|source| ReleaseError::Package {

@@ -144,8 +144,13 @@ pub enum Step {
     Build,
     /// `cargo test`.
     Test,
-    /// `cargo generate-lockfile`: the lock file shipped in the package.
+    /// `cargo generate-lockfile`: the lock file shipped in the package,
+    /// resolved afresh.
     Lock,
+    /// `cargo metadata` over a copy of the workspace's `Cargo.lock`: the
+    /// lock file shipped in the package, keeping the workspace's versions
+    /// as `cargo package` keeps them.
+    Relock,
 }
 
 impl Step {
@@ -155,6 +160,7 @@ impl Step {
             Step::Build => "build",
             Step::Test => "test",
             Step::Lock => "generate-lockfile",
+            Step::Relock => "metadata",
         }
     }
 }
@@ -702,25 +708,45 @@ fn unpack(pkg: &PackagedCrate, work_dir: &Path) -> Result<PathBuf, VerifyError> 
 /// path dependencies on crates.io instead, which is how a sibling ends up
 /// locked to a stranger's crate of the same name.
 ///
-/// The same package against the same overlay gets the lock of the last
-/// run that made one ([`crate::cache`]), so a rerun packages the same bytes.
+/// With `previous` (the workspace's `Cargo.lock`), cargo starts from it,
+/// as `cargo package` does: what the workspace locked stays at its version
+/// and only what it lacks (the siblings, which the workspace has as paths)
+/// is resolved, with no index reads for the rest. Without it, everything
+/// is resolved afresh.
+///
+/// The same package against the same overlay and previous lock gets the
+/// lock of the last run that made one ([`crate::cache`]), so a rerun
+/// packages the same bytes.
 pub fn generate_lockfile(
     pkg: &PackagedCrate,
     overlay: &Overlay,
     opts: &VerifyOptions,
+    previous: Option<&str>,
 ) -> Result<String, VerifyError> {
     let work_dir = opts.work_dir.join("lock");
     let dir = work_dir.join(format!("{}-{}", pkg.name, pkg.version));
-    let cmd = cargo_command(&dir, overlay, opts, Step::Lock, true);
+    let step = if previous.is_some() {
+        Step::Relock
+    } else {
+        Step::Lock
+    };
+    let cmd = cargo_command(&dir, overlay, opts, step, true);
     let cache = ResultCache::new(&opts.work_dir, "locks");
     let identity = cmd.identity();
-    let inputs = [identity.as_str(), pkg.cksum.as_str()];
+    let inputs = [
+        identity.as_str(),
+        pkg.cksum.as_str(),
+        previous.unwrap_or(""),
+    ];
     if let Some(lock) = cache.get(&inputs) {
         return Ok(lock);
     }
     unpack(pkg, &work_dir)?;
-    finish(pkg, cmd, overlay, Step::Lock)?;
     let lock = dir.join("Cargo.lock");
+    if let Some(previous) = previous {
+        std::fs::write(&lock, previous).map_err(|source| io_error(pkg, "write", &lock, source))?;
+    }
+    finish(pkg, cmd, overlay, step)?;
     let text =
         std::fs::read_to_string(&lock).map_err(|source| io_error(pkg, "read", &lock, source))?;
     cache.put(&inputs, &text);
@@ -764,8 +790,10 @@ fn cargo_command(
     for (key, value) in &opts.env {
         cmd = cmd.env(key, value);
     }
-    if step == Step::Lock {
-        return cmd;
+    match step {
+        Step::Lock => return cmd,
+        Step::Relock => return cmd.args(["--format-version", "1"]),
+        Step::Check | Step::Build | Step::Test => {}
     }
     cmd = cmd.arg("--target-dir").arg(&opts.target_dir);
     // The packaged lock file was resolved against this same overlay, so the

@@ -1118,21 +1118,67 @@ mod reruns {
         let opts = sandbox.options(VerifyMode::Check, "run");
         let overlay =
             Overlay::start(&convoy_test_support::runtime(), registry.upstream(), &[]).unwrap();
-        let first = convoy_verify::generate_lockfile(&packages[0], &overlay, &opts).unwrap();
+        let first = convoy_verify::generate_lockfile(&packages[0], &overlay, &opts, None).unwrap();
         assert!(lock_entry(&first, "dep").1.is_some(), "{first}");
         // Cargo's working copy is gone; the second answer cannot come
         // from cargo without unpacking the package again.
         let unpacked = opts.work_dir.join("lock").join("a-0.1.0");
         std::fs::remove_dir_all(&unpacked).unwrap();
-        let second = convoy_verify::generate_lockfile(&packages[0], &overlay, &opts).unwrap();
+        let second = convoy_verify::generate_lockfile(&packages[0], &overlay, &opts, None).unwrap();
         assert_eq!(second, first);
         assert!(!unpacked.exists(), "cargo ran again");
 
         // Other bytes, another lock run.
         let mut changed = packages[0].clone();
         changed.cksum = "0".repeat(64);
-        convoy_verify::generate_lockfile(&changed, &overlay, &opts).unwrap();
+        convoy_verify::generate_lockfile(&changed, &overlay, &opts, None).unwrap();
         assert!(unpacked.exists(), "a changed package must be locked afresh");
+    }
+
+    /// With the workspace's lock as the previous resolution, a package's
+    /// lock keeps the versions the workspace locked, as `cargo package`
+    /// does; without one, it takes the newest.
+    #[test]
+    fn a_previous_lock_keeps_its_versions() {
+        let registry = Registry::start();
+        let sandbox = Sandbox::new(&registry);
+        sandbox.publish(&dep_with_feature());
+        let (_, packages) = sandbox.package(
+            "ws",
+            &[Krate::lib(
+                "a",
+                vec![dep("dep", "1")],
+                "pub fn a() -> u32 { dep::base() }\n",
+            )],
+        );
+        let runtime = convoy_test_support::runtime();
+        let overlay = Overlay::start(&runtime, registry.upstream(), &[]).unwrap();
+        let version = |lock: &str| {
+            let value: toml::Value = toml::from_str(lock).unwrap();
+            value["package"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"].as_str() == Some("dep"))
+                .map(|p| p["version"].as_str().unwrap().to_owned())
+        };
+        let old = sandbox.options(VerifyMode::Check, "old");
+        let workspace_lock =
+            convoy_verify::generate_lockfile(&packages[0], &overlay, &old, None).unwrap();
+        assert_eq!(version(&workspace_lock).as_deref(), Some("1.0.0"));
+
+        sandbox.publish(&dep_with_feature().version("1.1.0"));
+        let kept = sandbox.options(VerifyMode::Check, "kept");
+        let lock =
+            convoy_verify::generate_lockfile(&packages[0], &overlay, &kept, Some(&workspace_lock))
+                .unwrap();
+        assert_eq!(version(&lock).as_deref(), Some("1.0.0"), "{lock}");
+        assert!(lock_entry(&lock, "dep").1.is_some(), "{lock}");
+        // A new overlay: each one keeps the index files it read.
+        let overlay = Overlay::start(&runtime, registry.upstream(), &[]).unwrap();
+        let fresh = sandbox.options(VerifyMode::Check, "fresh");
+        let lock = convoy_verify::generate_lockfile(&packages[0], &overlay, &fresh, None).unwrap();
+        assert_eq!(version(&lock).as_deref(), Some("1.1.0"), "{lock}");
     }
 
     /// The batching decision of a rerun comes from the first run's
