@@ -30,14 +30,17 @@ pub(crate) type Resolution = BTreeSet<String>;
 /// each be built in one cargo invocation; libraries in no group are built
 /// alone. `alone` is each library's graph on its own ([`resolve_alone`]).
 ///
-/// Groups are found greedily: start from every library not yet grouped,
-/// resolve them jointly and drop those whose graph changed. The joint graph
-/// is resolved again after every drop, because taking a package out can
-/// change the versions the resolver picks for the others; a group is done
-/// when nobody is dropped. The dropped libraries then try to form the next
-/// group among themselves (they often conflict with the first group only,
-/// say by asking for fewer features of a shared dependency). Every round
-/// drops or groups at least one library, so this ends.
+/// Groups are found greedily, in publish order. A candidate group starts
+/// from the first library not yet placed and takes every later one whose
+/// graph alone agrees with all members' on the packages they share (same
+/// feature sets): only those can be unchanged by building together. That
+/// guess is then put to cargo: the candidates are resolved jointly, and
+/// those whose graph changed are dropped. The joint graph is resolved
+/// again after every drop, because taking a package out can change the
+/// versions the resolver picks for the others; a group is done when nobody
+/// is dropped. When fewer than two are left, the first library is built
+/// alone and the next candidate group starts after it. Every round places
+/// at least one library, so this ends.
 pub(crate) fn batches<'p, 'a>(
     libraries: &[&'p Planned<'a>],
     alone: Vec<Option<Graph>>,
@@ -52,7 +55,12 @@ pub(crate) fn batches<'p, 'a>(
     let mut groups = Vec::new();
     while pool.len() >= 2 {
         let dir = opts.work_dir.join(batch_consumer(groups.len()));
-        let mut set: Vec<usize> = (0..pool.len()).collect();
+        let mut set: Vec<usize> = vec![0];
+        for i in 1..pool.len() {
+            if set.iter().all(|j| agree(&pool[*j].1, &pool[i].1)) {
+                set.push(i);
+            }
+        }
         while set.len() >= 2 {
             let pkgs: Vec<_> = set.iter().map(|i| pool[*i].0.pkg).collect();
             write_consumer(&dir, &pkgs, overlay, pkgs[0])?;
@@ -72,7 +80,8 @@ pub(crate) fn batches<'p, 'a>(
             }
         }
         if set.len() < 2 {
-            break;
+            pool.remove(0);
+            continue;
         }
         let mut group = Vec::with_capacity(set.len());
         let mut rest = Vec::with_capacity(pool.len() - set.len());
@@ -87,6 +96,25 @@ pub(crate) fn batches<'p, 'a>(
         pool = rest;
     }
     Ok(groups)
+}
+
+/// Whether two graphs give every package they share the same feature
+/// sets. Building together unifies features, so a pair that disagrees
+/// would change one graph or both; a pair that agrees may still change
+/// (the resolver can pick other versions jointly), which only cargo's
+/// joint resolution tells.
+fn agree(a: &Resolution, b: &Resolution) -> bool {
+    fn by_package(r: &Resolution) -> BTreeMap<&str, BTreeSet<&str>> {
+        let mut out: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for node in r {
+            let (id, features) = node.split_once('|').unwrap_or((node, ""));
+            out.entry(id).or_default().insert(features);
+        }
+        out
+    }
+    let (a, b) = (by_package(a), by_package(b));
+    a.iter()
+        .all(|(id, features)| b.get(id).is_none_or(|other| other == features))
 }
 
 /// `cargo tree` on the consumer of each library alone, several at a time; `None` where cargo could not
@@ -231,6 +259,20 @@ mod tests {
 
     fn graph(text: &str) -> Graph {
         Graph::parse(text)
+    }
+
+    #[test]
+    fn graphs_agree_when_shared_packages_have_the_same_features() {
+        let a = graph(ALONE).of("a", "0.1.0").unwrap();
+        let b = graph("0x|\n1b v0.1.0|\n2dep v1.0.0|extra\n")
+            .of("b", "0.1.0")
+            .unwrap();
+        let c = graph("0x|\n1c v0.1.0|\n2other v1.0.0|\n")
+            .of("c", "0.1.0")
+            .unwrap();
+        assert!(!agree(&a, &b), "`dep` with and without `extra`");
+        assert!(agree(&a, &c) && agree(&b, &c), "nothing shared");
+        assert!(agree(&a, &a));
     }
 
     #[test]
