@@ -1278,17 +1278,23 @@ trip per `-j` slot, not {} in sequence ({:.1} s).\n\n\
     }
     s += "What limits the figures (per-step times from Convoy's timestamped \
 status lines and the mtimes of its lock work directory, in the logs):\n\n\
-- Convoy's lock files: one `cargo generate-lockfile` per crate against an \
-overlay, one overlay per wave of the dependency graph; each resolves against \
-crates.io as well when the crate has crates.io dependencies (cargo \
-revalidates every index file it needs, over the network).\n\
+- Convoy's lock files: one cargo run per crate, all at once against one \
+overlay, each starting from the workspace's `Cargo.lock` as `cargo package` \
+does (no index reads for what the workspace locked); the siblings' final \
+checksums are filled in afterwards, in publish order.\n\
 - Verification: libraries are built in batches, one cargo invocation each, \
 when cargo's resolution (`cargo tree`) shows every member's graph unchanged \
-by the others; the `cargo tree` runs cost a resolution per library. \
-Packages with binaries are built one by one after the batches.\n\
+by the others; candidates for a batch are libraries whose graphs alone agree \
+on the features of every package they share. The `cargo tree` runs cost a \
+resolution per library. An unused proc-macro is type-checked as a root. \
+Packages with binaries are built one by one after the batches. Where \
+libraries ask a shared dependency for different features, each feature set \
+is compiled, which `cargo check --workspace` (one unified set) never does.\n\
 - The rerun reuses the overlay URL (a port derived from the content key), \
-so cargo finds every build `Fresh`; what remains is Convoy's own work, \
-packaging, the lock files and the resolutions.\n\
+so cargo finds every build `Fresh`, and takes the lock files and the \
+`cargo tree` resolutions of the first run, kept by exact inputs; what \
+remains is packaging, the checks' `cargo package --list` runs and one \
+`Fresh` cargo invocation per batch or package.\n\
 - Uploads: each crate costs an index read, the `PUT` and at least one \
 visibility poll, so one slot takes about 1.1 round trips per crate; with \
 more slots than crates per slot the fixed rounds show.\n\n";
