@@ -324,7 +324,19 @@ pub fn main(args: Args) -> anyhow::Result<()> {
 
     if !args.no_upload {
         let limit = Duration::from_secs(args.timeout.min(120));
+        // The client side's one runtime, built as the CLI's
+        // (`commands::runtime`): multi-thread, since `upload_on` blocks on
+        // it through a `Handle`, which cannot drive a current-thread
+        // runtime, and two workers, since a client's work is waiting on
+        // the network.
+        let client = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("convoy-bench-client")
+            .enable_all()
+            .build()
+            .context("failed to start the client runtime")?;
         results.upload = Some(crate::upload::run(
+            client.handle(),
             args.upload_crates,
             Duration::from_millis(args.upload_latency_ms),
             &args.upload_jobs,
@@ -1255,7 +1267,7 @@ times; cores = CPU time of the process tree / wall time.\n\n";
     }
     if let Some(u) = &r.upload {
         s += &format!(
-            "### Upload concurrency\n\n`convoy_upload::upload_blocking` sends {} \
+            "### Upload concurrency\n\n`convoy_upload::upload_on` sends {} \
 independent generated crates (`TarballBuilder::minimal`) to the Convoy \
 registry served in-process on 127.0.0.1 behind a layer that delays every \
 request, index reads included, by {} ms. Each upload reads the index, `PUT`s \

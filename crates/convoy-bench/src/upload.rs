@@ -1,4 +1,4 @@
-//! The upload stage alone: `convoy_upload::upload_blocking` sends 50
+//! The upload stage alone: `convoy_upload::upload_on` sends 50
 //! independent crates to the real Convoy registry, served in-process on
 //! 127.0.0.1 behind a layer that delays every request (index reads and
 //! `PUT`s alike) by a fixed latency, at several `-j`.
@@ -16,7 +16,7 @@ use convoy_store::NewToken;
 use convoy_store::fs::FsBlobStore;
 use convoy_store::sqlite::SqliteStore;
 use convoy_tarball::TarballBuilder;
-use convoy_upload::{Pacing, UploadOptions, upload_blocking};
+use convoy_upload::{Pacing, UploadOptions, upload_on};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -40,8 +40,12 @@ pub struct Report {
 }
 
 /// Runs the upload of `crates` generated crates at each of `jobs`, each to
-/// a fresh registry, within `limit` per run.
+/// a fresh registry, within `limit` per run. The uploads run on `client`,
+/// the caller's client runtime, as the CLI's do on its one runtime; each
+/// registry has a runtime of its own, so that the server's work does not
+/// share (or skew) the client's workers.
 pub fn run(
+    client: &tokio::runtime::Handle,
     crates: usize,
     latency: Duration,
     jobs: &[usize],
@@ -66,16 +70,17 @@ pub fn run(
             ..UploadOptions::default()
         };
         let target = registry.target.clone();
+        let client = client.clone();
         eprintln!(
             "upload: {crates} crates, {} ms per request, -j {j}…",
             latency.as_millis()
         );
-        // `upload_blocking` makes its own runtime: run it on a thread of its
-        // own so that a hang is bounded by `limit`.
+        // `upload_on` blocks its calling thread until the upload ends: call
+        // it from a thread of its own so that a hang is bounded by `limit`.
         let (tx, rx) = std::sync::mpsc::channel();
         let started = Instant::now();
         std::thread::spawn(move || {
-            let report = upload_blocking(&target, &packaged, &opts, &|_| {});
+            let report = upload_on(&client, &target, &packaged, &opts, |_| {});
             let _ = tx.send(report);
         });
         let report = rx

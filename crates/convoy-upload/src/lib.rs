@@ -1,7 +1,8 @@
 //! The upload stage of `cargo convoy publish`: packaged crates go to one
 //! registry, concurrently, as their local dependency graph allows.
 //!
-//! [`upload`] (or [`upload_blocking`] for the sync CLI) takes the
+//! [`upload`] (or [`upload_on`], for a synchronous caller such as the CLI,
+//! on the caller's runtime) takes the
 //! [`PackagedCrate`]s of a release and, for each:
 //!
 //! - reads its index file first, so a rerun after any failure resumes: the
@@ -30,11 +31,15 @@
 //! at the stage's view of the index with the stage token.
 //!
 //! ```no_run
-//! # fn demo(target: &convoy_index_client::RegistryTarget, crates: &[convoy_package::PackagedCrate]) {
-//! use convoy_upload::{UploadOptions, upload_blocking};
+//! # fn demo(
+//! #     runtime: &tokio::runtime::Handle,
+//! #     target: &convoy_index_client::RegistryTarget,
+//! #     crates: &[convoy_package::PackagedCrate],
+//! # ) {
+//! use convoy_upload::{UploadOptions, upload_on};
 //!
 //! let opts = UploadOptions { jobs: 8, ..UploadOptions::default() };
-//! let report = upload_blocking(target, crates, &opts, &|event| {
+//! let report = upload_on(runtime, target, crates, &opts, |event| {
 //!     // Feed the progress bar.
 //!     let _ = event;
 //! });
@@ -104,48 +109,4 @@ pub fn upload_on(
         let (report, ()) = tokio::join!(run, drain);
         report
     })
-}
-
-/// [`upload`] on a runtime of its own, for callers that have none (tests,
-/// benchmarks). Must not be called from inside an async runtime.
-pub fn upload_blocking(
-    target: &RegistryTarget,
-    crates: &[PackagedCrate],
-    opts: &UploadOptions,
-    observer: &(dyn Fn(UploadEvent) + Send + Sync),
-) -> UploadReport {
-    // One thread is enough: the work is waiting on the network.
-    match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime.block_on(upload(target, crates, opts, observer)),
-        Err(e) => {
-            let reason = describe(&e);
-            for krate in crates {
-                observer(UploadEvent::Failed {
-                    name: krate.name.clone(),
-                    version: krate.version.clone(),
-                    reason: reason.clone(),
-                });
-            }
-            UploadReport {
-                registry: target.label().to_owned(),
-                dry_run: opts.dry_run,
-                crates: crates
-                    .iter()
-                    .map(|krate| CrateReport {
-                        name: krate.name.clone(),
-                        version: krate.version.clone(),
-                        cksum: krate.cksum.clone(),
-                        outcome: CrateOutcome::Failed {
-                            reason: format!("failed to start the async runtime: {reason}"),
-                        },
-                        attempts: 0,
-                        warnings: Vec::new(),
-                    })
-                    .collect(),
-            }
-        }
-    }
 }

@@ -14,7 +14,7 @@ use convoy_protocol::publish::NewCrate;
 use convoy_protocol::staging::StageState;
 use convoy_tarball::TarballBuilder;
 use convoy_upload::staging::{StagingClient, StagingError, discover};
-use convoy_upload::{CrateOutcome, Pacing, UploadOptions, upload_blocking};
+use convoy_upload::{CrateOutcome, Pacing, UploadOptions, upload_on};
 use sha2::{Digest, Sha256};
 
 /// A registry on its own runtime thread; it stops with the test process.
@@ -135,14 +135,15 @@ fn stage_upload_refused_commit_commit_and_release_yank() {
     assert!(!format!("{client:?}").contains(&registry.token));
 
     let a = krate(files.path(), "sc-a", "1.0.0", &[]);
-    assert!(upload_blocking(&target, &[a], &opts(), &|_| {}).is_success());
+    let uploads = convoy_test_support::runtime();
+    assert!(upload_on(&uploads, &target, &[a], &opts(), |_| {}).is_success());
 
     let new = client.create_stage(Some(Duration::from_secs(600))).unwrap();
     assert_eq!(new.stage.state, StageState::Open);
     assert!(new.stage.token.is_none(), "the token is kept apart");
     assert!(!format!("{new:?}").contains(new.token.expose()));
     let b = krate(files.path(), "sc-b", "1.0.0", &["sc-a"]);
-    let report = upload_blocking(&new.upload_target(&target), &[b], &opts(), &|_| {});
+    let report = upload_on(&uploads, &new.upload_target(&target), &[b], &opts(), |_| {});
     assert!(report.is_success(), "{report:?}");
     assert_eq!(report.crates[0].outcome, CrateOutcome::Published);
     assert!(registry.versions("sc-b").is_empty(), "staged is invisible");

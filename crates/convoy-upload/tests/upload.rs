@@ -868,10 +868,11 @@ async fn cycles_and_duplicates_fail_without_stalling_the_rest() {
     assert_eq!(registry.puts(), 1);
 }
 
-/// The CLI is sync: `upload_blocking` runs the same engine on a runtime of
-/// its own.
+/// The CLI is sync: `upload_on` runs the same engine on the caller's
+/// runtime, and its observer runs on the calling thread, so it may borrow
+/// (here, mutably) the caller's state without a lock.
 #[test]
-fn blocking_wrapper_publishes() {
+fn upload_on_publishes_on_the_callers_runtime() {
     let server = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -883,16 +884,16 @@ fn blocking_wrapper_publishes() {
         krate(dir.path(), "sync-a", "0.1.0", &[]),
         krate(dir.path(), "sync-b", "0.1.0", &["sync-a"]),
     ];
-    let events = Mutex::new(Vec::new());
-    let report = convoy_upload::upload_blocking(
+    let mut events = Vec::new();
+    let report = convoy_upload::upload_on(
+        &convoy_test_support::runtime(),
         &registry.target(),
         &crates,
         &fast_opts(2),
-        &|e: UploadEvent| events.lock().unwrap().push(e),
+        |e: UploadEvent| events.push(e),
     );
     assert!(report.is_success(), "{report:#?}");
     assert_eq!(registry.puts(), 2);
-    let events = events.into_inner().unwrap();
     let kinds: Vec<&str> = events
         .iter()
         .filter(|e| matches!(e, UploadEvent::Uploading { name, .. } | UploadEvent::Uploaded { name, .. } | UploadEvent::Waiting { name, .. } | UploadEvent::Published { name, .. } if name == "sync-a"))
