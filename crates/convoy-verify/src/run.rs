@@ -233,8 +233,9 @@ pub fn verify(
     // compiled to a loadable library, and its own dependencies with it. One
     // that a sibling uses is compiled anyway, so it stays a dependency and
     // that build is shared.
+    let mut unused: Vec<usize> = Vec::new();
     if opts.mode == VerifyMode::Check {
-        let unused: Vec<usize> = libraries
+        unused = libraries
             .iter()
             .copied()
             .filter(|i| planned[*i].proc_macro && !used_by_others(*i, &planned, &libraries, &alone))
@@ -247,25 +248,198 @@ pub fn verify(
         alone.retain(|_| keep.next().copied().unwrap_or(true));
         libraries.retain(|i| !unused.contains(i));
     }
-    let libraries: Vec<&Planned<'_>> = libraries.iter().map(|i| &planned[*i]).collect();
-    let batches = if libraries.len() >= 2 {
-        crate::batch::batches(&libraries, alone, overlay, opts)?
+    let graphs: Vec<Option<crate::batch::Resolution>> = libraries
+        .iter()
+        .zip(&alone)
+        .map(|(i, graph)| {
+            let pkg = planned[*i].pkg;
+            graph.as_ref()?.of(&pkg.name, &pkg.version)
+        })
+        .collect();
+    let library_refs: Vec<&Planned<'_>> = libraries.iter().map(|i| &planned[*i]).collect();
+    let batches = if library_refs.len() >= 2 {
+        crate::batch::batches(&library_refs, alone, overlay, opts)?
     } else {
         Vec::new()
     };
-    for (n, batch) in batches.iter().enumerate() {
-        run.batch(n, batch)?;
+    let batched = |i: usize| {
+        batches
+            .iter()
+            .flatten()
+            .any(|b| std::ptr::eq(*b, &planned[i]))
+    };
+    let aside = second_lane(
+        &planned,
+        &libraries,
+        &graphs,
+        &unused,
+        &batched,
+        batches.len(),
+    );
+    let step = match opts.mode {
+        VerifyMode::Build => Step::Build,
+        _ => Step::Check,
+    };
+    let lane_opts = VerifyOptions {
+        target_dir: opts.work_dir.join("second-lane-target"),
+        ..opts.clone()
+    };
+    let planned = &planned;
+    std::thread::scope(|scope| {
+        let lane = (!aside.is_empty()).then(|| {
+            let (aside, lane_opts) = (&aside, &lane_opts);
+            scope.spawn(move || {
+                let mut done = Vec::new();
+                for i in aside {
+                    let start = Instant::now();
+                    let result = build_alone(&planned[*i], overlay, lane_opts, step)
+                        .map(|root| (root, start.elapsed()));
+                    let failed = result.is_err();
+                    done.push((*i, result));
+                    if failed {
+                        break;
+                    }
+                }
+                done
+            })
+        });
+        // The main lane: batches, then the rest in publish order.
+        let mut failure: Option<(usize, VerifyError)> = None;
+        for (n, batch) in batches.iter().enumerate() {
+            if let Err(e) = run.batch(n, batch) {
+                failure = Some((0, e));
+                break;
+            }
+        }
+        if failure.is_none() {
+            for (i, p) in planned.iter().enumerate() {
+                if batched(i) || aside.contains(&i) {
+                    continue;
+                }
+                run.started(p.pkg);
+                let start = Instant::now();
+                match run.one(p) {
+                    Ok(root) => run.finished(p, start.elapsed(), root, 1),
+                    Err(e) => {
+                        failure = Some((i, e));
+                        break;
+                    }
+                }
+            }
+        }
+        // The second lane's packages are reported once it is done, in
+        // publish order; of two failures, the one earlier in publish order
+        // (a batch counts as first) is the error.
+        let done = match lane.map(|handle| handle.join()) {
+            None => Vec::new(),
+            Some(Ok(done)) => done,
+            Some(Err(_)) => {
+                return Err(VerifyError::Spawn {
+                    command: format!("cargo {} in the second build lane", step.subcommand()),
+                    source: std::io::Error::other("the worker thread panicked"),
+                });
+            }
+        };
+        for (i, result) in done {
+            if failure.as_ref().is_some_and(|(first, _)| *first < i) {
+                break;
+            }
+            let p = &planned[i];
+            run.started(p.pkg);
+            match result {
+                Ok((root, duration)) => run.finished(p, duration, root, 1),
+                Err(e) => {
+                    failure = Some((i, e));
+                    break;
+                }
+            }
+        }
+        match failure {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
+        }
+    })
+}
+
+/// The packages (indices into `planned`, in publish order) that are built
+/// in a second cargo invocation running next to the first, in a target
+/// directory of its own.
+///
+/// Cargo runs one invocation per target directory at a time, and an
+/// invocation often ends on one long crate with a core idle. A package
+/// whose build shares no unit with anything built in the main target
+/// directory loses nothing by being built elsewhere: proc-macros that are
+/// checked as roots (`unused`; their `syn` is checked with a proc-macro's
+/// features, which no library asks for) and libraries built alone whose
+/// graph has no node in common with any batch or with the libraries kept
+/// in the main lane, while the second lane has fewer builds than the main
+/// one (each batch counts as one). Packages without a resolved graph stay
+/// in the main lane. Which lane a package takes changes only what is reused, never
+/// what it is built against.
+fn second_lane(
+    planned: &[Planned<'_>],
+    libraries: &[usize],
+    graphs: &[Option<crate::batch::Resolution>],
+    unused: &[usize],
+    batched: &dyn Fn(usize) -> bool,
+    batches: usize,
+) -> Vec<usize> {
+    let graph_of = |i: usize| {
+        libraries
+            .iter()
+            .position(|l| *l == i)
+            .and_then(|at| graphs.get(at))
+            .and_then(Option::as_ref)
+    };
+    let mut main: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+    for i in libraries.iter().copied().filter(|i| batched(*i)) {
+        if let Some(graph) = graph_of(i) {
+            main.extend(graph.iter().map(String::as_str));
+        }
     }
-    for p in &planned {
-        if batches.iter().flatten().any(|b| std::ptr::eq(*b, p)) {
+    // Builds in each lane so far, one per batch: a free package goes to
+    // the lane with fewer, the main one on a tie.
+    let mut in_main = batches;
+    let mut aside: Vec<usize> = unused.to_vec();
+    for i in 0..planned.len() {
+        if batched(i) || unused.contains(&i) {
             continue;
         }
-        run.started(p.pkg);
-        let start = Instant::now();
-        let root = run.one(p)?;
-        run.finished(p, start.elapsed(), root, 1);
+        match graph_of(i) {
+            Some(graph) if graph.iter().all(|node| !main.contains(node.as_str())) => {
+                if aside.len() < in_main {
+                    aside.push(i);
+                } else {
+                    main.extend(graph.iter().map(String::as_str));
+                    in_main += 1;
+                }
+            }
+            Some(graph) => {
+                main.extend(graph.iter().map(String::as_str));
+                in_main += 1;
+            }
+            None => in_main += 1,
+        }
     }
-    Ok(())
+    aside.sort_unstable();
+    aside
+}
+
+/// Builds `p` on its own by its strategy, with no events; returns the
+/// directory cargo ran in.
+fn build_alone(
+    p: &Planned<'_>,
+    overlay: &Overlay,
+    opts: &VerifyOptions,
+    step: Step,
+) -> Result<PathBuf, VerifyError> {
+    if p.strategy == Strategy::AsDependency {
+        let consumer = consumer_dir(p.pkg, opts);
+        build_consumer(&consumer, &[p], overlay, opts, step, p.pkg)?;
+        return Ok(consumer);
+    }
+    build_unpacked(p, overlay, opts, &[step], &mut |_| {})?;
+    Ok(p.dir.clone())
 }
 
 /// A package, unpacked, with how it will be built.
@@ -387,33 +561,52 @@ impl Run<'_, '_> {
     fn one(&mut self, p: &Planned<'_>) -> Result<PathBuf, VerifyError> {
         let (pkg, overlay, opts) = (p.pkg, self.overlay, self.opts);
         if p.strategy == Strategy::AsDependency {
-            let consumer = consumer_dir(pkg, opts);
-            build_consumer(&consumer, &[p], overlay, opts, self.step(), pkg)?;
-            return Ok(consumer);
+            return build_alone(p, overlay, opts, self.step());
         }
-        let dir = &p.dir;
-        let before = hash_tree(dir, UNPACKED_GENERATED)
-            .map_err(|source| io_error(pkg, "hash", dir, source))?;
-        run_cargo(pkg, dir, overlay, opts, self.step(), true)?;
+        let mut steps = vec![self.step()];
         if opts.run_tests {
-            (self.observer)(VerifyEvent::Testing {
-                name: pkg.name.clone(),
-                version: pkg.version.clone(),
-            });
-            run_cargo(pkg, dir, overlay, opts, Step::Test, true)?;
+            steps.push(Step::Test);
         }
-        let after = hash_tree(dir, UNPACKED_GENERATED)
-            .map_err(|source| io_error(pkg, "hash", dir, source))?;
-        let changed = diff_trees(&before, &after);
-        if !changed.is_empty() {
-            return Err(VerifyError::SourcesModified {
-                name: pkg.name.clone(),
-                version: pkg.version.clone(),
-                files: changed,
-            });
-        }
-        Ok(dir.clone())
+        let observer = &mut self.observer;
+        build_unpacked(p, overlay, opts, &steps, &mut |step| {
+            if step == Step::Test {
+                observer(VerifyEvent::Testing {
+                    name: pkg.name.clone(),
+                    version: pkg.version.clone(),
+                });
+            }
+        })?;
+        Ok(p.dir.clone())
     }
+}
+
+/// Runs `steps` in the unpacked copy of `p`, in order (`before` is told
+/// of each first), then checks that they left its sources as they were.
+fn build_unpacked(
+    p: &Planned<'_>,
+    overlay: &Overlay,
+    opts: &VerifyOptions,
+    steps: &[Step],
+    before: &mut dyn FnMut(Step),
+) -> Result<(), VerifyError> {
+    let (pkg, dir) = (p.pkg, &p.dir);
+    let hashes =
+        hash_tree(dir, UNPACKED_GENERATED).map_err(|source| io_error(pkg, "hash", dir, source))?;
+    for step in steps {
+        before(*step);
+        run_cargo(pkg, dir, overlay, opts, *step, true)?;
+    }
+    let after =
+        hash_tree(dir, UNPACKED_GENERATED).map_err(|source| io_error(pkg, "hash", dir, source))?;
+    let changed = diff_trees(&hashes, &after);
+    if !changed.is_empty() {
+        return Err(VerifyError::SourcesModified {
+            name: pkg.name.clone(),
+            version: pkg.version.clone(),
+            files: changed,
+        });
+    }
+    Ok(())
 }
 
 /// Files cargo itself writes into an unpacked copy.

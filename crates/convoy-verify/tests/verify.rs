@@ -344,6 +344,17 @@ mod support {
         }
     }
 
+    /// How many packages each `Finished` package was built with.
+    pub fn together(events: &[VerifyEvent]) -> Vec<(String, usize)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                VerifyEvent::Finished { name, together, .. } => Some((name.clone(), *together)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Names of the `Finished` events, in order.
     pub fn finished(events: &[VerifyEvent]) -> Vec<String> {
         events
@@ -537,17 +548,6 @@ mod batching {
 
     use crate::support::*;
 
-    /// How many packages each `Finished` package was built with.
-    fn together(events: &[VerifyEvent]) -> Vec<(String, usize)> {
-        events
-            .iter()
-            .filter_map(|e| match e {
-                VerifyEvent::Finished { name, together, .. } => Some((name.clone(), *together)),
-                _ => None,
-            })
-            .collect()
-    }
-
     /// `x`, `y` and `u` each ask `dep` for other features, so any two of
     /// them change each other's graphs; `p` shares nothing. Resolving all
     /// four jointly changes the first three, so only a group picked by
@@ -587,13 +587,18 @@ mod batching {
         let opts = sandbox.options(VerifyMode::Check, "run");
         let (result, events) = run(&packages, registry.upstream(), &opts);
         result.unwrap();
+        let mut got = together(&events);
+        // `y` shares no unit with the batch, so it is built next to it in
+        // the second lane and reported after the main lane.
+        assert_eq!(got[..2], [("x".to_owned(), 2), ("p".to_owned(), 2)]);
+        got.sort();
         assert_eq!(
-            together(&events),
+            got,
             [
-                ("x".to_owned(), 2),
                 ("p".to_owned(), 2),
-                ("y".to_owned(), 1),
                 ("u".to_owned(), 1),
+                ("x".to_owned(), 2),
+                ("y".to_owned(), 1),
             ]
         );
     }
@@ -1107,6 +1112,12 @@ mod proc_macros {
                 ("user".to_owned(), Strategy::AsDependency),
             ]
         );
+        // It shares nothing with the others, so it was checked next to them,
+        // in a target directory of its own.
+        assert!(
+            opts.work_dir.join("second-lane-target").join("debug").is_dir(),
+            "the second lane was not used"
+        );
 
         let opts = sandbox.options(VerifyMode::Build, "build");
         let (result, events) = run(&packages, registry.upstream(), &opts);
@@ -1143,19 +1154,9 @@ mod proc_macros {
 /// A rerun with the same packages takes its lock files and resolutions
 /// from the first run instead of asking cargo again.
 mod reruns {
-    use convoy_verify::{Overlay, VerifyEvent, VerifyMode};
+    use convoy_verify::{Overlay, VerifyMode};
 
     use crate::support::*;
-
-    fn together(events: &[VerifyEvent]) -> Vec<(String, usize)> {
-        events
-            .iter()
-            .filter_map(|e| match e {
-                VerifyEvent::Finished { name, together, .. } => Some((name.clone(), *together)),
-                _ => None,
-            })
-            .collect()
-    }
 
     #[test]
     fn a_lock_file_is_reused_for_the_same_package_and_overlay_only() {
