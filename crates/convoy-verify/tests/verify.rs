@@ -1115,7 +1115,10 @@ mod proc_macros {
         // It shares nothing with the others, so it was checked next to them,
         // in a target directory of its own.
         assert!(
-            opts.work_dir.join("second-lane-target").join("debug").is_dir(),
+            opts.work_dir
+                .join("second-lane-target")
+                .join("debug")
+                .is_dir(),
             "the second lane was not used"
         );
 
