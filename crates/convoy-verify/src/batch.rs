@@ -17,7 +17,7 @@ use std::path::Path;
 use convoy_workspace::process::{Cmd, map_parallel, short_run_workers};
 
 use crate::cache::ResultCache;
-use crate::run::{Planned, batch_consumer, consumer_dir, write_consumer};
+use crate::consumer::{Planned, batch_consumer, consumer_dir, write_consumer};
 use crate::{Overlay, VerifyError, VerifyOptions};
 
 /// The units a library's build compiles: every package of its graph

@@ -32,13 +32,16 @@
 
 mod batch;
 mod cache;
+mod consumer;
+mod options;
 mod overlay;
 mod run;
 
 use std::path::PathBuf;
 
+pub use options::{Step, Strategy, VerifyEvent, VerifyMode, VerifyOptions};
 pub use overlay::{OVERLAY_SOURCE, Overlay, TARGET_SOURCE, Upstream};
-pub use run::{Step, Strategy, VerifyEvent, VerifyMode, VerifyOptions, generate_lockfile, verify};
+pub use run::{generate_lockfile, verify};
 
 /// Why verification did not pass.
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +136,22 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
+    /// A file operation on `pkg`'s files failed.
+    pub(crate) fn io(
+        pkg: &convoy_package::PackagedCrate,
+        action: &'static str,
+        path: &std::path::Path,
+        source: std::io::Error,
+    ) -> VerifyError {
+        VerifyError::Io {
+            name: pkg.name.clone(),
+            version: pkg.version.clone(),
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
     /// The package the error is about, when it is about one.
     pub fn package(&self) -> Option<(&str, &str)> {
         match self {

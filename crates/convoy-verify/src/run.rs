@@ -1,8 +1,7 @@
-//! Building every packaged crate from its `.crate`, one cargo invocation
-//! (one workspace, one feature resolution) per package.
+//! Building every packaged crate from its `.crate`: the strategy of each,
+//! the batches and lanes they are built in, and the cargo runs.
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -13,163 +12,10 @@ use convoy_workspace::process::{Cmd, ProcessError};
 use sha2::{Digest, Sha256};
 
 use crate::cache::ResultCache;
-use crate::overlay::toml_string;
-use crate::{CargoFailure, Overlay, VerifyError};
-
-/// How much of a build verification runs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum VerifyMode {
-    /// Nothing: the packages are uploaded unverified (`--verify=none`).
-    None,
-    /// `cargo check`: type-checks every crate and its dependency graph, the
-    /// fastest way to find missing files, features and items.
-    #[default]
-    Check,
-    /// `cargo build`: like cargo's own verify, also runs codegen, so errors
-    /// that only appear at link or monomorphization time are caught too.
-    Build,
-}
-
-/// Options for [`verify`].
-#[derive(Debug, Clone)]
-pub struct VerifyOptions {
-    /// Check, build or nothing.
-    pub mode: VerifyMode,
-    /// Also run `cargo test` from the packaged sources. Dev-dependencies on
-    /// sibling crates may have been stripped by packaging, so tests that
-    /// need them fail.
-    pub run_tests: bool,
-    /// Target directory shared by every package, so third-party
-    /// dependencies are built once per run.
-    pub target_dir: PathBuf,
-    /// Where packages are unpacked, one fresh `<name>-<version>/` each.
-    pub work_dir: PathBuf,
-    /// `-j`.
-    pub jobs: Option<u32>,
-    /// `--features`, applied to every package.
-    pub features: Vec<String>,
-    /// `--all-features`, applied to every package.
-    pub all_features: bool,
-    /// `--no-default-features`, applied to every package.
-    pub no_default_features: bool,
-    /// Extra environment for the cargo invocations (a `CARGO_HOME` in
-    /// tests, say).
-    pub env: Vec<(OsString, OsString)>,
-}
-
-impl VerifyOptions {
-    /// Check mode with default features, nothing else.
-    pub fn new(target_dir: impl Into<PathBuf>, work_dir: impl Into<PathBuf>) -> Self {
-        Self {
-            mode: VerifyMode::Check,
-            run_tests: false,
-            target_dir: target_dir.into(),
-            work_dir: work_dir.into(),
-            jobs: None,
-            features: Vec::new(),
-            all_features: false,
-            no_default_features: false,
-            env: Vec::new(),
-        }
-    }
-}
-
-/// Progress, for the CLI's status lines and progress bar.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum VerifyEvent {
-    /// A package's verification began (`   Verifying foo v1.2.0`).
-    Started {
-        /// Package name.
-        name: String,
-        /// Version.
-        version: String,
-        /// 0-based position in the run.
-        index: usize,
-        /// Packages in the run.
-        total: usize,
-    },
-    /// Its tests began, when [`VerifyOptions::run_tests`] is set.
-    Testing {
-        /// Package name.
-        name: String,
-        /// Version.
-        version: String,
-    },
-    /// It verified.
-    Finished {
-        /// Package name.
-        name: String,
-        /// Version.
-        version: String,
-        /// Wall time for this package.
-        duration: Duration,
-        /// How it was built.
-        strategy: Strategy,
-        /// The lock file cargo generated for it: local packages appear with
-        /// the target registry as `source` and the checksum of their
-        /// `.crate`.
-        lockfile: PathBuf,
-        /// How many packages the cargo invocation built together (1: on
-        /// its own); `duration` is then that invocation's.
-        together: usize,
-    },
-}
-
-/// How a package is built from its `.crate`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    /// As the root of its unpacked copy (`--manifest-path
-    /// <work_dir>/<name>-<version>/Cargo.toml`), like cargo's verify. Used
-    /// for packages with binaries, with feature options, and when tests
-    /// run.
-    Unpacked,
-    /// As the only dependency of a generated empty crate
-    /// (`<work_dir>/<name>-<version>.consumer/`), so cargo fetches the
-    /// `.crate` through the overlay and builds it exactly as a downstream
-    /// user's build does. Its artifacts are then the ones dependents reuse,
-    /// so each library is compiled once per run instead of twice. Used for
-    /// libraries; several of them share one consumer when that provably
-    /// resolves each the same as alone. A build script's writes into the
-    /// sources cargo extracted are looked for afterwards.
-    AsDependency,
-}
-
-/// The cargo step that failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// `cargo check`.
-    Check,
-    /// `cargo build`.
-    Build,
-    /// `cargo test`.
-    Test,
-    /// `cargo generate-lockfile`: the lock file shipped in the package,
-    /// resolved afresh.
-    Lock,
-    /// `cargo metadata` over a copy of the workspace's `Cargo.lock`: the
-    /// lock file shipped in the package, keeping the workspace's versions
-    /// as `cargo package` keeps them.
-    Relock,
-}
-
-impl Step {
-    fn subcommand(self) -> &'static str {
-        match self {
-            Step::Check => "check",
-            Step::Build => "build",
-            Step::Test => "test",
-            Step::Lock => "generate-lockfile",
-            Step::Relock => "metadata",
-        }
-    }
-}
-
-impl std::fmt::Display for Step {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "cargo {}", self.subcommand())
-    }
-}
+use crate::consumer::{Planned, batch_consumer, consumer_dir, write_consumer};
+use crate::{
+    CargoFailure, Overlay, Step, Strategy, VerifyError, VerifyEvent, VerifyMode, VerifyOptions,
+};
 
 /// Verifies `packages` (in publish order: topological by normal and build
 /// edges), stopping at the first failure.
@@ -442,20 +288,6 @@ fn build_alone(
     Ok(p.dir.clone())
 }
 
-/// A package, unpacked, with how it will be built.
-pub(crate) struct Planned<'a> {
-    pub(crate) pkg: &'a PackagedCrate,
-    /// The unpacked copy, `<work_dir>/<name>-<version>/`.
-    dir: PathBuf,
-    pub(crate) strategy: Strategy,
-    /// Whether it has a build script, whose writes into the sources must be
-    /// looked for after the build.
-    build_script: bool,
-    /// Whether it is a proc-macro library, which a dependent must compile
-    /// fully, for the host, before it can expand it.
-    proc_macro: bool,
-}
-
 /// Whether any other package of the release builds `planned[p]`: it is in
 /// the resolved graph of another library alone (`libraries` are indices
 /// into `planned`, `alone` their graphs), or a package without such a graph
@@ -590,14 +422,14 @@ fn build_unpacked(
     before: &mut dyn FnMut(Step),
 ) -> Result<(), VerifyError> {
     let (pkg, dir) = (p.pkg, &p.dir);
-    let hashes =
-        hash_tree(dir, UNPACKED_GENERATED).map_err(|source| io_error(pkg, "hash", dir, source))?;
+    let hashes = hash_tree(dir, UNPACKED_GENERATED)
+        .map_err(|source| VerifyError::io(pkg, "hash", dir, source))?;
     for step in steps {
         before(*step);
         run_cargo(pkg, dir, overlay, opts, *step, true)?;
     }
-    let after =
-        hash_tree(dir, UNPACKED_GENERATED).map_err(|source| io_error(pkg, "hash", dir, source))?;
+    let after = hash_tree(dir, UNPACKED_GENERATED)
+        .map_err(|source| VerifyError::io(pkg, "hash", dir, source))?;
     let changed = diff_trees(&hashes, &after);
     if !changed.is_empty() {
         return Err(VerifyError::SourcesModified {
@@ -629,8 +461,8 @@ struct Shape {
 /// unpacked.
 fn strategy(pkg: &PackagedCrate, dir: &Path, opts: &VerifyOptions) -> Result<Shape, VerifyError> {
     let path = dir.join("Cargo.toml");
-    let text =
-        std::fs::read_to_string(&path).map_err(|source| io_error(pkg, "read", &path, source))?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|source| VerifyError::io(pkg, "read", &path, source))?;
     let Ok(manifest) = toml::from_str::<toml::Table>(&text) else {
         // Cargo will say what is wrong with it.
         return Ok(Shape {
@@ -669,72 +501,6 @@ fn strategy(pkg: &PackagedCrate, dir: &Path, opts: &VerifyOptions) -> Result<Sha
     })
 }
 
-/// The package name of generated consumers; no registry crate is expected
-/// to be called that.
-const CONSUMER: &str = "convoy-verify-consumer";
-
-/// The directory of the consumer shared by the `n`-th batch.
-pub(crate) fn batch_consumer(n: usize) -> String {
-    format!("batch-{n}.consumer")
-}
-
-/// `<work_dir>/<name>-<version>.consumer/`, the consumer of `pkg` alone.
-pub(crate) fn consumer_dir(pkg: &PackagedCrate, opts: &VerifyOptions) -> PathBuf {
-    opts.work_dir
-        .join(format!("{}-{}.consumer", pkg.name, pkg.version))
-}
-
-/// Writes the consumer in `dir`: an empty library whose only dependencies
-/// are `name = "=version"` from the target registry for each of `deps`,
-/// with default features, as a downstream user would write them.
-///
-/// Files are rewritten only when their contents change, so that cargo's
-/// fingerprints of an unchanged consumer survive between runs; the lock file
-/// is always removed, because a user resolves a library afresh.
-pub(crate) fn write_consumer(
-    dir: &Path,
-    deps: &[&PackagedCrate],
-    overlay: &Overlay,
-    blame: &PackagedCrate,
-) -> Result<(), VerifyError> {
-    std::fs::create_dir_all(dir).map_err(|source| io_error(blame, "create", dir, source))?;
-    let registry = if overlay.identity().is_crates_io() {
-        String::new()
-    } else {
-        format!(
-            ", registry-index = {}",
-            toml_string(&overlay.identity().index_url)
-        )
-    };
-    let mut manifest = format!(
-        "[package]\nname = \"{CONSUMER}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
-         [lib]\npath = \"lib.rs\"\n\n[dependencies]\n"
-    );
-    for pkg in deps {
-        manifest.push_str(&format!(
-            "{} = {{ version = {}{registry} }}\n",
-            toml_string(&pkg.name),
-            toml_string(&format!("={}", pkg.version)),
-        ));
-    }
-    manifest.push_str("\n[workspace]\n");
-    write_if_changed(&dir.join("Cargo.toml"), &manifest, blame)?;
-    write_if_changed(&dir.join("lib.rs"), "", blame)?;
-    let lock = dir.join("Cargo.lock");
-    match std::fs::remove_file(&lock) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(io_error(blame, "remove", &lock, source)),
-    }
-}
-
-fn write_if_changed(path: &Path, text: &str, blame: &PackagedCrate) -> Result<(), VerifyError> {
-    if std::fs::read(path).is_ok_and(|old| old == text.as_bytes()) {
-        return Ok(());
-    }
-    std::fs::write(path, text).map_err(|source| io_error(blame, "write", path, source))
-}
-
 /// Builds the consumer in `dir` whose dependencies are `members`, then
 /// checks that no member's build script changed the sources cargo
 /// extracted for it. A failure is reported as `blame`'s.
@@ -756,7 +522,7 @@ fn build_consumer(
         let Some(root) = extracted_root(&stdout, p.pkg, overlay) else {
             // Cargo did not say where it built the package from; it
             // always does for a build script, so this is not expected.
-            return Err(io_error(
+            return Err(VerifyError::io(
                 p.pkg,
                 "find the extracted sources of",
                 &p.pkg.path,
@@ -765,7 +531,7 @@ fn build_consumer(
         };
         let expected = hash_archive(p.pkg)?;
         let found = hash_tree(&root, EXTRACTED_GENERATED)
-            .map_err(|source| io_error(p.pkg, "hash", &root, source))?;
+            .map_err(|source| VerifyError::io(p.pkg, "hash", &root, source))?;
         let changed = diff_trees(&expected, &found);
         if !changed.is_empty() {
             return Err(VerifyError::SourcesModified {
@@ -812,7 +578,7 @@ fn extracted_root(messages: &str, pkg: &PackagedCrate, overlay: &Overlay) -> Opt
 /// sha256 of every file in the `.crate`, by path relative to
 /// `<name>-<version>/`.
 fn hash_archive(pkg: &PackagedCrate) -> Result<BTreeMap<PathBuf, [u8; 32]>, VerifyError> {
-    let err = |source| io_error(pkg, "read", &pkg.path, source);
+    let err = |source| VerifyError::io(pkg, "read", &pkg.path, source);
     let file = std::fs::File::open(&pkg.path).map_err(err)?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let top = PathBuf::from(format!("{}-{}", pkg.name, pkg.version));
@@ -845,21 +611,23 @@ fn unpack(pkg: &PackagedCrate, work_dir: &Path) -> Result<PathBuf, VerifyError> 
     let top = format!("{}-{}", pkg.name, pkg.version);
     let dir = work_dir.join(&top);
     if dir.exists() {
-        std::fs::remove_dir_all(&dir).map_err(|source| io_error(pkg, "clean", &dir, source))?;
+        std::fs::remove_dir_all(&dir)
+            .map_err(|source| VerifyError::io(pkg, "clean", &dir, source))?;
     }
     std::fs::create_dir_all(work_dir)
-        .map_err(|source| io_error(pkg, "create", work_dir, source))?;
+        .map_err(|source| VerifyError::io(pkg, "create", work_dir, source))?;
     let file = std::fs::File::open(&pkg.path)
-        .map_err(|source| io_error(pkg, "open", &pkg.path, source))?;
+        .map_err(|source| VerifyError::io(pkg, "open", &pkg.path, source))?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
     let entries = archive
         .entries()
-        .map_err(|source| io_error(pkg, "unpack", &pkg.path, source))?;
+        .map_err(|source| VerifyError::io(pkg, "unpack", &pkg.path, source))?;
     for entry in entries {
-        let mut entry = entry.map_err(|source| io_error(pkg, "unpack", &pkg.path, source))?;
+        let mut entry =
+            entry.map_err(|source| VerifyError::io(pkg, "unpack", &pkg.path, source))?;
         let path = entry
             .path()
-            .map_err(|source| io_error(pkg, "unpack", &pkg.path, source))?
+            .map_err(|source| VerifyError::io(pkg, "unpack", &pkg.path, source))?
             .into_owned();
         // Every entry of a `.crate` lives under `<name>-<version>/`; anything
         // else is not something cargo would have produced.
@@ -874,14 +642,15 @@ fn unpack(pkg: &PackagedCrate, work_dir: &Path) -> Result<PathBuf, VerifyError> 
         // `unpack_in` refuses entries that would escape `work_dir`.
         entry
             .unpack_in(work_dir)
-            .map_err(|source| io_error(pkg, "unpack", &pkg.path, source))?;
+            .map_err(|source| VerifyError::io(pkg, "unpack", &pkg.path, source))?;
     }
     let manifest = dir.join("Cargo.toml");
     let mut text = std::fs::read_to_string(&manifest)
-        .map_err(|source| io_error(pkg, "read", &manifest, source))?;
+        .map_err(|source| VerifyError::io(pkg, "read", &manifest, source))?;
     let mtime = std::fs::metadata(&manifest).and_then(|m| m.modified());
     text.push_str("\n[workspace]\n");
-    std::fs::write(&manifest, text).map_err(|source| io_error(pkg, "write", &manifest, source))?;
+    std::fs::write(&manifest, text)
+        .map_err(|source| VerifyError::io(pkg, "write", &manifest, source))?;
     // Keep the packaged mtime: a build script without `rerun-if` lines
     // reruns when any file of its package is newer than its last run, and
     // the copy is the same from one run to the next.
@@ -890,7 +659,7 @@ fn unpack(pkg: &PackagedCrate, work_dir: &Path) -> Result<PathBuf, VerifyError> 
             .write(true)
             .open(&manifest)
             .and_then(|f| f.set_modified(mtime))
-            .map_err(|source| io_error(pkg, "write", &manifest, source))?;
+            .map_err(|source| VerifyError::io(pkg, "write", &manifest, source))?;
     }
     Ok(dir)
 }
@@ -937,11 +706,12 @@ pub fn generate_lockfile(
     unpack(pkg, &work_dir)?;
     let lock = dir.join("Cargo.lock");
     if let Some(previous) = previous {
-        std::fs::write(&lock, previous).map_err(|source| io_error(pkg, "write", &lock, source))?;
+        std::fs::write(&lock, previous)
+            .map_err(|source| VerifyError::io(pkg, "write", &lock, source))?;
     }
     finish(pkg, cmd, overlay, step)?;
-    let text =
-        std::fs::read_to_string(&lock).map_err(|source| io_error(pkg, "read", &lock, source))?;
+    let text = std::fs::read_to_string(&lock)
+        .map_err(|source| VerifyError::io(pkg, "read", &lock, source))?;
     cache.put(&inputs, &text);
     Ok(text)
 }
@@ -1103,21 +873,6 @@ fn diff_trees(
     );
     changed.sort();
     changed
-}
-
-fn io_error(
-    pkg: &PackagedCrate,
-    action: &'static str,
-    path: &Path,
-    source: std::io::Error,
-) -> VerifyError {
-    VerifyError::Io {
-        name: pkg.name.clone(),
-        version: pkg.version.clone(),
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 #[cfg(test)]
