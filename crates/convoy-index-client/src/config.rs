@@ -13,8 +13,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::error::ResolveError;
 use crate::http::{DEFAULT_USER_AGENT, HttpConfig};
-use crate::resolve::ResolveError;
 
 /// Where the configuration comes from besides the config files around the
 /// working directory.

@@ -27,38 +27,7 @@ use cargo_credential::{
 };
 
 use crate::config::CargoConfig;
-
-/// Why no token could be had from a credential provider.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum CredentialError {
-    /// The provider process could not be started.
-    #[error("failed to run credential provider `{provider}`")]
-    Spawn {
-        /// The command.
-        provider: String,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The provider exited unsuccessfully, or said something else than a
-    /// token.
-    #[error("credential provider `{provider}` failed: {reason}")]
-    Failed {
-        /// The command.
-        provider: String,
-        /// What went wrong, without the token.
-        reason: String,
-    },
-    /// A `cargo:` provider Convoy does not implement.
-    #[error(
-        "credential provider `{provider}` is not supported by Convoy; use `cargo:token`, `cargo:token-from-stdout` or an external provider"
-    )]
-    Unsupported {
-        /// The provider.
-        provider: String,
-    },
-}
+use crate::error::CredentialError;
 
 /// One entry of a provider list.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,5 +1,9 @@
-//! Why a sparse index could not be read: one error type for the blocking
-//! and the async reader, so callers match the same variants either way.
+//! The crate's errors: why a sparse index could not be read (one type for
+//! the blocking and the async reader, so callers match the same variants
+//! either way), why a registry could not be determined, and why a
+//! credential provider gave no token. They live apart from the code that
+//! raises them so that configuration, credentials and resolution can each
+//! use them without importing one another in a circle.
 
 /// Why the index could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -97,4 +101,82 @@ pub struct ChecksumMismatch {
     pub actual: String,
     /// The index line's `cksum`.
     pub expected: String,
+}
+
+/// Why the registry could not be determined.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResolveError {
+    /// Cargo configuration could not be read.
+    #[error("failed to read cargo configuration")]
+    Config(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// `--registry` named something cargo config does not define.
+    #[error(
+        "registry `{name}` is not defined in cargo configuration, set `registries.{name}.index` or `{env}`"
+    )]
+    UnknownRegistry {
+        /// The name given.
+        name: String,
+        /// The environment variable that would define it
+        /// (`CARGO_REGISTRIES_<NAME>_INDEX`).
+        env: String,
+    },
+    /// The index is not a sparse one; Convoy only speaks the sparse protocol.
+    #[error("index `{index}` is not a sparse index, expected `sparse+http(s)://…/`")]
+    NotSparse {
+        /// The URL found.
+        index: String,
+    },
+    /// `--registry` and `--index` were both given.
+    #[error("`--registry` and `--index` cannot be used together")]
+    Conflict,
+    /// A `--config` argument is neither `KEY=VALUE` nor a config file.
+    #[error("invalid `--config {arg}`: {reason}")]
+    CliConfig {
+        /// The argument, its value hidden.
+        arg: String,
+        /// Why.
+        reason: String,
+    },
+    /// A credential provider failed.
+    #[error("failed to get a token for registry `{registry}`")]
+    Credential {
+        /// The registry's name or index URL.
+        registry: String,
+        /// Why.
+        #[source]
+        source: CredentialError,
+    },
+}
+
+/// Why no token could be had from a credential provider.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialError {
+    /// The provider process could not be started.
+    #[error("failed to run credential provider `{provider}`")]
+    Spawn {
+        /// The command.
+        provider: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The provider exited unsuccessfully, or said something else than a
+    /// token.
+    #[error("credential provider `{provider}` failed: {reason}")]
+    Failed {
+        /// The command.
+        provider: String,
+        /// What went wrong, without the token.
+        reason: String,
+    },
+    /// A `cargo:` provider Convoy does not implement.
+    #[error(
+        "credential provider `{provider}` is not supported by Convoy; use `cargo:token`, `cargo:token-from-stdout` or an external provider"
+    )]
+    Unsupported {
+        /// The provider.
+        provider: String,
+    },
 }

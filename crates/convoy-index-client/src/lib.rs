@@ -32,13 +32,10 @@ pub mod testing;
 
 pub use async_sparse::{AsyncSparseIndex, AsyncSparseOptions, Fetch};
 pub use config::{CargoConfig, ConfigOptions};
-pub use credential::CredentialError;
-pub use error::{ChecksumMismatch, IndexError};
+pub use error::{ChecksumMismatch, CredentialError, IndexError, ResolveError};
 pub use http::{
     DEFAULT_USER_AGENT, HttpConfig, HttpError, RetryPolicy, backoff, describe, parse_retry_after,
     retry_after_header, sparse_http_base,
 };
-pub use resolve::{
-    RegistryRequest, RegistryTarget, ResolveError, resolve_registry, resolve_registry_with,
-};
+pub use resolve::{RegistryRequest, RegistryTarget, resolve_registry, resolve_registry_with};
 pub use sparse::SparseIndex;

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use convoy_protocol::crates_io;
 
 use crate::config::{CargoConfig, ConfigOptions};
-use crate::credential::{CredentialError, env_name, find_token};
+use crate::credential::{env_name, find_token};
+use crate::error::ResolveError;
 use crate::http::HttpConfig;
 
 /// What the user asked for on the command line.
@@ -68,50 +69,6 @@ impl RegistryTarget {
     pub fn label(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.index)
     }
-}
-
-/// Why the registry could not be determined.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ResolveError {
-    /// Cargo configuration could not be read.
-    #[error("failed to read cargo configuration")]
-    Config(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// `--registry` named something cargo config does not define.
-    #[error(
-        "registry `{name}` is not defined in cargo configuration, set `registries.{name}.index` or `CARGO_REGISTRIES_{}_INDEX`",
-        env_name(name)
-    )]
-    UnknownRegistry {
-        /// The name given.
-        name: String,
-    },
-    /// The index is not a sparse one; Convoy only speaks the sparse protocol.
-    #[error("index `{index}` is not a sparse index, expected `sparse+http(s)://…/`")]
-    NotSparse {
-        /// The URL found.
-        index: String,
-    },
-    /// `--registry` and `--index` were both given.
-    #[error("`--registry` and `--index` cannot be used together")]
-    Conflict,
-    /// A `--config` argument is neither `KEY=VALUE` nor a config file.
-    #[error("invalid `--config {arg}`: {reason}")]
-    CliConfig {
-        /// The argument, its value hidden.
-        arg: String,
-        /// Why.
-        reason: String,
-    },
-    /// A credential provider failed.
-    #[error("failed to get a token for registry `{registry}`")]
-    Credential {
-        /// The registry's name or index URL.
-        registry: String,
-        /// Why.
-        #[source]
-        source: CredentialError,
-    },
 }
 
 /// Resolves `req` from the current process environment and the cargo
@@ -180,8 +137,13 @@ impl CargoConfig {
             let index = if name == crates_io::NAME {
                 crates_io::INDEX.to_owned()
             } else {
-                let index = registry_field(config, &name, |r| r.index.clone())
-                    .ok_or_else(|| ResolveError::UnknownRegistry { name: name.clone() })?;
+                let index =
+                    registry_field(config, &name, |r| r.index.clone()).ok_or_else(|| {
+                        ResolveError::UnknownRegistry {
+                            name: name.clone(),
+                            env: format!("CARGO_REGISTRIES_{}_INDEX", env_name(&name)),
+                        }
+                    })?;
                 normalize_index(&index)?
             };
             (Some(name), index)
