@@ -28,7 +28,7 @@ pub(crate) type Resolution = BTreeSet<String>;
 
 /// Groups of `libraries` (each of two or more, in their order) that can
 /// each be built in one cargo invocation; libraries in no group are built
-/// alone. `alone` is each library's graph on its own ([`resolve_alone`]).
+/// alone. Each library comes with its graph on its own ([`resolve_alone`]).
 ///
 /// Groups are found greedily, in publish order. A candidate group starts
 /// from the first library not yet placed and takes every later one whose
@@ -42,15 +42,13 @@ pub(crate) type Resolution = BTreeSet<String>;
 /// alone and the next candidate group starts after it. Every round places
 /// at least one library, so this ends.
 pub(crate) fn batches<'p, 'a>(
-    libraries: &[&'p Planned<'a>],
-    alone: Vec<Option<Graph>>,
+    libraries: &[(&'p Planned<'a>, &Resolution)],
     overlay: &Overlay,
     opts: &VerifyOptions,
 ) -> Result<Vec<Vec<&'p Planned<'a>>>, VerifyError> {
     let mut pool: Vec<(&'p Planned<'a>, Resolution)> = libraries
         .iter()
-        .zip(alone)
-        .filter_map(|(p, graph)| Some((*p, graph?.of(&p.pkg.name, &p.pkg.version)?)))
+        .map(|(p, graph)| (*p, (*graph).clone()))
         .collect();
     let mut groups = Vec::new();
     while pool.len() >= 2 {
@@ -117,20 +115,34 @@ fn agree(a: &Resolution, b: &Resolution) -> bool {
         .all(|(id, features)| b.get(id).is_none_or(|other| other == features))
 }
 
-/// `cargo tree` on the consumer of each library alone, several at a time; `None` where cargo could not
-/// resolve it, which its own build will then report.
+/// What each library's build compiles on its own, from `cargo tree` on its
+/// consumer, several at a time; `None` where cargo could not resolve it,
+/// which its own build will then report.
 pub(crate) fn resolve_alone(
     libraries: &[&Planned<'_>],
     overlay: &Overlay,
     opts: &VerifyOptions,
-) -> Vec<Option<Graph>> {
+) -> Vec<Option<Resolution>> {
     let workers = short_run_workers(opts.jobs.map(|j| j as usize));
     map_parallel(libraries, workers, |p| {
-        resolve(&consumer_dir(p.pkg, opts), overlay, opts)
+        resolve(&consumer_dir(p.pkg, opts), overlay, opts)?.of(&p.pkg.name, &p.pkg.version)
     })
     .into_iter()
     .map(Option::flatten)
     .collect()
+}
+
+/// Whether `node` (`name v… …|features`) is package `name` `version`.
+fn is_package(node: &str, name: &str, version: &str) -> bool {
+    node.strip_prefix(name)
+        .and_then(|rest| rest.strip_prefix(" v"))
+        .and_then(|rest| rest.strip_prefix(version))
+        .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('|'))
+}
+
+/// Whether the build a graph describes compiles package `name` `version`.
+pub(crate) fn compiles(graph: &Resolution, name: &str, version: &str) -> bool {
+    graph.iter().any(|node| is_package(node, name, version))
 }
 
 /// Cargo's resolution of the consumer in `dir`, for the host, as a build
@@ -166,8 +178,8 @@ fn resolve(dir: &Path, overlay: &Overlay, opts: &VerifyOptions) -> Option<Graph>
 /// package with its features (`name v…|features`): cargo builds a package
 /// once per distinct feature set, and the edges of a node follow from its
 /// features, so two equal nodes are the same unit wherever they appear.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Graph {
+#[derive(Debug, Default)]
+struct Graph {
     /// The consumer's direct dependencies: the libraries.
     roots: Vec<String>,
     edges: BTreeMap<String, BTreeSet<String>>,
@@ -177,7 +189,7 @@ impl Graph {
     /// Parses `cargo tree --prefix depth --format '{p}|{f}'`: each line is
     /// its depth followed by the node; a node seen before is printed with
     /// ` (*)` and without its dependencies.
-    pub(crate) fn parse(stdout: &str) -> Self {
+    fn parse(stdout: &str) -> Self {
         let mut graph = Self::default();
         let mut path: Vec<String> = Vec::new();
         for line in stdout.lines() {
@@ -210,24 +222,10 @@ impl Graph {
         graph
     }
 
-    /// Whether package `name` `version` is anywhere in the graph.
-    pub(crate) fn contains(&self, name: &str, version: &str) -> bool {
-        let id = format!("{name} v{version}");
-        let is = |node: &String| {
-            node.strip_prefix(&id)
-                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('|'))
-        };
-        self.roots.iter().any(is) || self.edges.values().flatten().any(is)
-    }
-
     /// Every node the build of library `name` `version` compiles, itself
     /// included; `None` if it is not a direct dependency of the consumer.
-    pub(crate) fn of(&self, name: &str, version: &str) -> Option<Resolution> {
-        let id = format!("{name} v{version}");
-        let root = self.roots.iter().find(|r| {
-            r.strip_prefix(&id)
-                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('|'))
-        })?;
+    fn of(&self, name: &str, version: &str) -> Option<Resolution> {
+        let root = self.roots.iter().find(|r| is_package(r, name, version))?;
         let mut seen = Resolution::new();
         let mut stack = vec![root.clone()];
         while let Some(node) = stack.pop() {

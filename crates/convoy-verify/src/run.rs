@@ -11,6 +11,7 @@ use convoy_package::PackagedCrate;
 use convoy_workspace::process::{Cmd, ProcessError};
 use sha2::{Digest, Sha256};
 
+use crate::batch::{Resolution, compiles, resolve_alone};
 use crate::cache::ResultCache;
 use crate::consumer::{Planned, batch_consumer, consumer_dir, write_consumer};
 use crate::{
@@ -59,73 +60,59 @@ pub fn verify(
         total: packages.len(),
     };
 
-    // Libraries, by their index in `planned`.
-    let mut libraries: Vec<usize> = (0..planned.len())
+    // Each library's graph alone, by its index in `planned`.
+    let libraries: Vec<usize> = (0..planned.len())
         .filter(|i| planned[*i].strategy == Strategy::AsDependency)
         .collect();
     for i in &libraries {
         let pkg = planned[*i].pkg;
         write_consumer(&consumer_dir(pkg, opts), &[pkg], overlay, pkg)?;
     }
-    let mut alone = if libraries.len() >= 2 || libraries.iter().any(|i| planned[*i].proc_macro) {
+    let mut resolved: Vec<Option<Resolution>> = vec![None; planned.len()];
+    if libraries.len() >= 2 || libraries.iter().any(|i| planned[*i].proc_macro) {
         let refs: Vec<&Planned<'_>> = libraries.iter().map(|i| &planned[*i]).collect();
-        crate::batch::resolve_alone(&refs, overlay, opts)
-    } else {
-        vec![None; libraries.len()]
-    };
+        for (i, graph) in libraries.iter().zip(resolve_alone(&refs, overlay, opts)) {
+            resolved[*i] = graph;
+        }
+    }
     // In check mode, a proc-macro that no other package of the release
     // builds is type-checked as the root of its unpacked copy, as
     // `cargo check --workspace` does with it: as a dependency it would be
     // compiled to a loadable library, and its own dependencies with it. One
     // that a sibling uses is compiled anyway, so it stays a dependency and
     // that build is shared.
-    let mut unused: Vec<usize> = Vec::new();
-    if opts.mode == VerifyMode::Check {
-        unused = libraries
-            .iter()
-            .copied()
-            .filter(|i| planned[*i].proc_macro && !used_by_others(*i, &planned, &libraries, &alone))
-            .collect();
-        for i in &unused {
-            planned[*i].strategy = Strategy::Unpacked;
-        }
-        let kept: Vec<bool> = libraries.iter().map(|i| !unused.contains(i)).collect();
-        let mut keep = kept.iter();
-        alone.retain(|_| keep.next().copied().unwrap_or(true));
-        libraries.retain(|i| !unused.contains(i));
-    }
-    let graphs: Vec<Option<crate::batch::Resolution>> = libraries
+    let unused: Vec<usize> = libraries
         .iter()
-        .zip(&alone)
-        .map(|(i, graph)| {
-            let pkg = planned[*i].pkg;
-            graph.as_ref()?.of(&pkg.name, &pkg.version)
+        .copied()
+        .filter(|i| {
+            opts.mode == VerifyMode::Check
+                && planned[*i].proc_macro
+                && !used_by_others(*i, &planned, &resolved)
         })
         .collect();
-    let library_refs: Vec<&Planned<'_>> = libraries.iter().map(|i| &planned[*i]).collect();
-    let batches = if library_refs.len() >= 2 {
-        crate::batch::batches(&library_refs, alone, overlay, opts)?
+    for i in &unused {
+        planned[*i].strategy = Strategy::Unpacked;
+    }
+    let candidates: Vec<(&Planned<'_>, &Resolution)> = planned
+        .iter()
+        .zip(&resolved)
+        .filter(|(p, _)| p.strategy == Strategy::AsDependency)
+        .filter_map(|(p, graph)| Some((p, graph.as_ref()?)))
+        .collect();
+    let batches = if candidates.len() >= 2 {
+        crate::batch::batches(&candidates, overlay, opts)?
     } else {
         Vec::new()
     };
-    let batched = |i: usize| {
-        batches
-            .iter()
-            .flatten()
-            .any(|b| std::ptr::eq(*b, &planned[i]))
-    };
+    let batched: Vec<bool> = planned
+        .iter()
+        .map(|p| batches.iter().flatten().any(|b| std::ptr::eq(*b, p)))
+        .collect();
     // `-j 1` asks for one job at a time, which a second lane would double.
     let aside = if opts.jobs == Some(1) {
         Vec::new()
     } else {
-        second_lane(
-            &planned,
-            &libraries,
-            &graphs,
-            &unused,
-            &batched,
-            batches.len(),
-        )
+        second_lane(&resolved, &unused, &batched, batches.len())
     };
     let step = match opts.mode {
         VerifyMode::Build => Step::Build,
@@ -164,7 +151,7 @@ pub fn verify(
         }
         if failure.is_none() {
             for (i, p) in planned.iter().enumerate() {
-                if batched(i) || aside.contains(&i) {
+                if batched[i] || aside.contains(&i) {
                     continue;
                 }
                 run.started(p.pkg);
@@ -228,42 +215,33 @@ pub fn verify(
 /// in the main lane. Which lane a package takes changes only what is reused, never
 /// what it is built against.
 fn second_lane(
-    planned: &[Planned<'_>],
-    libraries: &[usize],
-    graphs: &[Option<crate::batch::Resolution>],
+    resolved: &[Option<Resolution>],
     unused: &[usize],
-    batched: &dyn Fn(usize) -> bool,
+    batched: &[bool],
     batches: usize,
 ) -> Vec<usize> {
-    let graph_of = |i: usize| {
-        libraries
-            .iter()
-            .position(|l| *l == i)
-            .and_then(|at| graphs.get(at))
-            .and_then(Option::as_ref)
-    };
-    let mut main: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
-    for i in libraries.iter().copied().filter(|i| batched(*i)) {
-        if let Some(graph) = graph_of(i) {
-            main.extend(graph.iter().map(String::as_str));
-        }
-    }
+    let mut main: std::collections::BTreeSet<&str> = resolved
+        .iter()
+        .zip(batched)
+        .filter(|(_, batched)| **batched)
+        .filter_map(|(graph, _)| graph.as_ref())
+        .flatten()
+        .map(String::as_str)
+        .collect();
     // Builds in each lane so far, one per batch: a free package goes to
     // the lane with fewer, the main one on a tie.
     let mut in_main = batches;
     let mut aside: Vec<usize> = unused.to_vec();
-    for i in 0..planned.len() {
-        if batched(i) || unused.contains(&i) {
+    for (i, graph) in resolved.iter().enumerate() {
+        if batched[i] || unused.contains(&i) {
             continue;
         }
-        match graph_of(i) {
-            Some(graph) if graph.iter().all(|node| !main.contains(node.as_str())) => {
-                if aside.len() < in_main {
-                    aside.push(i);
-                } else {
-                    main.extend(graph.iter().map(String::as_str));
-                    in_main += 1;
-                }
+        match graph {
+            Some(graph)
+                if aside.len() < in_main
+                    && graph.iter().all(|node| !main.contains(node.as_str())) =>
+            {
+                aside.push(i);
             }
             Some(graph) => {
                 main.extend(graph.iter().map(String::as_str));
@@ -294,28 +272,22 @@ fn build_alone(
 }
 
 /// Whether any other package of the release builds `planned[p]`: it is in
-/// the resolved graph of another library alone (`libraries` are indices
-/// into `planned`, `alone` their graphs), or a package without such a graph
-/// depends on it at all.
-fn used_by_others(
-    p: usize,
-    planned: &[Planned<'_>],
-    libraries: &[usize],
-    alone: &[Option<crate::batch::Graph>],
-) -> bool {
+/// the resolved graph of another library alone (`resolved`, by index in
+/// `planned`), or a package without such a graph depends on it at all.
+fn used_by_others(p: usize, planned: &[Planned<'_>], resolved: &[Option<Resolution>]) -> bool {
     let pkg = planned[p].pkg;
-    let depends = |other: usize| planned[other].pkg.local_deps.contains(&pkg.name);
-    let by_library = libraries.iter().zip(alone).any(|(other, graph)| {
-        *other != p
-            && match graph {
-                Some(graph) => graph.contains(&pkg.name, &pkg.version),
-                // Unresolved: its own build will say why; assume it does.
-                None => depends(*other),
-            }
-    });
-    by_library
-        || (0..planned.len())
-            .any(|other| other != p && !libraries.contains(&other) && depends(other))
+    planned
+        .iter()
+        .zip(resolved)
+        .enumerate()
+        .any(|(other, (planned, graph))| {
+            other != p
+                && match graph {
+                    Some(graph) => compiles(graph, &pkg.name, &pkg.version),
+                    // Unresolved, or not a library: judge by its manifest.
+                    None => planned.pkg.local_deps.contains(&pkg.name),
+                }
+        })
 }
 
 /// One verification run: the shared inputs and the event counter.
