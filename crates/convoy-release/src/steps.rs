@@ -154,45 +154,38 @@ fn lock_for(
     let panicked = |pkg: &PackagedCrate| ReleaseError::Lock {
         registry: label.to_owned(),
         source: Box::new(VerifyError::Spawn {
-            command: format!("cargo generate-lockfile for `{}`", pkg.name),
+            command: format!("cargo run locking `{}`", pkg.name),
             source: std::io::Error::other("the worker thread panicked"),
         }),
     };
-    let to_lock: Vec<&PackagedCrate> = packages
-        .iter()
-        .filter(|p| !published.contains(&p.name))
-        .collect();
-    let locks = if to_lock.is_empty() {
-        Vec::new()
-    } else {
-        let overlay =
-            Overlay::start(&opts.runtime, Upstream::from(target), &packages).map_err(lock_error)?;
-        map_parallel(&to_lock, short_run_workers(opts.jobs), |pkg| {
-            convoy_verify::generate_lockfile(pkg, &overlay, &vopts, previous)
-        })
-    };
-    let mut locks = to_lock.iter().zip(locks);
+    if packages.iter().all(|p| published.contains(&p.name)) {
+        return Ok(packages);
+    }
+    let overlay =
+        Overlay::start(&opts.runtime, Upstream::from(target), &packages).map_err(lock_error)?;
+    let locks = map_parallel(&packages, short_run_workers(opts.jobs), |pkg| {
+        (!published.contains(&pkg.name))
+            .then(|| convoy_verify::generate_lockfile(pkg, &overlay, &vopts, previous))
+    });
+    drop(overlay);
     // Checksums of the packages as locked above, and what each became.
     let mut finals: Vec<(String, String)> = Vec::new();
     let mut done: Vec<PackagedCrate> = Vec::with_capacity(packages.len());
-    for pkg in &packages {
+    for (i, (pkg, lock)) in packages.iter().zip(locks).enumerate() {
         if published.contains(&pkg.name) {
             done.push(pkg.clone());
             continue;
         }
-        let Some((_, lock)) = locks.next() else {
-            return Err(panicked(pkg));
-        };
-        let mut lock = lock.ok_or_else(|| panicked(pkg))?.map_err(lock_error)?;
+        let mut lock = lock
+            .flatten()
+            .ok_or_else(|| panicked(pkg))?
+            .map_err(lock_error)?;
         for (before, after) in &finals {
             lock = lock.replace(before.as_str(), after);
         }
-        let names_unfinished = packages.iter().any(|other| {
-            !published.contains(&other.name)
-                && other.cksum != pkg.cksum
-                && !finals.iter().any(|(before, _)| *before == other.cksum)
-                && lock.contains(other.cksum.as_str())
-        });
+        let names_unfinished = packages[i + 1..]
+            .iter()
+            .any(|later| !published.contains(&later.name) && lock.contains(later.cksum.as_str()));
         if names_unfinished {
             let overlay =
                 Overlay::start(&opts.runtime, Upstream::from(target), &done).map_err(lock_error)?;
