@@ -68,15 +68,19 @@ pub fn finalize_packages(opts: &PackageOptions<'_>) -> Result<Vec<PackagedCrate>
     let renames = companion::renames(opts.workspace);
     let mut packaged = Vec::with_capacity(opts.members.len());
     for member in &opts.members {
-        let crate_file = opts.target_dir.join("package").join(format!(
-            "{}-{}.crate",
-            member.cargo_name(),
-            member.version
-        ));
+        let crate_file = cargo_output(&opts.target_dir, member);
         let original = std::fs::read(&crate_file).map_err(io("read", &crate_file))?;
         packaged.push(finalize(opts, member, &renames, &original, &crate_file)?);
     }
     Ok(packaged)
+}
+
+/// Where [`cargo_package`] leaves `member`'s `.crate`, before Convoy makes
+/// it final: cargo's own output, named as cargo names it.
+pub fn cargo_output(target_dir: &Path, member: &Member) -> PathBuf {
+    target_dir
+        .join("package")
+        .join(format!("{}-{}.crate", member.cargo_name(), member.version))
 }
 
 /// Runs the user's `cargo package` once for `opts.members`, leaving the

@@ -24,7 +24,7 @@ mod plan;
 pub mod render;
 
 pub use checks::{
-    CheckContext, CompanionFacts, FileEntry, FileList, check_sublibraries, run_checks,
+    CheckContext, CompanionFacts, FileEntry, FileList, check_files, check_sublibraries, run_checks,
 };
 pub use diagnostic::{CheckReport, Code, Diagnostic, LintConfig, Severity};
 pub use plan::{

@@ -169,24 +169,74 @@ pub fn preflight(
     selected: &[&Member],
     target: &RegistryTarget,
 ) -> Vec<Diagnostic> {
-    // One `cargo package --list` per package: independent, so they run side
-    // by side.
-    let workers = convoy_workspace::process::short_run_workers(None);
-    let lists = convoy_workspace::process::map_parallel(selected, workers, |m| file_list(ws, m));
-    let files: BTreeMap<String, FileList> = selected
-        .iter()
-        .zip(lists)
-        .filter_map(|(m, list)| Some((m.name.clone(), list?)))
-        .collect();
+    let files = listed_files(ws, selected);
+    preflight_with(runtime, ws, selected, target, &files)
+}
+
+/// [`preflight`] with the file lists given: a package missing from `files`
+/// is not checked for files. The release engine passes none before it
+/// packages and then checks the files of the `.crate`s it made
+/// ([`crate_file_list`]), which spares one cargo run per package.
+pub fn preflight_with(
+    runtime: &Handle,
+    ws: &Workspace,
+    selected: &[&Member],
+    target: &RegistryTarget,
+    files: &BTreeMap<String, FileList>,
+) -> Vec<Diagnostic> {
     let mut out = run_checks(&CheckContext {
         workspace: ws,
         selected,
         target,
-        files: &files,
+        files,
     });
     let facts = companion_facts(runtime, selected, target);
     out.extend(check_sublibraries(ws, selected, target.label(), &facts));
     out
+}
+
+/// `cargo package --list` of every package in `selected`, by name. The runs
+/// are independent, so they run side by side.
+pub fn listed_files(ws: &Workspace, selected: &[&Member]) -> BTreeMap<String, FileList> {
+    let workers = convoy_workspace::process::short_run_workers(None);
+    let lists = convoy_workspace::process::map_parallel(selected, workers, |m| file_list(ws, m));
+    selected
+        .iter()
+        .zip(lists)
+        .filter_map(|(m, list)| Some((m.name.clone(), list?)))
+        .collect()
+}
+
+/// The files of a `.crate` that `cargo package` made, as
+/// [`file_list`] reports them: cargo's own choice of files, read from its
+/// output instead of asked for again. Paths lose the archive's
+/// `name-version/` prefix; sizes are those in the archive, so files cargo
+/// generates (`Cargo.toml`, `Cargo.lock`) count at their packaged size.
+pub fn crate_file_list(crate_file: &Path) -> FileList {
+    let failed = |e: std::io::Error| format!("reading `{}` failed: {e}", crate_file.display());
+    let file = std::fs::File::open(crate_file).map_err(failed)?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut out = Vec::new();
+    for entry in archive.entries().map_err(failed)? {
+        let mut entry = entry.map_err(failed)?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let path = entry.path().map_err(failed)?.into_owned();
+        let rel: PathBuf = path.components().skip(1).collect();
+        let size = entry.header().size().map_err(failed)?;
+        let mut head = Vec::with_capacity(8192);
+        (&mut entry)
+            .take(8192)
+            .read_to_end(&mut head)
+            .map_err(failed)?;
+        out.push(FileEntry {
+            path: rel.to_string_lossy().replace('\\', "/"),
+            size,
+            binary: head.contains(&0),
+        });
+    }
+    Ok(out)
 }
 
 /// Reads what the target says about the selected companions: whether it

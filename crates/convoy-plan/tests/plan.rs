@@ -392,6 +392,87 @@ mod checks {
         }
     }
 
+    /// The release engine checks the files of the `.crate`s cargo made
+    /// instead of asking `cargo package --list` again: the same paths, and
+    /// the same findings, for every file check's bad and good package.
+    #[test]
+    fn crate_file_lists_agree_with_cargo_package_list() {
+        let mut builder = WorkspaceBuilder::new();
+        let cases: Vec<_> = cases()
+            .into_iter()
+            .filter(|(_, bad, _)| bad.name().starts_with("bad-files"))
+            .collect();
+        assert_eq!(cases.len(), 4);
+        for (_, bad, good) in &cases {
+            builder = builder.package(bad.clone()).package(good.clone());
+        }
+        let (dir, ws) = generate(builder, None);
+        let selected = select(&ws, &Selection::default()).unwrap();
+        let target = dir.path().join("target");
+        let mut cmd = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
+        cmd.args([
+            "package",
+            "--no-verify",
+            "--allow-dirty",
+            "--quiet",
+            "--workspace",
+        ])
+        .arg("--target-dir")
+        .arg(&target)
+        .current_dir(dir.path());
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut listed = BTreeMap::new();
+        let mut packaged = BTreeMap::new();
+        for m in &selected {
+            let crate_file = target
+                .join("package")
+                .join(format!("{}-{}.crate", m.name, m.version));
+            let from_crate = ops::crate_file_list(&crate_file).unwrap();
+            let from_cargo = ops::file_list(&ws, m).unwrap();
+            let paths = |list: &[convoy_plan::FileEntry]| {
+                list.iter()
+                    .map(|f| f.path.clone())
+                    .collect::<std::collections::BTreeSet<_>>()
+            };
+            assert_eq!(paths(&from_crate), paths(&from_cargo), "{}", m.name);
+            // What is on disk is packaged as it is.
+            for f in from_cargo
+                .iter()
+                .filter(|f| f.size > 0 && f.path != "Cargo.toml")
+            {
+                let packed = from_crate.iter().find(|p| p.path == f.path).unwrap();
+                assert_eq!(
+                    (packed.size, packed.binary),
+                    (f.size, f.binary),
+                    "{}",
+                    f.path
+                );
+            }
+            listed.insert(m.name.clone(), Ok(from_cargo));
+            packaged.insert(m.name.clone(), Ok(from_crate));
+        }
+        let codes = |files: &BTreeMap<String, FileList>| {
+            convoy_plan::check_files(&selected, files)
+                .into_iter()
+                .map(|d| (d.package, d.code))
+                .collect::<Vec<_>>()
+        };
+        let expected = codes(&listed);
+        assert_eq!(
+            expected.len(),
+            4,
+            "one finding per bad package: {expected:?}"
+        );
+        assert_eq!(codes(&packaged), expected);
+        let unreadable = ops::crate_file_list(&target.join("package/missing-0.0.0.crate"));
+        assert!(unreadable.unwrap_err().contains("missing-0.0.0.crate"));
+    }
+
     #[test]
     fn messages() {
         let (_d, ws) = generate(

@@ -27,7 +27,7 @@ pub enum ReleaseError {
     #[error(transparent)]
     Registry(#[from] ResolveError),
     /// The preflight checks found errors.
-    #[error("{} preflight check(s) failed, nothing was packaged or uploaded", .0.len())]
+    #[error("{} preflight check(s) failed, nothing was uploaded", .0.len())]
     Checks(Vec<Diagnostic>),
     /// Packaging failed.
     #[error("packaging for `{registry}` failed, nothing was uploaded")]

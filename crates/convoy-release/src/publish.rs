@@ -1,10 +1,11 @@
 //! `cargo convoy publish`, as one library call: the pipeline, from plan to
 //! upload. The steps it shares with `--atomic` live in [`crate::steps`].
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use convoy_index_client::{CargoConfig, RegistryRequest, RegistryTarget};
-use convoy_plan::Severity;
+use convoy_plan::{Diagnostic, Severity};
 use convoy_upload::staging::{StagingClient, StagingError};
 use convoy_upload::{UploadEvent, UploadOptions};
 use convoy_workspace::PublishOrder;
@@ -95,11 +96,44 @@ pub fn publish(
     let staged = opts.atomic && !opts.dry_run;
 
     // Checks for every registry first: a problem anywhere stops everything.
+    // The packaged files are checked in the `.crate`s cargo makes, so the
+    // other checks come before packaging and those after it; when the first
+    // fail, cargo lists the files instead, so that one report holds all.
+    let no_files = BTreeMap::new();
+    let checks: Vec<Vec<Diagnostic>> = targets
+        .iter()
+        .map(|target| convoy_plan::ops::preflight_with(runtime, &ws, &members, target, &no_files))
+        .collect();
+    let report = |diagnostics: Vec<Diagnostic>| {
+        convoy_plan::CheckReport::new(&ws.convoy_metadata, members.len(), diagnostics).diagnostics
+    };
+    let failing = checks.iter().any(|diagnostics| {
+        report(diagnostics.clone())
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    });
+    let files = if failing {
+        convoy_plan::ops::listed_files(&ws, &members)
+    } else {
+        match targets.first() {
+            Some(first) => {
+                cargo_package_once(&ws, &members, first, &target_dir, opts)
+                    .inspect_err(|e| recorder.failed(Some(first.label()), e))?;
+                members
+                    .iter()
+                    .map(|m| {
+                        let path = convoy_package::cargo_output(&target_dir, m);
+                        (m.name.clone(), convoy_plan::ops::crate_file_list(&path))
+                    })
+                    .collect()
+            }
+            None => BTreeMap::new(),
+        }
+    };
     let mut errors = Vec::new();
-    for target in &targets {
-        let diagnostics = convoy_plan::ops::preflight(runtime, &ws, &members, target);
-        let report = convoy_plan::CheckReport::new(&ws.convoy_metadata, members.len(), diagnostics);
-        for d in report.diagnostics {
+    for mut diagnostics in checks {
+        diagnostics.extend(convoy_plan::check_files(&members, &files));
+        for d in report(diagnostics) {
             match d.severity {
                 Severity::Error => errors.push(d),
                 _ => observer(ReleaseEvent::Warning(d)),
@@ -117,10 +151,6 @@ pub fn publish(
     }
 
     // Package and verify for every registry before the first upload.
-    if let Some(first) = targets.first() {
-        cargo_package_once(&ws, &members, first, &target_dir, opts)
-            .inspect_err(|e| recorder.failed(Some(first.label()), e))?;
-    }
     let mut prepared = Vec::new();
     for target in targets {
         let label = target.label().to_owned();

@@ -143,3 +143,46 @@ fn rate_limited_registry_is_paced_by_retry_after() {
     let crates = doc["registries"][0]["crates"].as_array().unwrap();
     assert!(crates.iter().all(|c| c["outcome"] == "published"), "{doc}");
 }
+
+/// The packaged files are checked in the `.crate`s cargo made: a key file
+/// that would ship stops the release after packaging and before anything
+/// is verified or uploaded. When a manifest check already fails, the
+/// report still names the file, from `cargo package --list`.
+#[test]
+fn packaged_secrets_stop_the_release_before_verification() {
+    let fx = Fixture::new(&[]);
+    let ws = WorkspaceBuilder::new()
+        .package(Pkg::new("ps-keys").file("certs/server.pem", "-----BEGIN-----"))
+        .package(Pkg::new("ps-clean"));
+    let root = fx.workspace("packaged-secret", &ws);
+    let out = fx.convoy(&root, &["publish", "--registry", REGISTRY]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("certs/server.pem"), "{stderr}");
+    assert!(stderr.contains("1 preflight check(s) failed"), "{stderr}");
+    assert!(!stderr.contains("Verifying"), "{stderr}");
+    assert!(
+        index_lines(&fx.server, "ps-clean").is_none(),
+        "nothing is uploaded"
+    );
+
+    let ws = WorkspaceBuilder::new().package(
+        Pkg::new("ps-bare")
+            .bare()
+            .file("certs/server.pem", "-----BEGIN-----"),
+    );
+    let root = fx.workspace("packaged-secret-bare", &ws);
+    let out = fx.convoy(&root, &["publish", "--registry", REGISTRY]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("missing-license") || stderr.contains("license"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("certs/server.pem"),
+        "one report holds both: {stderr}"
+    );
+    assert!(!stderr.contains("Packaging"), "{stderr}");
+    assert!(index_lines(&fx.server, "ps-bare").is_none());
+}

@@ -18,7 +18,8 @@ const LARGE_BINARY_BYTES: u64 = 1024 * 1024;
 pub struct FileEntry {
     /// Path inside the package, `/`-separated.
     pub path: String,
-    /// Size on disk; 0 for files cargo generates (`Cargo.toml.orig`, …).
+    /// Size in bytes: on disk for `cargo package --list` (0 for files cargo
+    /// generates, such as `Cargo.lock`), in the archive for a `.crate`.
     pub size: u64,
     /// Whether the start of the file holds a NUL byte.
     pub binary: bool,

@@ -51,7 +51,17 @@ pub fn run_checks(cx: &CheckContext<'_>) -> Vec<Diagnostic> {
             }
         }
         deps::check(cx, member, &mut out);
-        if let Some(list) = cx.files.get(&member.name) {
+    }
+    out.extend(check_files(cx.selected, cx.files));
+    out
+}
+
+/// The checks of the packaged files alone, for every selected package that
+/// `files` has a list for.
+pub fn check_files(selected: &[&Member], files: &BTreeMap<String, FileList>) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for member in selected {
+        if let Some(list) = files.get(&member.name) {
             files::check(member, list, &mut out);
         }
     }
