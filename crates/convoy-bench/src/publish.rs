@@ -806,6 +806,11 @@ fn convoy_steps(lines: &[(f64, String)], end: f64, target: &Path, wall_start: Sy
                 ))
             })
             .collect();
+        // A rerun takes its locks from the kept results and writes none:
+        // directories older than this run's packaging are the first run's.
+        if let Some(p) = packaging {
+            found.retain(|f| f.0 >= p - 0.05);
+        }
         found.sort_by(|a, b| a.0.total_cmp(&b.0));
         first_lock = found.first().map(|f| f.0);
         last_lock = found.iter().map(|f| f.1).reduce(f64::max);
@@ -815,7 +820,10 @@ fn convoy_steps(lines: &[(f64, String)], end: f64, target: &Path, wall_start: Sy
     let verify = intervals(&verifying, verify_stop);
     Steps {
         before_package: packaging,
-        package: packaging.zip(first_lock).map(|(p, l)| l - p),
+        // Without lock runs, packaging lasts until the first build.
+        package: packaging
+            .zip(first_lock.or(verifying.first().map(|(t, _)| *t)))
+            .map(|(p, l)| l - p),
         lock_total: first_lock.zip(last_lock).map(|(f, l)| l - f),
         lock,
         verify_total: verifying.first().map(|(t, _)| verify_stop - t),
@@ -1305,8 +1313,9 @@ is compiled, which `cargo check --workspace` (one unified set) never does.\n\
 - The rerun reuses the overlay URL (a port derived from the content key), \
 so cargo finds every build `Fresh`, and takes the lock files and the \
 `cargo tree` resolutions of the first run, kept by exact inputs; what \
-remains is packaging, the checks' `cargo package --list` runs and one \
-`Fresh` cargo invocation per batch or package.\n\
+remains is packaging (whose `.crate`s the file checks read, so no \
+`cargo package --list` runs) and one `Fresh` cargo invocation per batch \
+or package.\n\
 - Uploads: each crate costs an index read, the `PUT` and at least one \
 visibility poll, so one slot takes about 1.1 round trips per crate; with \
 more slots than crates per slot the fixed rounds show.\n\n";

@@ -6,7 +6,9 @@
 //! 1. **plan**: load the workspace, select and order it (`convoy-workspace`);
 //! 2. **check**: the preflight checks (`convoy-plan`); errors stop here;
 //! 3. **package**: the user's cargo packages every crate, and Convoy points
-//!    sibling references at each target registry (`convoy-package`);
+//!    sibling references at each target registry (`convoy-package`). The
+//!    file checks of step 2 read cargo's `.crate`s, so they run between
+//!    cargo's packaging and Convoy's edits;
 //! 4. **verify**: every crate builds from its packaged bytes against an
 //!    overlay of the local packages over the target registry
 //!    (`convoy-verify`). Nothing is uploaded unless every crate of every

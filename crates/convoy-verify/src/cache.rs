@@ -11,26 +11,67 @@
 //! those inputs. The cost: within one such set of inputs, a newer upstream
 //! release is not seen until the inputs change or the target directory is
 //! cleaned (`cargo clean`), as with a committed `Cargo.lock`.
+//!
+//! Each use of a result renews its file's modification time, and results
+//! unused for [`KEPT_FOR`] are removed at the end of a verification
+//! ([`prune`]): a resume comes within hours, while the results of an
+//! older release (other bytes, so other inputs) would only pile up.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-/// One kind of result (`locks`, `trees`) under the work directory.
+/// How long a result is kept after its last use.
+pub(crate) const KEPT_FOR: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// The kinds of result, each a directory under `<work_dir>/cache/`.
+const KINDS: [&str; 2] = ["locks", "trees"];
+
+/// Removes the results of every kind under `work_dir` that were last used
+/// longer than `unused_for` ago. Best effort, like [`ResultCache::put`]: a
+/// file that cannot be removed is tried again next time.
+pub(crate) fn prune(work_dir: &Path, unused_for: Duration) {
+    let Some(cutoff) = SystemTime::now().checked_sub(unused_for) else {
+        return;
+    };
+    for kind in KINDS {
+        let Ok(entries) = std::fs::read_dir(work_dir.join("cache").join(kind)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| modified < cutoff);
+            if stale {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// One kind of result ([`KINDS`]) under the work directory.
 pub(crate) struct ResultCache {
     dir: PathBuf,
 }
 
 impl ResultCache {
     pub(crate) fn new(work_dir: &Path, kind: &str) -> Self {
+        debug_assert!(KINDS.contains(&kind), "{kind} is pruned with the others");
         Self {
             dir: work_dir.join("cache").join(kind),
         }
     }
 
-    /// The stored result for `inputs`, if any.
+    /// The stored result for `inputs`, if any; using it renews it.
     pub(crate) fn get(&self, inputs: &[&str]) -> Option<String> {
-        std::fs::read_to_string(self.path(inputs)).ok()
+        let path = self.path(inputs);
+        let result = std::fs::read_to_string(&path).ok()?;
+        if let Ok(file) = std::fs::File::options().append(true).open(&path) {
+            let _ = file.set_modified(SystemTime::now());
+        }
+        Some(result)
     }
 
     /// Stores `result` for `inputs`. Best effort: a cache that cannot be
@@ -70,5 +111,34 @@ mod tests {
         assert_eq!(cache.get(&["a", "b"]).as_deref(), Some("graph"));
         assert_eq!(cache.get(&["ab", ""]), None, "inputs are length-delimited");
         assert_eq!(cache.get(&["a", "c"]), None);
+    }
+
+    #[test]
+    fn results_unused_for_a_week_are_removed_and_a_use_renews_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (locks, trees) = (
+            ResultCache::new(dir.path(), "locks"),
+            ResultCache::new(dir.path(), "trees"),
+        );
+        locks.put(&["old"], "lock");
+        trees.put(&["old"], "graph");
+        trees.put(&["used"], "graph");
+        trees.put(&["new"], "graph");
+        let weeks_ago = SystemTime::now() - 2 * KEPT_FOR;
+        for path in [
+            locks.path(&["old"]),
+            trees.path(&["old"]),
+            trees.path(&["used"]),
+        ] {
+            let file = std::fs::File::options().append(true).open(path).unwrap();
+            file.set_modified(weeks_ago).unwrap();
+        }
+        assert!(trees.get(&["used"]).is_some());
+        prune(dir.path(), KEPT_FOR);
+        assert_eq!(locks.get(&["old"]), None);
+        assert_eq!(trees.get(&["old"]), None);
+        assert_eq!(trees.get(&["used"]).as_deref(), Some("graph"));
+        assert_eq!(trees.get(&["new"]).as_deref(), Some("graph"));
+        prune(&dir.path().join("nothing-here"), KEPT_FOR);
     }
 }

@@ -40,6 +40,9 @@ pub fn verify(
     if opts.mode == VerifyMode::None {
         return Ok(());
     }
+    // This run's locks were kept or renewed just before; what no run has
+    // used for a week goes.
+    crate::cache::prune(&opts.work_dir, crate::cache::KEPT_FOR);
     let mut planned = Vec::with_capacity(packages.len());
     for pkg in packages {
         let dir = unpack(pkg, &opts.work_dir)?;
