@@ -210,11 +210,13 @@ impl fmt::Display for Cmd {
     }
 }
 
-/// How many short cargo runs (`package --list`, `generate-lockfile`,
-/// `tree`) to keep going at once. Each spends most of its time starting up
-/// and waiting on index reads from a registry or Convoy's overlay, not on a
-/// core, so several per core keep both the cores and the network busy; more
-/// than that only makes them queue for the same cores.
+/// How many short cargo runs (`package --list`, lock files, `tree`) to keep
+/// going at once. Runs that resolve take cargo's package-cache lock in
+/// `$CARGO_HOME` for their resolution (cargo's own stderr then says
+/// "Blocking waiting for file lock on package cache"), so those parts run
+/// one at a time however many are started; what overlaps is each run's
+/// start-up and its first index reads over the network. Several per core
+/// keep that going; more than that only makes them queue.
 pub fn short_run_workers(jobs: Option<usize>) -> usize {
     let cores = std::thread::available_parallelism()
         .map(usize::from)
