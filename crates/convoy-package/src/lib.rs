@@ -63,6 +63,6 @@ mod tarball;
 
 pub use compare::{CompareError, IGNORED_FILES, content_differences};
 pub use run::{
-    PackageError, PackageOptions, TargetRegistry, cargo_output, cargo_package, finalize_packages,
-    package, with_lockfile,
+    PackageError, PackageOptions, TargetRegistry, cargo_output, cargo_package, crate_files,
+    finalize_packages, package, with_lockfile,
 };

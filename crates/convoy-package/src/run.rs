@@ -83,6 +83,25 @@ pub fn cargo_output(target_dir: &Path, member: &Member) -> PathBuf {
         .join(format!("{}-{}.crate", member.cargo_name(), member.version))
 }
 
+/// The files of the `.crate` at `crate_file`, as `(path, contents)` with
+/// the path inside the package (without the archive's `name-version/`):
+/// what cargo chose to package, read back instead of asked for again.
+pub fn crate_files(crate_file: &Path) -> Result<Vec<(String, Vec<u8>)>, PackageError> {
+    let bytes = std::fs::read(crate_file).map_err(io("read", crate_file))?;
+    let entries = read_entries(&bytes).map_err(io("unpack", crate_file))?;
+    Ok(entries
+        .into_iter()
+        .filter(|e| e.header.entry_type().is_file())
+        .map(|e| {
+            let path = match e.path.split_once('/') {
+                Some((_, rest)) => rest.to_owned(),
+                None => e.path,
+            };
+            (path, e.data)
+        })
+        .collect())
+}
+
 /// Runs the user's `cargo package` once for `opts.members`, leaving the
 /// `.crate` files in `<target_dir>/package/`. `opts.target` and
 /// `opts.out_dir` play no part.

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
 
 use crate::checks::{
-    CheckContext, CompanionFacts, FileEntry, FileList, check_sublibraries, run_checks,
+    CheckContext, CompanionFacts, FileEntry, FileList, SNIFF_BYTES, check_sublibraries, run_checks,
 };
 use crate::diagnostic::{CheckReport, Code, Diagnostic};
 use crate::plan::{Action, Plan, RegistryInfo, RegistryState, RegistryView, build_plan};
@@ -176,7 +176,7 @@ pub fn preflight(
 /// [`preflight`] with the file lists given: a package missing from `files`
 /// is not checked for files. The release engine passes none before it
 /// packages and then checks the files of the `.crate`s it made
-/// ([`crate_file_list`]), which spares one cargo run per package.
+/// ([`crate::check_files`]), which spares one cargo run per package.
 pub fn preflight_with(
     runtime: &Handle,
     ws: &Workspace,
@@ -205,38 +205,6 @@ pub fn listed_files(ws: &Workspace, selected: &[&Member]) -> BTreeMap<String, Fi
         .zip(lists)
         .filter_map(|(m, list)| Some((m.name.clone(), list?)))
         .collect()
-}
-
-/// The files of a `.crate` that `cargo package` made, as
-/// [`file_list`] reports them: cargo's own choice of files, read from its
-/// output instead of asked for again. Paths lose the archive's
-/// `name-version/` prefix; sizes are those in the archive, so files cargo
-/// generates (`Cargo.toml`, `Cargo.lock`) count at their packaged size.
-pub fn crate_file_list(crate_file: &Path) -> FileList {
-    let failed = |e: std::io::Error| format!("reading `{}` failed: {e}", crate_file.display());
-    let file = std::fs::File::open(crate_file).map_err(failed)?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
-    let mut out = Vec::new();
-    for entry in archive.entries().map_err(failed)? {
-        let mut entry = entry.map_err(failed)?;
-        if !entry.header().entry_type().is_file() {
-            continue;
-        }
-        let path = entry.path().map_err(failed)?.into_owned();
-        let rel: PathBuf = path.components().skip(1).collect();
-        let size = entry.header().size().map_err(failed)?;
-        let mut head = Vec::with_capacity(8192);
-        (&mut entry)
-            .take(8192)
-            .read_to_end(&mut head)
-            .map_err(failed)?;
-        out.push(FileEntry {
-            path: rel.to_string_lossy().replace('\\', "/"),
-            size,
-            binary: head.contains(&0),
-        });
-    }
-    Ok(out)
 }
 
 /// Reads what the target says about the selected companions: whether it
@@ -404,20 +372,17 @@ pub fn file_list(ws: &Workspace, m: &Member) -> FileList {
 fn file_entry(dir: &Path, rel: &Path) -> FileEntry {
     let full = dir.join(rel);
     let size = std::fs::metadata(&full).map(|m| m.len()).unwrap_or(0);
-    let mut binary = false;
+    let mut head = Vec::new();
     if size > 0
         && let Ok(file) = std::fs::File::open(&full)
+        && file
+            .take(SNIFF_BYTES as u64)
+            .read_to_end(&mut head)
+            .is_err()
     {
-        let mut head = Vec::with_capacity(8192);
-        if file.take(8192).read_to_end(&mut head).is_ok() {
-            binary = head.contains(&0);
-        }
+        head.clear();
     }
-    FileEntry {
-        path: rel.to_string_lossy().replace('\\', "/"),
-        size,
-        binary,
-    }
+    FileEntry::new(rel.to_string_lossy().replace('\\', "/"), size, &head)
 }
 
 /// Packages `members` with `cargo package --no-verify` into a temporary

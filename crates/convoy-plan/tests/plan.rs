@@ -432,7 +432,11 @@ mod checks {
             let crate_file = target
                 .join("package")
                 .join(format!("{}-{}.crate", m.name, m.version));
-            let from_crate = ops::crate_file_list(&crate_file).unwrap();
+            let from_crate: Vec<convoy_plan::FileEntry> = convoy_package::crate_files(&crate_file)
+                .unwrap()
+                .into_iter()
+                .map(|(path, data)| convoy_plan::FileEntry::new(path, data.len() as u64, &data))
+                .collect();
             let from_cargo = ops::file_list(&ws, m).unwrap();
             let paths = |list: &[convoy_plan::FileEntry]| {
                 list.iter()
@@ -469,8 +473,13 @@ mod checks {
             "one finding per bad package: {expected:?}"
         );
         assert_eq!(codes(&packaged), expected);
-        let unreadable = ops::crate_file_list(&target.join("package/missing-0.0.0.crate"));
-        assert!(unreadable.unwrap_err().contains("missing-0.0.0.crate"));
+        let unreadable = convoy_package::crate_files(&target.join("package/missing-0.0.0.crate"));
+        assert!(
+            unreadable
+                .unwrap_err()
+                .to_string()
+                .contains("missing-0.0.0.crate")
+        );
     }
 
     #[test]

@@ -123,7 +123,7 @@ pub fn publish(
                     .iter()
                     .map(|m| {
                         let path = convoy_package::cargo_output(&target_dir, m);
-                        (m.name.clone(), convoy_plan::ops::crate_file_list(&path))
+                        (m.name.clone(), packaged_files(&path))
                     })
                     .collect()
             }
@@ -274,4 +274,17 @@ fn metadata_registries(convoy: &serde_json::Value) -> Option<Vec<String>> {
         .filter_map(|v| v.as_str().map(str::to_owned))
         .collect();
     (!names.is_empty()).then_some(names)
+}
+
+/// The file list of the `.crate` cargo made at `crate_file`, for the file
+/// checks; why it could not be read otherwise.
+fn packaged_files(crate_file: &std::path::Path) -> convoy_plan::FileList {
+    let files = convoy_package::crate_files(crate_file).map_err(|e| {
+        let cause = std::error::Error::source(&e).map(|s| format!(": {s}"));
+        format!("{e}{}", cause.unwrap_or_default())
+    })?;
+    Ok(files
+        .into_iter()
+        .map(|(path, data)| convoy_plan::FileEntry::new(path, data.len() as u64, &data))
+        .collect())
 }

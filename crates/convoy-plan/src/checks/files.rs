@@ -25,6 +25,23 @@ pub struct FileEntry {
     pub binary: bool,
 }
 
+/// How much of a file the binary sniff reads.
+pub const SNIFF_BYTES: usize = 8192;
+
+impl FileEntry {
+    /// The entry of a file at `path` (inside the package, `/`-separated) of
+    /// `size` bytes whose first bytes are `head`; it is binary when a NUL
+    /// is among the first [`SNIFF_BYTES`], the same rule whether the file
+    /// was read from disk or from a `.crate`.
+    pub fn new(path: String, size: u64, head: &[u8]) -> Self {
+        Self {
+            path,
+            size,
+            binary: head[..head.len().min(SNIFF_BYTES)].contains(&0),
+        }
+    }
+}
+
 /// Why a path looks like a secret, if it does.
 fn secret_reason(path: &str) -> Option<&'static str> {
     let file = path.rsplit('/').next().unwrap_or(path);

@@ -14,7 +14,7 @@ use convoy_workspace::{Member, Workspace};
 
 use crate::diagnostic::{Code, Diagnostic, Severity};
 
-pub use files::FileEntry;
+pub use files::{FileEntry, SNIFF_BYTES};
 pub use sublibrary::{CompanionFacts, check_sublibraries};
 
 /// The packaged files of one package, or why they could not be listed.
