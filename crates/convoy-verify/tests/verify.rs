@@ -325,6 +325,15 @@ mod support {
     }
 
     /// `dep 1.0.0`, with an `extra` feature gating `dep::extra()`.
+    /// Library `a`, which calls `dep::base()` from [`dep_with_feature`].
+    pub fn a_on_dep() -> Krate {
+        Krate::lib(
+            "a",
+            vec![dep("dep", "1")],
+            "pub fn a() -> u32 { dep::base() }\n",
+        )
+    }
+
     pub fn dep_with_feature() -> Krate {
         Krate {
             features: &[("extra", &[])],
@@ -396,11 +405,7 @@ mod chain {
         let (_, packages) = sandbox.package(
             "ws",
             &[
-                Krate::lib(
-                    "a",
-                    vec![dep("dep", "1")],
-                    "pub fn a() -> u32 { dep::base() }\n",
-                ),
+                a_on_dep(),
                 Krate::lib(
                     "b",
                     vec![sibling("a")],
@@ -670,11 +675,7 @@ mod batching {
         let (_, packages) = sandbox.package(
             "ws",
             &[
-                Krate::lib(
-                    "a",
-                    vec![dep("dep", "1")],
-                    "pub fn a() -> u32 { dep::base() }\n",
-                ),
+                a_on_dep(),
                 Krate::lib(
                     "b",
                     vec![sibling("a")],
@@ -1166,14 +1167,7 @@ mod reruns {
         let registry = Registry::start();
         let sandbox = Sandbox::new(&registry);
         sandbox.publish(&dep_with_feature());
-        let (_, packages) = sandbox.package(
-            "ws",
-            &[Krate::lib(
-                "a",
-                vec![dep("dep", "1")],
-                "pub fn a() -> u32 { dep::base() }\n",
-            )],
-        );
+        let (_, packages) = sandbox.package("ws", &[a_on_dep()]);
         let opts = sandbox.options(VerifyMode::Check, "run");
         let overlay =
             Overlay::start(&convoy_test_support::runtime(), registry.upstream(), &[]).unwrap();
@@ -1202,14 +1196,7 @@ mod reruns {
         let registry = Registry::start();
         let sandbox = Sandbox::new(&registry);
         sandbox.publish(&dep_with_feature());
-        let (_, packages) = sandbox.package(
-            "ws",
-            &[Krate::lib(
-                "a",
-                vec![dep("dep", "1")],
-                "pub fn a() -> u32 { dep::base() }\n",
-            )],
-        );
+        let (_, packages) = sandbox.package("ws", &[a_on_dep()]);
         let runtime = convoy_test_support::runtime();
         let overlay = Overlay::start(&runtime, registry.upstream(), &[]).unwrap();
         let version = |lock: &str| {
